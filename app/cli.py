@@ -1,0 +1,52 @@
+"""The `taser` command: a thin dispatcher over one module per subcommand.
+
+Each module in `app.commands` exposes `register(subparsers)`, which adds its parser and sets
+`handler` to a function taking the parsed arguments and returning an exit code. Modules are
+imported lazily by name so that `taser --help` stays fast and one broken optional dependency
+cannot take down every subcommand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Subcommand modules under app.commands, in the order `taser --help` lists them.
+COMMAND_MODULES = (
+    "dashboard",
+    "bench",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="taser",
+        description="TASER Studio: Task-Aware Stein Regularisation experiments, queue and dashboard.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"app.commands.{name}").register(subparsers)
+    return parser
+
+
+class UserError(Exception):
+    """An error caused by the user's input: printed as one line, no traceback."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except UserError as exc:
+        print(f"taser {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"taser {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

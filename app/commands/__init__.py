@@ -1,0 +1,1 @@
+"""One module per `taser` subcommand; each exposes `register(subparsers)`."""

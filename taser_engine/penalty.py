@@ -1,0 +1,150 @@
+"""The TASER batch penalty (Algorithm 1) and its diagnostics.
+
+`R = mean((r − r̄)²)` over the batch, with r̄ the batch mean (optionally detached) or a global
+centering constant estimated on a calibration set ("Approximate scores and centering", paper 3.2).
+
+Normalisation layers: the penalty pass runs the model in eval mode (`per_sample_mode`). In train
+mode BatchNorm couples the samples of a batch, so r_i would not be the per-sample residual the
+paper defines; `torch.func` raises on its in-place running-statistic update; and worked-around
+forward-mode gradients are silently wrong. In eval mode normalisation is an affine map per
+sample: r_i depends on x_i alone, running statistics are untouched, and every derivative order
+is correct. The task loss still sees the model in whatever mode the caller chose.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import Tensor, nn
+
+from taser_engine.probes import LogitProbe, ProbeKind
+from taser_engine.stein import LaplacianKind, MethodKind, stein_terms
+
+
+class SteinPenaltyConfig(BaseModel):
+    """How the TASER penalty is computed; serialisable and validated once."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    probe: ProbeKind = "margin"
+    laplacian: LaplacianKind = "none"
+    method: MethodKind = "jvp"
+    num_probes: int = Field(1, ge=1, le=64)
+    detach_mean: bool = True
+    centering: Literal["batch", "global"] = "batch"
+    center: float | None = Field(None, description="global centering constant D_f (centering='global')")
+    fraction: float = Field(1.0, gt=0.0, le=1.0, description="share of the batch the penalty uses")
+    fd_step: float | None = Field(None, gt=0.0)
+
+
+@dataclass
+class PenaltyResult:
+    value: Tensor  # scalar, differentiable
+    residual: Tensor  # (b,) per-sample residuals of the samples used
+    diagnostics: dict[str, float] = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def per_sample_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Eval mode for the duration of the block, each module's own flag restored afterwards."""
+    flags = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, was_training in flags:
+            module.training = was_training
+
+
+def centred_variance(residual: Tensor, detach_mean: bool = True, center: float | None = None) -> Tensor:
+    """`mean((r − c)²)` with c the batch mean (detached if asked) or the given global constant."""
+    if center is not None:
+        c = torch.as_tensor(center, dtype=residual.dtype, device=residual.device)
+    else:
+        c = residual.mean()
+        if detach_mean:
+            c = c.detach()
+    return ((residual - c) ** 2).mean()
+
+
+def _subset(x: Tensor, y: Tensor, score: Tensor, fraction: float,
+            generator: torch.Generator | None) -> tuple[Tensor, Tensor, Tensor]:
+    if fraction >= 1.0:
+        return x, y, score
+    keep = max(2, math.ceil(fraction * x.shape[0]))
+    device = generator.device if generator is not None else x.device
+    index = torch.randperm(x.shape[0], generator=generator, device=device)[:keep].to(x.device)
+    return x[index], y[index], score[index]
+
+
+def taser_penalty(model: nn.Module, x: Tensor, y: Tensor, score: Tensor | Callable[[Tensor], Tensor],
+                  config: SteinPenaltyConfig, generator: torch.Generator | None = None) -> PenaltyResult:
+    """The TASER penalty of `model` on the clean batch `(x, y)` with score field `score`."""
+    s = score(x) if callable(score) else score
+    x, y, s = _subset(x, y, s, config.fraction, generator)
+    with per_sample_mode(model):
+        probe = LogitProbe(model, y, config.probe)
+        terms = stein_terms(probe, x, s, config.laplacian, config.num_probes, config.method,
+                            generator, config.fd_step)
+    center = config.center if config.centering == "global" else None
+    if config.centering == "global" and center is None:
+        raise ValueError("centering='global' needs a center; estimate it with estimate_center()")
+    value = centred_variance(terms.residual, config.detach_mean, center)
+    r = terms.residual.detach()
+    diagnostics = {
+        "stein_r_mean": r.mean().item(),
+        "stein_r_var": r.var(unbiased=False).item(),
+        "stein_abs_directional": terms.directional.detach().abs().mean().item(),
+    }
+    return PenaltyResult(value, terms.residual, diagnostics)
+
+
+def alignment(model: nn.Module, x: Tensor, y: Tensor, score: Tensor, probe: ProbeKind = "margin") -> dict[str, Tensor]:
+    """Per-sample alignment of the probe gradient with the score (no graph kept).
+
+    Returns cosine(s, ∇f), |sᵀ∇f|, ‖∇f‖, ‖s‖ and the projection of ∇f on the score direction.
+    """
+    with per_sample_mode(model), torch.enable_grad():
+        x = x.detach().requires_grad_(True)
+        f = LogitProbe(model, y, probe)(x)
+        (grad,) = torch.autograd.grad(f.sum(), x)
+    g, s = grad.flatten(1), score.detach().flatten(1).to(grad.dtype)
+    dot = (g * s).sum(dim=1)
+    g_norm, s_norm = g.norm(dim=1), s.norm(dim=1)
+    tiny = torch.finfo(g.dtype).tiny
+    return {
+        "cosine": dot / (g_norm * s_norm).clamp_min(tiny),
+        "abs_directional": dot.abs(),
+        "grad_norm": g_norm,
+        "score_norm": s_norm,
+        "projection": dot / s_norm.clamp_min(tiny),
+    }
+
+
+def summarise_alignment(arrays: dict[str, Tensor]) -> dict[str, float]:
+    return {f"{key}_mean": value.mean().item() for key, value in arrays.items()}
+
+
+
+
+def estimate_center(model: nn.Module, batches, config: SteinPenaltyConfig,
+                    generator: torch.Generator | None = None) -> float:
+    """Global centering constant D_f ≈ E_p[L_p̃ f]: the mean residual over calibration batches.
+
+    `batches` yields `(x, y, score)` triples.
+    """
+    total, count = 0.0, 0
+    for x, y, s in batches:
+        with per_sample_mode(model):
+            r = stein_terms(LogitProbe(model, y, config.probe), x, s, config.laplacian,
+                            config.num_probes, config.method, generator, config.fd_step).residual
+        total += r.detach().sum().item()
+        count += r.shape[0]
+    if count == 0:
+        raise ValueError("the calibration set is empty")
+    return total / count
