@@ -131,9 +131,14 @@ def _second_directional_jvp(f: Probe, x: Tensor, v: Tensor) -> Tensor:
 
 
 def default_fd_steps(dtype: torch.dtype) -> tuple[float, float]:
-    """Steps balancing truncation and round-off: eps^(1/3) for first, eps^(1/4) for second differences."""
+    """Per-coordinate (RMS) steps for first and second central differences.
+
+    Round-off and truncation balance near eps^(1/3) and eps^(1/4). The first-order step is scaled
+    down because ReLU kinks punish wide steps: 1e-3 in float32, a quarter of a 1/255 grey level,
+    measured at under 1% error on trained-scale ResNets (the benchmark reports it per model).
+    """
     eps = torch.finfo(dtype).eps
-    return eps ** (1 / 3), eps ** (1 / 4)
+    return 0.2 * eps ** (1 / 3), eps ** (1 / 4)
 
 
 def _unit(v: Tensor) -> tuple[Tensor, Tensor]:
@@ -144,6 +149,9 @@ def _unit(v: Tensor) -> tuple[Tensor, Tensor]:
 def _fd_terms(f: Probe, x: Tensor, s: Tensor, directions: list[Tensor],
               fd_step: float | None) -> tuple[Tensor, list[Tensor]]:
     h1, h2 = default_fd_steps(x.dtype) if fd_step is None else (fd_step, fd_step)
+    # Steps are per-coordinate RMS sizes; along a unit direction in d dimensions that is h·√d.
+    sqrt_d = x[0].numel() ** 0.5
+    h1, h2 = h1 * sqrt_d, h2 * sqrt_d
     s_unit, s_norm = _unit(s)
     directional = s_norm * (f(x + h1 * s_unit) - f(x - h1 * s_unit)) / (2 * h1)
     second = []

@@ -1,0 +1,10 @@
+"""Shared fixtures: deterministic seeds and float64 helpers."""
+
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_threads():
+    torch.manual_seed(0)
+    yield
