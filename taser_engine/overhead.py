@@ -1,0 +1,163 @@
+"""Overhead benchmark: wall time per sample of a training step with and without the TASER penalty.
+
+For each model × device × method × Laplacian it times, in one process, a plain SGD step
+(cross-entropy, backward, update) and the same step plus `λ·R_TASER`, and measures how far each
+estimator's residual and parameter gradient are from the float64 double-backward reference
+(same Hutchinson probes). Timings are medians over repeats after warm-up.
+"""
+
+from __future__ import annotations
+
+import copy
+import statistics
+import time
+from typing import Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from taser_engine.callbacks import Callbacks, StopRequested
+from taser_engine.models import ModelSpec, build_model
+from taser_engine.penalty import SteinPenaltyConfig, taser_penalty
+from taser_engine.stein import LAPLACIANS, METHODS
+
+BENCH_MODELS: dict[str, ModelSpec] = {
+    "resnet18": ModelSpec(arch="resnet18", in_channels=3, image_size=32, width=64,
+                          mean=[0.4914, 0.4822, 0.4465], std=[0.2470, 0.2435, 0.2616]),
+    "small_cnn": ModelSpec(arch="small_cnn", in_channels=1, image_size=8, width=32),
+}
+EXACT_LAPLACIAN_MAX_DIM = 64  # the exact Laplacian costs d second derivatives
+
+
+class OverheadConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    models: list[Literal["resnet18", "small_cnn"]] = ["resnet18", "small_cnn"]
+    devices: list[str] = Field(default_factory=lambda: ["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
+    methods: list[Literal["autograd", "jvp", "fd"]] = list(METHODS)
+    laplacians: list[Literal["none", "hutchinson", "exact"]] = list(LAPLACIANS)
+    num_probes: int = Field(1, ge=1)
+    batch_size: int = Field(32, ge=2)
+    warmup: int = Field(2, ge=0)
+    repeats: int = Field(5, ge=1)
+    reference_samples: int = Field(8, ge=2, description="samples used for the float64 reference")
+    seed: int = 0
+
+    @classmethod
+    def quick(cls, **overrides) -> "OverheadConfig":
+        return cls(**{"warmup": 1, "repeats": 3, **overrides})
+
+
+def _batch(spec: ModelSpec, batch_size: int, device: str, seed: int):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(batch_size, spec.in_channels, spec.image_size, spec.image_size, generator=g)
+    y = torch.randint(0, spec.num_classes, (batch_size,), generator=g)
+    score = -(x - 0.5) / 0.25**2  # N(0.5, 0.25²) per pixel: a cheap, smooth stand-in score
+    return x.to(device), y.to(device), score.to(device)
+
+
+def _synchronize(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def _seconds(step, device: str) -> float:
+    _synchronize(device)
+    start = time.perf_counter()
+    step()
+    _synchronize(device)
+    return time.perf_counter() - start
+
+
+def _time_pair(plain_step, taser_step, device: str, warmup: int, repeats: int) -> tuple[float, float]:
+    """Median seconds of the plain and the TASER step, interleaved so drift hits both alike."""
+    for _ in range(warmup):
+        plain_step()
+        taser_step()
+    plain, taser = [], []
+    for _ in range(repeats):
+        plain.append(_seconds(plain_step, device))
+        taser.append(_seconds(taser_step, device))
+    return statistics.median(plain), statistics.median(taser)
+
+
+def _training_step(model: nn.Module, opt: torch.optim.Optimizer, x, y, score, penalty: SteinPenaltyConfig | None,
+                   seed: int):
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = nn.functional.cross_entropy(model(x), y)
+        if penalty is not None:
+            g = torch.Generator(device=x.device).manual_seed(seed)
+            loss = loss + taser_penalty(model, x, y, score, penalty, g).value
+        loss.backward()
+        opt.step()
+    return step
+
+
+def _penalty_gradient(model: nn.Module, x, y, score, cfg: SteinPenaltyConfig, seed: int):
+    g = torch.Generator(device=x.device).manual_seed(seed)
+    out = taser_penalty(model, x, y, score, cfg, g)
+    params = [p for p in model.parameters() if p.requires_grad]
+    grads = torch.autograd.grad(out.value, params)
+    return out.residual.detach().double().cpu(), torch.cat([g.flatten() for g in grads]).double().cpu()
+
+
+def _relative(a: torch.Tensor, ref: torch.Tensor) -> float:
+    return (a - ref).norm().item() / max(ref.norm().item(), 1e-30)
+
+
+def _accuracy(model, x, y, score, cfg, seed: int, n: int) -> tuple[float, float]:
+    """Relative error of the residual and of the penalty's parameter gradient vs float64 autograd."""
+    x, y, score = x[:n], y[:n], score[:n]
+    reference = copy.deepcopy(model).double().cpu()
+    ref_cfg = cfg.model_copy(update={"method": "autograd", "fd_step": None})
+    ref_r, ref_g = _penalty_gradient(reference, x.double().cpu(), y.cpu(), score.double().cpu(), ref_cfg, seed)
+    r, g = _penalty_gradient(model, x, y, score, cfg, seed)
+    return _relative(r, ref_r), _relative(g, ref_g)
+
+
+def _combinations(config: OverheadConfig, spec: ModelSpec):
+    d = spec.in_channels * spec.image_size**2
+    for laplacian in config.laplacians:
+        if laplacian == "exact" and d > EXACT_LAPLACIAN_MAX_DIM:
+            continue
+        for method in config.methods:
+            yield method, laplacian
+
+
+def run_overhead(config: OverheadConfig, callbacks: Callbacks | None = None) -> dict:
+    callbacks = callbacks or Callbacks()
+    jobs = [(m, dev, combo) for m in config.models for dev in config.devices
+            for combo in _combinations(config, BENCH_MODELS[m])]
+    rows, done = [], 0
+    for model_name in config.models:
+        spec = BENCH_MODELS[model_name]
+        for device in config.devices:
+            torch.manual_seed(config.seed)
+            model = build_model(spec).to(device).train()
+            opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+            x, y, score = _batch(spec, config.batch_size, device, config.seed)
+            plain_step = _training_step(model, opt, x, y, score, None, config.seed)
+            for method, laplacian in _combinations(config, spec):
+                if callbacks.should_stop():
+                    raise StopRequested()
+                cfg = SteinPenaltyConfig(method=method, laplacian=laplacian, num_probes=config.num_probes)
+                taser_step = _training_step(model, opt, x, y, score, cfg, config.seed)
+                plain, seconds = _time_pair(plain_step, taser_step, device, config.warmup, config.repeats)
+                rel_error, grad_error = _accuracy(model, x, y, score, cfg, config.seed, config.reference_samples)
+                row = {
+                    "model": model_name, "device": device, "method": method, "laplacian": laplacian,
+                    "num_probes": config.num_probes if laplacian == "hutchinson" else 0,
+                    "batch_size": config.batch_size,
+                    "ms_per_sample": 1000 * seconds / config.batch_size,
+                    "plain_ms_per_sample": 1000 * plain / config.batch_size,
+                    "ratio": seconds / plain,
+                    "rel_error": rel_error,
+                    "grad_rel_error": grad_error,
+                }
+                rows.append(row)
+                done += 1
+                callbacks.on_progress(done, len(jobs), f"{model_name}/{device}/{method}/{laplacian}")
+                callbacks.on_metrics(done, {"ratio": row["ratio"], "ms_per_sample": row["ms_per_sample"]})
+    return {"settings": config.model_dump(), "torch": torch.__version__, "rows": rows}
