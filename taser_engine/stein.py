@@ -115,6 +115,9 @@ def _autograd_terms(f: Probe, x: Tensor, s: Tensor, directions: list[Tensor],
 
 def _jvp_terms(f: Probe, x: Tensor, s: Tensor, directions: list[Tensor],
                fd_step: float | None) -> tuple[Tensor, list[Tensor]]:
+    if getattr(f, "piecewise_linear", False) and hasattr(f, "jvp_terms_stacked"):
+        terms = f.jvp_terms_stacked(x, [s, *directions])
+        return terms[0][0], [second for _, second in terms[1:]]
     structured = getattr(f, "jvp_terms", None)
     if structured is not None:
         directional, _ = structured(x, s, second_order=False)
@@ -153,15 +156,25 @@ def _fd_terms(f: Probe, x: Tensor, s: Tensor, directions: list[Tensor],
     sqrt_d = x[0].numel() ** 0.5
     h1, h2 = h1 * sqrt_d, h2 * sqrt_d
     s_unit, s_norm = _unit(s)
-    directional = s_norm * (f(x + h1 * s_unit) - f(x - h1 * s_unit)) / (2 * h1)
-    second = []
+    points = [x + h1 * s_unit, x - h1 * s_unit]
+    scales = []
     if directions:
-        fx = f(x)
+        points.append(x)
         for v in directions:
             v_unit, v_norm = _unit(v)
-            curvature = (f(x + h2 * v_unit) - 2 * fx + f(x - h2 * v_unit)) / h2**2
-            second.append(v_norm**2 * curvature)
+            points += [x + h2 * v_unit, x - h2 * v_unit]
+            scales.append(v_norm**2)
+    values = _evaluate_stacked(f, points)
+    directional = s_norm * (values[0] - values[1]) / (2 * h1)
+    second = [scale * (values[3 + 2 * i] - 2 * values[2] + values[4 + 2 * i]) / h2**2
+              for i, scale in enumerate(scales)]
     return directional, second
+
+
+def _evaluate_stacked(f: Probe, points: list[Tensor]) -> list[Tensor]:
+    """f at each point; one batched call when the probe supports it."""
+    stacked = getattr(f, "stacked", None)
+    return stacked(points) if stacked is not None else [f(p) for p in points]
 
 
 _ESTIMATORS = {"autograd": _autograd_terms, "jvp": _jvp_terms, "fd": _fd_terms}
