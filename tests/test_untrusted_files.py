@@ -1,0 +1,68 @@
+"""Untrusted model files are never executed, and a failed write never loses the previous file."""
+
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from taser_engine.checkpoints import CheckpointError, load_model, save_model
+from taser_engine.models import ModelSpec, build_model
+
+
+class _RunsCode:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))  # creating the marker file proves the code ran
+
+
+def test_pickle_that_would_run_code_is_refused(tmp_path):
+    save_model(tmp_path, build_model(ModelSpec(width=4)))
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.pt"
+    with open(evil, "wb") as handle:
+        pickle.dump({"weight": _RunsCode(str(marker))}, handle, protocol=2)
+    with pytest.raises(CheckpointError, match="refused"):
+        load_model(evil)
+    assert not marker.exists()
+
+
+def test_plain_torch_state_dict_file_is_accepted(tmp_path):
+    model = build_model(ModelSpec(width=4))
+    save_model(tmp_path, model)
+    torch.save(model.state_dict(), tmp_path / "weights.pt")
+    loaded = load_model(tmp_path / "weights.pt")
+    x = torch.rand(2, 1, 8, 8)
+    torch.testing.assert_close(loaded(x), model.eval()(x))
+
+
+def test_failed_write_leaves_previous_checkpoint_intact(tmp_path):
+    """A write that the OS refuses (file-size limit, as on a full disk) keeps the old file."""
+    small = build_model(ModelSpec(width=4))
+    save_model(tmp_path, small)
+    before = (tmp_path / "model.safetensors").read_bytes()
+    script = textwrap.dedent(f"""
+        import resource, signal, sys
+        sys.path.insert(0, {os.getcwd()!r})
+        from taser_engine.checkpoints import save_model
+        from taser_engine.models import ModelSpec, build_model
+        big = build_model(ModelSpec(width=64))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000))
+        try:
+            save_model({str(tmp_path)!r}, big)
+        except OSError as exc:
+            print("write failed:", exc.strerror)
+            sys.exit(3)
+        sys.exit(0)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert (tmp_path / "model.safetensors").read_bytes() == before
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    load_model(tmp_path)
