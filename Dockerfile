@@ -12,6 +12,7 @@ COPY pyproject.toml README.md ./
 COPY taser_engine ./taser_engine
 COPY db ./db
 COPY app ./app
+COPY docker ./docker
 RUN python3.11 -m venv /opt/venv \
     && /opt/venv/bin/pip install --upgrade pip \
     && /opt/venv/bin/pip install torch==2.14.1 torchvision==0.29.1 \
@@ -19,5 +20,5 @@ RUN python3.11 -m venv /opt/venv \
 ENV PATH=/opt/venv/bin:$PATH TASER_DATA_DIR=/data
 VOLUME /data
 EXPOSE 8501
-# Inside a container the dashboard must listen beyond localhost; set TASER_DASHBOARD_PASSWORD.
-CMD ["taser", "dashboard", "--host", "0.0.0.0", "--port", "8501"]
+# Role and settings come from the environment (see docker/entrypoint.sh and docker-compose.yml).
+ENTRYPOINT ["/opt/taser/docker/entrypoint.sh"]
