@@ -61,6 +61,9 @@ class RunEval:
     per_attack: dict[str, np.ndarray]
     train_ms_per_sample: float | None = None
 
+    def __post_init__(self):
+        object.__setattr__(self, "method", method_key(self.method))
+
     @classmethod
     def from_json(cls, payload: dict, source: str) -> RunEval:
         run = payload.get("run") or {}
@@ -75,7 +78,7 @@ class RunEval:
         except (KeyError, TypeError) as exc:
             raise TableError(f"{source}: not a `taser evaluate` result (missing {exc})") from exc
         clean = arrays.pop("clean")
-        return cls(source, method_key(str(run["method"])), bool(run["taser"]), fingerprint, clean, arrays,
+        return cls(source, str(run["method"]), bool(run["taser"]), fingerprint, clean, arrays,
                    run.get("train_ms_per_sample"))
 
     def attack(self, name: str) -> np.ndarray:
