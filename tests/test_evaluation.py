@@ -167,9 +167,12 @@ def test_progress_is_reported_per_attack_and_per_batch_and_stop_is_honoured(unde
     assert [(d, t) for d, t, m in recorder.progress if m == "spsa: batch"] == [(1, 3), (2, 3), (3, 3)]
     assert any(m == "apgd_ce: apgd-ce" for m in messages)  # AutoAttack's own per-batch lines
     assert {"robust_acc/apgd_ce", "robust_acc/spsa"} <= {k for m in recorder.metrics for k in m}
-    with pytest.raises(EvaluationCancelled):
-        evaluate_model(undefended, EvaluationConfig(attacks=["spsa"], **{**QUICK, "batch_size": 16}),
-                       callbacks=Recorder(stop_after=2))
+    for attack in ("spsa", "apgd_ce"):  # our own loop, and AutoAttack's (stopped from its log lines)
+        stopper = Recorder(stop_after=2)
+        with pytest.raises(EvaluationCancelled):
+            evaluate_model(undefended, EvaluationConfig(attacks=[attack], **{**QUICK, "batch_size": 16}),
+                           callbacks=stopper)
+        assert len(stopper.progress) == 2
 
 
 # ---------------------------------------------------------------- gradient masking flags
