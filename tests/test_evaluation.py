@@ -96,6 +96,21 @@ def test_an_undefended_model_loses_accuracy_under_each_attack_and_eps_zero_chang
     assert np.all(attacked.attacks[attack].correct <= attacked.clean_correct)  # robust implies clean-correct
 
 
+def test_spsa_estimates_the_gradient_of_the_negative_margin():
+    from taser_engine.evaluation import SPSA
+    from taser_engine.evaluation.attacks import margin_loss
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 5))
+    x, y = torch.rand(3, 1, 4, 4, requires_grad=True), torch.tensor([0, 1, 2])
+    (exact,) = torch.autograd.grad(-margin_loss(model(x), y).sum(), x)
+    with torch.no_grad():
+        estimate = SPSA(nb_sample=4096)._gradient(model, x.detach(), y, torch.Generator().manual_seed(0))
+    cosine = nn.functional.cosine_similarity(estimate.flatten(1), exact.flatten(1))
+    assert torch.all(cosine > 0.95)
+    assert estimate.norm() == pytest.approx(exact.norm().item(), rel=0.1)
+
+
 def test_attack_results_are_reproducible_for_a_fixed_seed(undefended):
     config = EvaluationConfig(attacks=["spsa", "apgd_ce"], **QUICK)
     first, second = evaluate_model(undefended, config), evaluate_model(undefended, config)

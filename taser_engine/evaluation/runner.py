@@ -101,7 +101,8 @@ def _run_attack(attack: Attack, model: nn.Module, x: Tensor, y: Tensor, batch_si
 
 def _iteration_check(config: EvaluationConfig, model, x, y, callbacks) -> tuple[dict[int, float], list[str]]:
     accuracy, found = {}, []
-    for n_iter in config.iteration_check:
+    for i, n_iter in enumerate(config.iteration_check):
+        callbacks.on_progress(i, len(config.iteration_check), f"masking check: APGD-CE at {n_iter} iterations")
         record = _run_attack(config.quick_apgd(n_iter), model, x, y, config.batch_size, callbacks)
         accuracy[n_iter] = record.accuracy
         found += record.warnings
