@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from evaluation_fixtures import train_digits_mlp
+from evaluation_fixtures import one_thread, train_digits_mlp  # noqa: F401 (autouse fixture)
 from taser_engine.callbacks import Callbacks
 from taser_engine.checkpoints import load_model, save_model
 from taser_engine.evaluation import (
@@ -18,15 +18,6 @@ from taser_engine.evaluation import (
 
 QUICK = dict(n_eval=48, apgd_n_iter=20, spsa_nb_iter=12, spsa_nb_sample=16, spsa_lr=0.02,
              square_n_queries=200, iteration_check=None, batch_size=32)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # The test machine is shared; oversubscribed intra-op threads make tiny models 100× slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -8,22 +8,13 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from app import cli
-from evaluation_fixtures import save_run, train_digits_mlp
+from evaluation_fixtures import one_thread, save_run, train_digits_mlp  # noqa: F401 (autouse fixture)
 from taser_engine.evaluation.tables import RunEval, TableError, build_table, paper_table, render
 
 QUICK_FLAGS = ["--n", "40", "--spsa-nb-iter", "8", "--spsa-nb-sample", "8", "--spsa-lr", "0.02",
                "--iteration-check", "none", "--batch-size", "40", "--quiet"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture
