@@ -303,7 +303,8 @@ def _flat(prefix: str, value) -> dict:
 
 def to_csv(table: Table) -> str:
     """One row per method, every number a column; accuracies as fractions."""
-    flat = [_flat("", row) for row in table.rows]
+    flat = [{k: f"{v:.10g}" if isinstance(v, float) else v for k, v in _flat("", row).items()}
+            for row in table.rows]  # 10 significant digits: no 0.7787999999999999 from pp / 100
     fieldnames = list(dict.fromkeys(k for row in flat for k in row))
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=fieldnames, lineterminator="\n")
@@ -337,6 +338,7 @@ def _latex_escape(text: str) -> str:
 
 
 def to_latex(table: Table) -> str:
+    """A `table` environment with booktabs rules (\\usepackage{booktabs})."""
     spec = "l" + "r" * (len(table.columns) - 1)
     top = " & ".join(rf"\multicolumn{{{w}}}{{c}}{{{_latex_escape(g)}}}" if g else " & " * (w - 1)
                      for g, w in table.groups)
