@@ -114,8 +114,14 @@ def _run_autoattack(adversary, x: Tensor, y: Tensor, batch_size: int, progress: 
         logger.removeHandler(handler)
         logger.setLevel(saved[0])
         logger.propagate = saved[1]
-    # Its checks warn through `warnings` where they have no logger; other libraries' warnings are not its.
-    found = handler.warnings + [str(w.message) for w in raised if "pyautoattack" in str(w.filename)]
+    # Its checks warn through `warnings` where they have no logger; other libraries' warnings are
+    # not its, and go back to the caller's warning machinery.
+    found = list(handler.warnings)
+    for w in raised:
+        if "pyautoattack" in str(w.filename):
+            found.append(str(w.message))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return AttackOutcome(correct=(y_adv.to(y.device) == y), warnings=found)
 
 
