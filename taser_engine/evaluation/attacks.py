@@ -51,6 +51,7 @@ class Attack(ABC):
     is_autoattack: bool = False  # only the standard AutoAttack may be reported as "AutoAttack"
     is_black_box: bool = False
     runs_autoattack_checks: bool = False  # its warnings are AutoAttack's own checks
+    norm: str = "Linf"
 
     @property
     @abstractmethod

@@ -111,16 +111,18 @@ def _iteration_check(config: EvaluationConfig, model, x, y, callbacks) -> tuple[
 
 def _flags(config: EvaluationConfig, attacks: list[Attack], records: dict[str, AttackRecord],
            by_iterations: dict[int, float] | None, iteration_warnings: list[str]) -> list[masking.MaskingFlag]:
-    black_box = {a.name for a in attacks if a.is_black_box}
-    white_box_correct = [r.correct for name, r in records.items() if name not in black_box]
+    # Black-box against white-box within one threat model: SPSA and Square here are L∞.
+    linf = {a.name: records[a.name] for a in attacks if a.norm == "Linf"}
+    black_box = {a.name for a in attacks if a.is_black_box and a.name in linf}
+    white_box_correct = [r.correct for name, r in linf.items() if name not in black_box]
     robust_to_white = np.logical_and.reduce(white_box_correct) if white_box_correct else None
-    only_black = ({name: int((robust_to_white & ~records[name].correct).sum()) for name in black_box}
+    only_black = ({name: int((robust_to_white & ~linf[name].correct).sum()) for name in black_box}
                   if robust_to_white is not None else {})
     aa_messages = {a.name: records[a.name].warnings for a in attacks if a.runs_autoattack_checks}
     if by_iterations:
         aa_messages["iteration_check"] = iteration_warnings
     return [
-        masking.black_box_flag({n: r.accuracy for n, r in records.items()}, black_box, only_black,
+        masking.black_box_flag({n: r.accuracy for n, r in linf.items()}, black_box, only_black,
                                config.masking_tolerance),
         masking.iterations_flag(by_iterations, config.masking_tolerance),
         masking.autoattack_flag(aa_messages),
