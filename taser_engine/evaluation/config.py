@@ -1,0 +1,90 @@
+"""`EvaluationConfig`: the one validated description of an evaluation job (CLI and worker alike).
+
+Unset budgets take the dataset's default threat model (`taser_engine.datasets.dataset_info`);
+the paper's CIFAR-10 values (L∞ 8/255, L2 128/255, SPSA nb_iter 32 / nb_sample 128, N_eval 1000)
+are the attack classes' own defaults.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from taser_engine.datasets import dataset_info
+from taser_engine.evaluation.attacks import SPSA, Attack, AutoAttackEval, AutoAttackSubset
+from taser_engine.evaluation.subset import EVAL_SUBSET_SEED, N_EVAL
+
+ATTACK_NAMES = {
+    "autoattack": "standard AutoAttack, L∞",
+    "autoattack_l2": "standard AutoAttack, L2",
+    "apgd_ce": "APGD-CE alone, L∞ (quick look, not AutoAttack)",
+    "square": "Square alone, L∞ (black-box check, not AutoAttack)",
+    "spsa": "SPSA, L∞",
+}
+
+
+class EvaluationConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str = "digits"
+    n_eval: int = Field(N_EVAL, ge=1, description="evaluation subset size (whole test set if smaller)")
+    subset_seed: int = EVAL_SUBSET_SEED
+    attacks: list[str] = Field(default_factory=lambda: ["autoattack", "spsa"])
+    eps_linf: float | None = Field(None, ge=0, description="L∞ budget; default: the dataset's")
+    eps_l2: float | None = Field(None, ge=0, description="L2 budget; default: the dataset's")
+    batch_size: int = Field(250, ge=1)
+    attack_seed: int = 0
+    spsa_nb_iter: int = Field(SPSA.nb_iter, ge=1)
+    spsa_nb_sample: int = Field(SPSA.nb_sample, ge=1)
+    spsa_lr: float = Field(SPSA.lr, gt=0)
+    spsa_delta: float = Field(SPSA.delta, gt=0)
+    apgd_n_iter: int = Field(100, ge=1, description="iterations of the quick APGD-CE / Square looks")
+    square_n_queries: int = Field(5000, ge=1)
+    iteration_check: tuple[int, int] | None = Field(
+        (10, 100), description="APGD-CE iteration counts compared by the gradient-masking check; None skips it")
+    masking_tolerance: float = Field(0.005, ge=0, le=1, description="accuracy gap that raises a masking flag")
+
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, name: str) -> str:
+        dataset_info(name)
+        return name
+
+    @field_validator("attacks")
+    @classmethod
+    def _known_attacks(cls, names: list[str]) -> list[str]:
+        cleaned = [n.strip().lower().replace("-", "_") for n in names if n.strip()]
+        unknown = [n for n in cleaned if n not in ATTACK_NAMES]
+        if not cleaned or unknown:
+            raise ValueError(f"unknown attack(s) {unknown or names}; choose from {', '.join(ATTACK_NAMES)}")
+        return list(dict.fromkeys(cleaned))
+
+    @field_validator("iteration_check")
+    @classmethod
+    def _increasing(cls, steps: tuple[int, int] | None) -> tuple[int, int] | None:
+        if steps is not None and not 1 <= steps[0] < steps[1]:
+            raise ValueError(f"iteration_check needs 1 <= fewer < more iterations, got {steps}")
+        return steps
+
+    @property
+    def linf(self) -> float:
+        return self.eps_linf if self.eps_linf is not None else dataset_info(self.dataset).eps_linf
+
+    @property
+    def l2(self) -> float:
+        return self.eps_l2 if self.eps_l2 is not None else dataset_info(self.dataset).eps_l2
+
+    def build_attacks(self) -> list[Attack]:
+        seed = self.attack_seed
+        builders = {
+            "autoattack": lambda: AutoAttackEval(eps=self.linf, norm="Linf", seed=seed),
+            "autoattack_l2": lambda: AutoAttackEval(eps=self.l2, norm="L2", seed=seed),
+            "apgd_ce": lambda: self.quick_apgd(self.apgd_n_iter),
+            "square": lambda: AutoAttackSubset(eps=self.linf, seed=seed, attacks=("square",),
+                                               n_queries=self.square_n_queries),
+            "spsa": lambda: SPSA(eps=self.linf, nb_iter=self.spsa_nb_iter, nb_sample=self.spsa_nb_sample,
+                                 lr=self.spsa_lr, delta=self.spsa_delta, seed=seed),
+        }
+        return [builders[name]() for name in self.attacks]
+
+    def quick_apgd(self, n_iter: int) -> AutoAttackSubset:
+        return AutoAttackSubset(eps=self.linf, seed=self.attack_seed, attacks=("apgd-ce",), n_iter=n_iter)
