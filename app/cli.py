@@ -16,6 +16,8 @@ import sys
 COMMAND_MODULES = (
     "dashboard",
     "bench",
+    "train",
+    "finetune",
 )
 
 
