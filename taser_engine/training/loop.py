@@ -184,8 +184,9 @@ class _Stepper:
         _sync(s.device)
         t3 = time.perf_counter()
         metrics["loss/total"] = loss.detach()
-        timing["base_s"] = timing.get("base_s", 0.0) + (t1 - t0) + (t3 - t2)
-        timing["penalty_s"] = timing.get("penalty_s", 0.0) + (t2 - t1)
+        penalty_s = (t2 - t1) if s.score is not None else 0.0
+        timing["base_s"] = timing.get("base_s", 0.0) + (t3 - t0) - penalty_s
+        timing["penalty_s"] = timing.get("penalty_s", 0.0) + penalty_s
         timing["samples"] = timing.get("samples", 0.0) + x.shape[0]
         return metrics
 
