@@ -43,6 +43,7 @@ def weights(model) -> dict[str, torch.Tensor]:
     ({"epochs": 1, "batch_size": 1}, "batch_size"),
     ({"epochs": 1, "penalty": {"num_probes": 0}}, "penalty.num_probes"),
     ({"epochs": 1, "taser": True, "score_model": "/no/such/dir"}, "score_model"),
+    ({"epochs": 1, "penalty": {"centering": "global"}}, "penalty.center"),
 ])
 def test_bad_config_names_the_field(fields, named):
     with pytest.raises(ValidationError) as info:

@@ -93,6 +93,8 @@ class _RunConfig(BaseModel):
     def _needs_root(self):
         if dataset_info(self.dataset).needs_root and not self.data_root:
             raise ValueError(f"data_root: dataset {self.dataset!r} is read from a local directory; give it")
+        if self.penalty.centering == "global" and self.penalty.center is None:
+            raise ValueError("penalty.center: centering='global' needs the constant (estimate_center)")
         if self.taser and self.score_model != GAUSSIAN and not Path(self.score_model).exists():
             raise ValueError(f"score_model: {self.score_model!r} is neither 'gaussian' nor an existing directory")
         return self

@@ -93,8 +93,10 @@ def build_score_source(config: _RunConfig, train_x: Tensor, device: torch.device
         return None
     if config.score_model == GAUSSIAN:
         return fit_gaussian_score(train_x)
-    from taser_engine.scores import load_score_source  # lazily: diffusers is heavy
-
+    try:  # lazily: diffusers is heavy
+        from taser_engine.scores import load_score_source
+    except ImportError as exc:
+        raise ValueError(f"score_model: cannot load diffusion score sources here ({exc})") from exc
     source = load_score_source(config.score_model, timestep=config.score_timestep)
     return source.to(device) if hasattr(source, "to") else source
 

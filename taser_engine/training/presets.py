@@ -4,8 +4,12 @@
   η0 = 1e-3 with cosine decay, weight decay 1e-4, 200 epochs, batch 256, λ = 1 ramped over the
   first 10% of steps, PGD ε = 8/255 (10 steps of 2/255), TRADES β = 6, MART λ = 5, AWP γ = 0.005
   from epoch 10; fine-tuning 50 epochs, η from 1e-3 to 1e-4 after a 10% warm-up.
-- `digits-cpu`: the same recipe shrunk for the bundled 8×8 digits on a CPU (small CNN, ε = 0.1,
-  AWP from epoch 3): every method trains in well under a minute.
+- `digits-cpu`: the same recipe shrunk for the bundled 8×8 digits on a CPU (small CNN of width
+  16, 10 epochs, batch 64, η0 = 3e-3, ε = 0.1, AWP from epoch 3) so every method trains in
+  seconds to a minute. λ = 0.03: the score there is the analytic Gaussian fitted to the
+  training set, whose field (−Σ⁻¹(x − μ), variances floored at 0.01) is far larger than a
+  normalised diffusion score; at λ = 1 it flattens the classifier along x − μ and clean
+  accuracy falls from ~0.99 to ~0.71 (measured).
 """
 
 from __future__ import annotations
