@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sys
@@ -102,7 +103,7 @@ def build_config(factory, preset: str, overrides: dict):
 def run_engine(fn, config, args) -> int:
     console = ConsoleCallbacks(quiet=args.quiet)
     try:
-        with console.catch_interrupt():
+        with stop_on_sigint(console):
             result = fn(config, console, args.out, resume=not args.no_resume)
     except (RunMismatchError, CheckpointError, FileNotFoundError) as exc:
         raise _user_error(str(exc)) from exc
@@ -137,23 +138,22 @@ class ConsoleCallbacks(Callbacks):
     def should_stop(self) -> bool:
         return self.interrupted
 
-    def catch_interrupt(self):
-        import contextlib
 
-        @contextlib.contextmanager
-        def handler():
-            def on_sigint(signum, frame):
-                if self.interrupted:
-                    raise KeyboardInterrupt
-                self.interrupted = True
-                print("interrupt: saving a checkpoint (Ctrl-C again to abort)", file=sys.stderr, flush=True)
-            try:
-                previous = signal.signal(signal.SIGINT, on_sigint)
-            except ValueError:  # not the main thread
-                yield
-                return
-            try:
-                yield
-            finally:
-                signal.signal(signal.SIGINT, previous)
-        return handler()
+@contextlib.contextmanager
+def stop_on_sigint(console: ConsoleCallbacks):
+    """First Ctrl-C: ask the loop to checkpoint and stop; second: the usual KeyboardInterrupt."""
+    def on_sigint(signum, frame):
+        if console.interrupted:
+            raise KeyboardInterrupt
+        console.interrupted = True
+        print("interrupt: saving a checkpoint (Ctrl-C again to abort)", file=sys.stderr, flush=True)
+
+    try:
+        previous = signal.signal(signal.SIGINT, on_sigint)
+    except ValueError:  # not the main thread: leave SIGINT alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -53,7 +53,7 @@ class _Setup:
     model: nn.Module
     teacher: nn.Module | None
     optimizer: torch.optim.Optimizer
-    lr_at: Callable[[int], float]
+    lr_at: Callable[[int, int], float]  # (step, total steps) -> learning rate
     objective: Objective
     score: ScoreSource | None
     data: dict[str, Tensor]
@@ -150,43 +150,46 @@ class _Stepper:
         return x, y
 
     def __call__(self, x: Tensor, y: Tensor, epoch: int, step: int, timing: dict[str, float]) -> dict[str, Tensor | float]:
-        s, cfg, model = self.setup, self.setup.config, self.setup.model
-        lr = s.lr_at(step)
-        for group in s.optimizer.param_groups:
+        setup, cfg, model = self.setup, self.setup.config, self.setup.model
+        lr = setup.lr_at(step, self.total_steps)
+        for group in setup.optimizer.param_groups:
             group["lr"] = lr
         model.train()
-        _sync(s.device)
+        _sync(setup.device)
         t0 = time.perf_counter()
-        with _autocast(s):
-            base = s.objective.compute(model, x, y, epoch, self.generators["noise"])
+        with _autocast(setup):
+            base = setup.objective.compute(model, x, y, epoch, self.generators["noise"])
         loss = base.value.float()
         metrics: dict[str, Tensor | float] = {"loss/base": base.value.detach().float(), **base.parts, "lr": lr}
-        if s.teacher is not None:
+        if setup.teacher is not None:
             kl = self._teacher_kl(x, base.logits)
             loss = loss + cfg.alpha * kl
             metrics["loss/kl"] = kl.detach()
-        shown = base.logits if base.logits is not None else base.logits_adv
-        metrics["train_acc"] = (shown.detach().argmax(1) == y).float().mean()
-        s.optimizer.zero_grad(set_to_none=True)
+        if base.logits is not None:
+            metrics["train_acc"] = (base.logits.detach().argmax(1) == y).float().mean()
+        if base.logits_adv is not None:
+            metrics["train_adv_acc"] = (base.logits_adv.detach().argmax(1) == y).float().mean()
+        setup.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        _sync(s.device)
+        _sync(setup.device)
         t1 = time.perf_counter()
-        if s.score is not None:
+        if setup.score is not None:
+            # On the clean batch, and (under AWP) at the perturbed weights like the base loss.
             lam = lambda_ramp(step, cfg.taser_lambda, self.lambda_warmup_steps)
             with torch.no_grad():
-                score = s.score(x)
+                score = setup.score(x)
             penalty = taser_penalty(model, x, y, score, cfg.penalty, self.generators["noise"])
             (lam * penalty.value).backward()
             loss = loss.detach() + lam * penalty.value.detach()
             metrics.update({"loss/taser": penalty.value.detach(), "lambda": lam, **penalty.diagnostics})
-        _sync(s.device)
+        _sync(setup.device)
         t2 = time.perf_counter()
-        s.optimizer.step()
-        s.objective.after_step(model)
-        _sync(s.device)
+        setup.optimizer.step()
+        setup.objective.after_step(model)
+        _sync(setup.device)
         t3 = time.perf_counter()
         metrics["loss/total"] = loss.detach()
-        penalty_s = (t2 - t1) if s.score is not None else 0.0
+        penalty_s = (t2 - t1) if setup.score is not None else 0.0
         timing["base_s"] = timing.get("base_s", 0.0) + (t3 - t0) - penalty_s
         timing["penalty_s"] = timing.get("penalty_s", 0.0) + penalty_s
         timing["samples"] = timing.get("samples", 0.0) + x.shape[0]
@@ -242,15 +245,16 @@ def _fit(setup: _Setup, callbacks: Callbacks | None, run_dir: Path, resume: bool
     state = _start_or_resume(setup, run_dir, resume, generators)
     stepper = _Stepper(setup, total_steps, generators)
     config_dump = cfg.model_dump(mode="json")
-    started = time.perf_counter()
+    mark = time.perf_counter()
     stopped = False
 
     def checkpoint() -> None:
-        state.timing["wall_s"] = state.timing.get("wall_s", 0.0) + time.perf_counter() - checkpoint.mark
-        checkpoint.mark = time.perf_counter()
+        nonlocal mark
+        now = time.perf_counter()
+        state.timing["wall_s"] = state.timing.get("wall_s", 0.0) + now - mark
+        mark = now
         path = save_checkpoint(run_dir, setup.model, setup.optimizer, generators, state, config_dump)
         callbacks.on_checkpoint(path, state.step)
-    checkpoint.mark = started
 
     while state.epoch < cfg.epochs and not stopped:
         epoch = state.epoch
@@ -289,7 +293,8 @@ def _result(setup: _Setup, run_dir: Path, state: TrainingState, stopped: bool, t
     penalty_ms = 1000 * timing.get("penalty_s", 0.0) / samples
     last = state.history[-1] if state.history else {}
     result = {
-        "kind": cfg.kind, "dataset": cfg.dataset, "method": cfg.method, "taser": cfg.taser,
+        "kind": cfg.kind, "dataset": cfg.dataset, "method": cfg.method,
+        "base_method": getattr(cfg, "base_method", cfg.method), "taser": cfg.taser,
         "score_model": cfg.score_model if cfg.taser else None,
         "epochs": state.epoch, "epochs_planned": cfg.epochs, "steps": state.step, "steps_planned": total_steps,
         "clean_acc": last.get("clean_acc"), "train_acc": last.get("train_acc"),
@@ -321,12 +326,11 @@ def train(config: TrainConfig, callbacks: Callbacks | None = None, run_dir: str 
     model = build_model(config.model_spec()).to(device)
     data = load_data(config, device)
     optimizer = _optimizer(config, model, config.optimizer, config.lr, config.momentum)
-    n = data["train_x"].shape[0]
-    total = config.epochs * len(epoch_batches(n, config.batch_size, config.seed, 0))
-    if config.lr_schedule == "cosine":
-        lr_at = lambda step: warmup_cosine_lr(step, total, config.lr, config.lr_min, 0)  # noqa: E731
-    else:
-        lr_at = lambda step: config.lr  # noqa: E731
+
+    def lr_at(step: int, total: int) -> float:
+        if config.lr_schedule == "constant":
+            return config.lr
+        return warmup_cosine_lr(step, total, config.lr, config.lr_min, 0)
     setup = _Setup(config, model, None, optimizer, lr_at,
                    build_objective(config.method, **config.objective_params()),
                    build_score_source(config, data["train_x"], device), data, device)
@@ -346,10 +350,10 @@ def finetune(config: FinetuneConfig, callbacks: Callbacks | None = None, run_dir
     teacher = copy.deepcopy(model).eval().requires_grad_(False)
     data = load_data(config, device)
     optimizer = _optimizer(config, model, "adam", config.eta_max, 0.9)
-    n = data["train_x"].shape[0]
-    total = config.epochs * len(epoch_batches(n, config.batch_size, config.seed, 0))
-    warm = round(config.lr_warmup_fraction * total)
-    lr_at = lambda step: warmup_cosine_lr(step, total, config.eta_max, config.eta_min, warm)  # noqa: E731
+
+    def lr_at(step: int, total: int) -> float:
+        warm = round(config.lr_warmup_fraction * total)
+        return warmup_cosine_lr(step, total, config.eta_max, config.eta_min, warm)
     setup = _Setup(config, model, teacher, optimizer, lr_at,
                    build_objective(config.base_method, **config.objective_params()),
                    build_score_source(config, data["train_x"], device), data, device)
