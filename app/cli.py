@@ -18,6 +18,8 @@ COMMAND_MODULES = (
     "bench",
     "evaluate",
     "table",
+    "train",
+    "finetune",
 )
 
 

@@ -1,0 +1,22 @@
+"""Standard training: cross-entropy on clean inputs (the weight decay, 1e-4 in paper C.2/C.5, is
+the optimiser's `weight_decay`)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from taser_engine.objectives.base import BaseLoss, Objective
+
+STANDARD_WEIGHT_DECAY = 1e-4
+
+
+class Standard(Objective):
+    method: Literal["standard"] = "standard"
+
+    def loss_from(self, model: nn.Module, x: Tensor, x_adv: Tensor | None, y: Tensor) -> BaseLoss:
+        logits = model(x)
+        ce = F.cross_entropy(logits, y)
+        return BaseLoss(ce, logits=logits, parts={"loss/ce": ce.detach()})

@@ -1,0 +1,192 @@
+"""The two training job configs, validated once at the edge: `TrainConfig` and `FinetuneConfig`.
+
+Fields are flat so a CLI flag, a dashboard form field and a JSON key are the same name. Paper
+values (C.2, C.5) are the defaults; ε and the PGD step size default to the dataset's threat
+model (`None` → ε = the dataset's L∞ budget, step = ε/4, i.e. 2/255 for 8/255 as in the paper).
+Bad values raise `pydantic.ValidationError`, whose message names the field; `format_errors`
+turns it into one line for the CLI.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from taser_engine.datasets import DATASETS, dataset_info
+from taser_engine.models import Activation, ModelSpec
+from taser_engine.objectives import METHODS, STANDARD_WEIGHT_DECAY
+from taser_engine.objectives.awp import AWP_GAMMA, AWP_WARMUP
+from taser_engine.objectives.base import PAPER_NUM_STEPS
+from taser_engine.objectives.mart import MART_LAMBDA
+from taser_engine.objectives.trades import TRADES_BETA
+from taser_engine.penalty import SteinPenaltyConfig
+
+Method = Literal["standard", "pgd", "trades", "mart", "trades-awp", "mart-awp"]
+assert set(Method.__args__) == set(METHODS)
+
+DEFAULT_ARCH = {"digits": "small_cnn", "mnist": "small_cnn", "cifar10": "resnet18"}
+DEFAULT_WIDTH = {"small_cnn": 32, "mlp": 128, "resnet18": 64}
+GAUSSIAN = "gaussian"
+
+
+class _RunConfig(BaseModel):
+    """Fields shared by training from scratch and fine-tuning."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    # data
+    dataset: str = "digits"
+    data_root: str | None = Field(None, description="local root of CIFAR-10 / MNIST (torchvision layout)")
+    download: bool = False
+    max_train_samples: int | None = Field(None, ge=2, description="use only the first N training samples")
+    max_test_samples: int | None = Field(None, ge=1)
+    augment: bool | None = Field(None, description="standard augmentation; None = the dataset's default")
+
+    # base objective (paper C.2 parameters)
+    method: Method = "standard"
+    epsilon: float | None = Field(None, ge=0.0, le=1.0, description="L∞ budget; None = dataset default")
+    step_size: float | None = Field(None, gt=0.0, le=1.0, description="PGD step; None = ε/4")
+    num_steps: int = Field(PAPER_NUM_STEPS, ge=0, le=1000)
+    beta: float = Field(TRADES_BETA, ge=0.0, description="TRADES β")
+    lambda_mart: float = Field(MART_LAMBDA, ge=0.0, description="MART λ")
+    awp_gamma: float = Field(AWP_GAMMA, ge=0.0)
+    awp_warmup: int = Field(AWP_WARMUP, ge=0, description="first epoch (from 1) with AWP on")
+
+    # optimisation
+    epochs: int = Field(..., ge=1, le=100_000)
+    batch_size: int = Field(256, ge=2, le=1_000_000)
+    weight_decay: float = Field(STANDARD_WEIGHT_DECAY, ge=0.0)
+
+    # TASER
+    taser: bool = False
+    score_model: str = Field(GAUSSIAN, description="'gaussian' or a diffusers score-model directory")
+    score_timestep: int = Field(50, ge=0, le=10_000, description="diffusion timestep τ of the score")
+    taser_lambda: float = Field(1.0, ge=0.0, description="λ_max")
+    lambda_warmup_fraction: float = Field(0.1, ge=0.0, le=1.0, description="T_warm of the λ ramp as a share of T")
+    penalty: SteinPenaltyConfig = Field(default_factory=SteinPenaltyConfig)
+
+    # running
+    seed: int = Field(0, ge=0)
+    device: str = Field("auto", description="'auto', 'cpu', 'cuda' or 'cuda:N'")
+    amp: bool = Field(False, description="bfloat16 autocast for the base loss on CUDA")
+    eval_batch_size: int = Field(512, ge=1)
+    log_every_steps: int = Field(10, ge=1)
+    checkpoint_every_steps: int | None = Field(None, ge=1, description="also checkpoint mid-epoch")
+
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, value: str) -> str:
+        if value not in DATASETS:
+            raise ValueError(f"unknown dataset {value!r}; choose one of {', '.join(sorted(DATASETS))}")
+        return value
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        if value not in ("auto", "cpu", "cuda") and not (value.startswith("cuda:") and value[5:].isdigit()):
+            raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _needs_root(self):
+        if dataset_info(self.dataset).needs_root and not self.data_root:
+            raise ValueError(f"data_root: dataset {self.dataset!r} is read from a local directory; give it")
+        if self.penalty.centering == "global" and self.penalty.center is None:
+            raise ValueError("penalty.center: centering='global' needs the constant (estimate_center)")
+        if self.taser and self.score_model != GAUSSIAN and not Path(self.score_model).exists():
+            raise ValueError(f"score_model: {self.score_model!r} is neither 'gaussian' nor an existing directory")
+        return self
+
+    # derived values
+    @property
+    def eps(self) -> float:
+        return dataset_info(self.dataset).eps_linf if self.epsilon is None else self.epsilon
+
+    @property
+    def pgd_step(self) -> float:
+        return self.eps / 4 if self.step_size is None else self.step_size
+
+    def objective_params(self) -> dict:
+        return {"epsilon": self.eps, "step_size": self.pgd_step, "num_steps": self.num_steps,
+                "beta": self.beta, "lambda_mart": self.lambda_mart, "awp_gamma": self.awp_gamma,
+                "awp_warmup": self.awp_warmup}
+
+    @property
+    def use_augmentation(self) -> bool:
+        return dataset_info(self.dataset).augment if self.augment is None else self.augment
+
+
+class TrainConfig(_RunConfig):
+    """Training from scratch: L_base + λ(t)·R_TASER (paper eq. 25; C.5 optimisation)."""
+
+    kind: Literal["train"] = "train"
+    arch: Literal["resnet18", "small_cnn", "mlp"] | None = Field(None, description="None = dataset default")
+    activation: Activation = "relu"
+    width: int | None = Field(None, ge=1)
+    optimizer: Literal["adam", "sgd"] = "adam"
+    lr: float = Field(1e-3, gt=0.0, description="η0")
+    lr_min: float = Field(0.0, ge=0.0, description="end of the cosine decay")
+    lr_schedule: Literal["cosine", "constant"] = "cosine"
+    momentum: float = Field(0.9, ge=0.0, lt=1.0, description="SGD momentum / Adam β1")
+
+    def model_spec(self) -> ModelSpec:
+        info = dataset_info(self.dataset)
+        arch = self.arch or DEFAULT_ARCH[self.dataset]
+        return ModelSpec(arch=arch, in_channels=info.in_channels, image_size=info.image_size,
+                         num_classes=info.num_classes, activation=self.activation,
+                         width=self.width or DEFAULT_WIDTH[arch], mean=list(info.mean), std=list(info.std))
+
+
+class FinetuneConfig(_RunConfig):
+    """TASER fine-tuning of a checkpoint: L_base + α·KL(f_θ0 ‖ f_θ) + λ(t)·R_TASER (eq. 26).
+
+    Learning rate: linear warm-up to η_max over T_warm = 0.1·T, cosine decay to η_min (C.5).
+    `adversarial_lite_steps` makes the base loss a cheap robust one: the method's attack with
+    that many steps (PGD-AT when the method is 'standard').
+    """
+
+    kind: Literal["finetune"] = "finetune"
+    source: str = Field(..., description="run directory holding model.safetensors + model.json")
+    taser: bool = True
+    alpha: float = Field(1.0, ge=0.0, description="weight of the teacher KL(f_θ0 ‖ f_θ)")
+    eta_max: float = Field(1e-3, gt=0.0)
+    eta_min: float = Field(1e-4, ge=0.0)
+    lr_warmup_fraction: float = Field(0.1, ge=0.0, le=1.0, description="T_warm as a share of T")
+    adversarial_lite_steps: int | None = Field(None, ge=1, le=100)
+
+    @field_validator("source")
+    @classmethod
+    def _source_exists(cls, value: str) -> str:
+        if not (Path(value) / "model.safetensors").is_file():
+            raise ValueError(f"{value!r} holds no model.safetensors (give a training run directory)")
+        return value
+
+    @model_validator(mode="after")
+    def _lite(self):
+        if self.eta_min > self.eta_max:
+            raise ValueError("eta_min must not exceed eta_max")
+        return self
+
+    @property
+    def base_method(self) -> str:
+        if self.adversarial_lite_steps is not None and self.method == "standard":
+            return "pgd"
+        return self.method
+
+    def objective_params(self) -> dict:
+        params = super().objective_params()
+        if self.adversarial_lite_steps is not None:
+            params["num_steps"] = self.adversarial_lite_steps
+            params["step_size"] = self.step_size or 2.5 * self.eps / self.adversarial_lite_steps
+        return params
+
+
+def format_errors(exc: ValidationError) -> str:
+    """One line naming each bad field, for the CLI and the dashboard."""
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "config"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)

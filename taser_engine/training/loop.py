@@ -1,0 +1,360 @@
+"""The training loop: `train` (from scratch, eq. 25) and `finetune` (from a checkpoint, eq. 26).
+
+One step: craft the base objective's adversarial input (eval mode), compute L_base in train mode
+(plus α·KL(f_θ0 ‖ f_θ) when fine-tuning), backward; then, with TASER, the penalty on the CLEAN
+batch (eval mode, see penalty.py) times λ(t), backward into the same gradients; optimiser step;
+the objective's `after_step` (AWP restores its weights). The two backward passes are timed
+separately, which gives the wall time per sample with and without the penalty.
+
+Reproducible and resumable: the data order of each epoch is a permutation drawn from the seed
+and the epoch; augmentation and attack/probe noise come from two generators whose states are
+checkpointed; the learning rate and λ are functions of the step. So a run interrupted (or
+cancelled through `should_stop`) and resumed ends with the same weights as one left alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from taser_engine.callbacks import Callbacks
+from taser_engine.checkpoints import atomic_write_json, load_model, save_model
+from taser_engine.datasets import augment_batch, dataset_info, load_dataset
+from taser_engine.models import build_model
+from taser_engine.objectives import Objective, build_objective
+from taser_engine.penalty import taser_penalty
+from taser_engine.schedules import lambda_ramp, warmup_cosine_lr
+from taser_engine.scores import GaussianScore, ScoreSource
+from taser_engine.training.config import GAUSSIAN, FinetuneConfig, TrainConfig, _RunConfig
+from taser_engine.training.state import (TrainingState, has_checkpoint, load_checkpoint,
+                                         read_checkpoint_config, save_checkpoint)
+
+CONFIG_FILE = "config.json"
+RESULT_FILE = "result.json"
+# Pixels that never vary (the border of digits) would get an infinite Gaussian precision.
+GAUSSIAN_VAR_FLOOR = 1e-2
+
+
+class RunMismatchError(ValueError):
+    """The run directory holds a checkpoint of a different configuration."""
+
+
+@dataclass
+class _Setup:
+    config: _RunConfig
+    model: nn.Module
+    teacher: nn.Module | None
+    optimizer: torch.optim.Optimizer
+    lr_at: Callable[[int, int], float]  # (step, total steps) -> learning rate
+    objective: Objective
+    score: ScoreSource | None
+    data: dict[str, Tensor]
+    device: torch.device
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device: {name!r} asked for but CUDA is not available")
+    return torch.device(name)
+
+
+def _tensors(config: _RunConfig, split: str, limit: int | None) -> tuple[Tensor, Tensor]:
+    x, y = load_dataset(config.dataset, split, config.data_root, config.download).tensors
+    if limit is not None:
+        x, y = x[:limit], y[:limit]
+    return x, y
+
+
+def load_data(config: _RunConfig, device: torch.device) -> dict[str, Tensor]:
+    train_x, train_y = _tensors(config, "train", config.max_train_samples)
+    test_x, test_y = _tensors(config, "test", config.max_test_samples)
+    return {"train_x": train_x.to(device), "train_y": train_y.to(device),
+            "test_x": test_x.to(device), "test_y": test_y.to(device)}
+
+
+def fit_gaussian_score(x: Tensor) -> GaussianScore:
+    """N(mean, diag var) of the training inputs, variance floored at GAUSSIAN_VAR_FLOOR."""
+    flat = x.detach().flatten(1).double()
+    return GaussianScore(flat.mean(0).float(), flat.var(0).clamp_min(GAUSSIAN_VAR_FLOOR).float())
+
+
+def build_score_source(config: _RunConfig, train_x: Tensor, device: torch.device) -> ScoreSource | None:
+    if not config.taser:
+        return None
+    if config.score_model == GAUSSIAN:
+        return fit_gaussian_score(train_x)
+    try:  # lazily: diffusers is heavy
+        from taser_engine.scores import load_score_source
+    except ImportError as exc:
+        raise ValueError(f"score_model: cannot load diffusion score sources here ({exc})") from exc
+    source = load_score_source(config.score_model, timestep=config.score_timestep)
+    return source.to(device) if hasattr(source, "to") else source
+
+
+def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[Tensor]:
+    """The epoch's batches of indices; a last batch of one sample is dropped (BatchNorm)."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    chunks = torch.randperm(n, generator=generator).split(batch_size)
+    return [c for c in chunks if c.numel() >= 2]
+
+
+@torch.no_grad()
+def clean_accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 512) -> float:
+    was_training = model.training
+    model.eval()
+    correct = 0
+    for start in range(0, x.shape[0], batch_size):
+        logits = model(x[start:start + batch_size])
+        correct += (logits.argmax(1) == y[start:start + batch_size]).sum().item()
+    model.train(was_training)
+    return correct / max(1, x.shape[0])
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _autocast(setup: _Setup):
+    if setup.config.amp and setup.device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+class _Stepper:
+    """One optimiser step, its metrics and its timing."""
+
+    def __init__(self, setup: _Setup, total_steps: int, generators: dict[str, torch.Generator]):
+        self.setup = setup
+        self.total_steps = total_steps
+        self.generators = generators
+        cfg = setup.config
+        self.lambda_warmup_steps = round(cfg.lambda_warmup_fraction * total_steps)
+
+    def batch(self, index: Tensor) -> tuple[Tensor, Tensor]:
+        data, device = self.setup.data, self.setup.device
+        index = index.to(device)
+        x, y = data["train_x"][index], data["train_y"][index]
+        if self.setup.config.use_augmentation:
+            x = augment_batch(x, self.generators["augment"])
+        return x, y
+
+    def __call__(self, x: Tensor, y: Tensor, epoch: int, step: int, timing: dict[str, float]) -> dict[str, Tensor | float]:
+        setup, cfg, model = self.setup, self.setup.config, self.setup.model
+        lr = setup.lr_at(step, self.total_steps)
+        for group in setup.optimizer.param_groups:
+            group["lr"] = lr
+        model.train()
+        _sync(setup.device)
+        t0 = time.perf_counter()
+        with _autocast(setup):
+            base = setup.objective.compute(model, x, y, epoch, self.generators["noise"])
+        loss = base.value.float()
+        metrics: dict[str, Tensor | float] = {"loss/base": base.value.detach().float(), **base.parts, "lr": lr}
+        if setup.teacher is not None:
+            kl = self._teacher_kl(x, base.logits)
+            loss = loss + cfg.alpha * kl
+            metrics["loss/kl"] = kl.detach()
+        if base.logits is not None:
+            metrics["train_acc"] = (base.logits.detach().argmax(1) == y).float().mean()
+        if base.logits_adv is not None:
+            metrics["train_adv_acc"] = (base.logits_adv.detach().argmax(1) == y).float().mean()
+        setup.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        _sync(setup.device)
+        t1 = time.perf_counter()
+        if setup.score is not None:
+            # On the clean batch, and (under AWP) at the perturbed weights like the base loss.
+            lam = lambda_ramp(step, cfg.taser_lambda, self.lambda_warmup_steps)
+            with torch.no_grad():
+                score = setup.score(x)
+            penalty = taser_penalty(model, x, y, score, cfg.penalty, self.generators["noise"])
+            (lam * penalty.value).backward()
+            loss = loss.detach() + lam * penalty.value.detach()
+            metrics.update({"loss/taser": penalty.value.detach(), "lambda": lam, **penalty.diagnostics})
+        _sync(setup.device)
+        t2 = time.perf_counter()
+        setup.optimizer.step()
+        setup.objective.after_step(model)
+        _sync(setup.device)
+        t3 = time.perf_counter()
+        metrics["loss/total"] = loss.detach()
+        penalty_s = (t2 - t1) if setup.score is not None else 0.0
+        timing["base_s"] = timing.get("base_s", 0.0) + (t3 - t0) - penalty_s
+        timing["penalty_s"] = timing.get("penalty_s", 0.0) + penalty_s
+        timing["samples"] = timing.get("samples", 0.0) + x.shape[0]
+        return metrics
+
+    def _teacher_kl(self, x: Tensor, logits: Tensor | None) -> Tensor:
+        """KL(f_θ0(x) ‖ f_θ(x)) on the clean batch, averaged over the batch."""
+        if logits is None:
+            logits = self.setup.model(x)
+        with torch.no_grad():
+            teacher_logits = self.setup.teacher(x)
+        return F.kl_div(F.log_softmax(logits.float(), dim=1), F.softmax(teacher_logits.float(), dim=1),
+                        reduction="batchmean")
+
+
+def _as_floats(metrics: dict[str, Tensor | float]) -> dict[str, float]:
+    return {k: float(v.item() if isinstance(v, Tensor) else v) for k, v in metrics.items()}
+
+
+def _start_or_resume(setup: _Setup, run_dir: Path, resume: bool,
+                     generators: dict[str, torch.Generator]) -> TrainingState:
+    config_dump = setup.config.model_dump(mode="json")
+    if resume and has_checkpoint(run_dir):
+        stored = read_checkpoint_config(run_dir)
+        if stored != config_dump:
+            changed = sorted(k for k in set(stored) | set(config_dump) if stored.get(k) != config_dump.get(k))
+            raise RunMismatchError(f"{run_dir} holds a run with a different config ({', '.join(changed)}); "
+                                   "use another output directory or resume=False")
+        return load_checkpoint(run_dir, setup.model, setup.optimizer, generators)
+    atomic_write_json(run_dir / CONFIG_FILE, config_dump)
+    return TrainingState()
+
+
+def _epoch_summary(state: TrainingState, setup: _Setup, epoch: int) -> dict[str, float]:
+    count = max(1.0, state.epoch_sums.get("_count", 0.0))
+    summary = {k: v / count for k, v in state.epoch_sums.items() if not k.startswith("_")}
+    data = setup.data
+    summary["clean_acc"] = clean_accuracy(setup.model, data["test_x"], data["test_y"],
+                                          setup.config.eval_batch_size)
+    summary["epoch"] = float(epoch + 1)
+    return summary
+
+
+def _fit(setup: _Setup, callbacks: Callbacks | None, run_dir: Path, resume: bool) -> dict:
+    callbacks = callbacks or Callbacks()
+    cfg, run_dir = setup.config, Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    generators = {"augment": torch.Generator().manual_seed(cfg.seed + 1),
+                  "noise": torch.Generator(setup.device).manual_seed(cfg.seed + 2)}
+    n = setup.data["train_x"].shape[0]
+    steps_per_epoch = len(epoch_batches(n, cfg.batch_size, cfg.seed, 0))
+    total_steps = cfg.epochs * steps_per_epoch
+    state = _start_or_resume(setup, run_dir, resume, generators)
+    stepper = _Stepper(setup, total_steps, generators)
+    config_dump = cfg.model_dump(mode="json")
+    mark = time.perf_counter()
+    stopped = False
+
+    def checkpoint() -> None:
+        nonlocal mark
+        now = time.perf_counter()
+        state.timing["wall_s"] = state.timing.get("wall_s", 0.0) + now - mark
+        mark = now
+        path = save_checkpoint(run_dir, setup.model, setup.optimizer, generators, state, config_dump)
+        callbacks.on_checkpoint(path, state.step)
+
+    while state.epoch < cfg.epochs and not stopped:
+        epoch = state.epoch
+        batches = epoch_batches(n, cfg.batch_size, cfg.seed, epoch)
+        for b in range(state.batch_in_epoch, len(batches)):
+            if callbacks.should_stop():
+                stopped = True
+                checkpoint()
+                break
+            x, y = stepper.batch(batches[b])
+            metrics = _as_floats(stepper(x, y, epoch, state.step, state.timing))
+            state.step += 1
+            state.batch_in_epoch = b + 1
+            for key, value in metrics.items():
+                state.epoch_sums[key] = state.epoch_sums.get(key, 0.0) + value
+            state.epoch_sums["_count"] = state.epoch_sums.get("_count", 0.0) + 1
+            callbacks.on_progress(state.step, total_steps, f"epoch {epoch + 1}/{cfg.epochs}")
+            if state.step % cfg.log_every_steps == 0 or b == len(batches) - 1:
+                callbacks.on_metrics(state.step, metrics, "step")
+            if cfg.checkpoint_every_steps and state.step % cfg.checkpoint_every_steps == 0:
+                checkpoint()
+        if stopped:
+            break
+        summary = _epoch_summary(state, setup, epoch)
+        state.history.append(summary)
+        state.epoch, state.batch_in_epoch, state.epoch_sums = epoch + 1, 0, {}
+        callbacks.on_metrics(state.step, summary, "epoch")
+        checkpoint()
+    return _result(setup, run_dir, state, stopped, total_steps)
+
+
+def _result(setup: _Setup, run_dir: Path, state: TrainingState, stopped: bool, total_steps: int) -> dict:
+    cfg, timing = setup.config, state.timing
+    samples = max(1.0, timing.get("samples", 0.0))
+    base_ms = 1000 * timing.get("base_s", 0.0) / samples
+    penalty_ms = 1000 * timing.get("penalty_s", 0.0) / samples
+    last = state.history[-1] if state.history else {}
+    result = {
+        "kind": cfg.kind, "dataset": cfg.dataset, "method": cfg.method,
+        "base_method": getattr(cfg, "base_method", cfg.method), "taser": cfg.taser,
+        "score_model": cfg.score_model if cfg.taser else None,
+        "epochs": state.epoch, "epochs_planned": cfg.epochs, "steps": state.step, "steps_planned": total_steps,
+        "clean_acc": last.get("clean_acc"), "train_acc": last.get("train_acc"),
+        "ms_per_sample": base_ms + penalty_ms, "ms_per_sample_without_penalty": base_ms,
+        "penalty_ms_per_sample": penalty_ms, "wall_s": timing.get("wall_s", 0.0),
+        "device": str(setup.device), "stopped": stopped, "run_dir": str(run_dir), "history": state.history,
+    }
+    if not stopped:
+        save_model(run_dir, setup.model)
+        atomic_write_json(run_dir / RESULT_FILE, result)
+    return result
+
+
+def _optimizer(config: _RunConfig, model: nn.Module, kind: str, lr: float, momentum: float) -> torch.optim.Optimizer:
+    if kind == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=config.weight_decay)
+    return torch.optim.Adam(model.parameters(), lr=lr, betas=(momentum, 0.999), weight_decay=config.weight_decay)
+
+
+def train(config: TrainConfig, callbacks: Callbacks | None = None, run_dir: str | Path = "run",
+          resume: bool = True) -> dict:
+    """Train from scratch with `config.method` (+ TASER when `config.taser`); returns the result dict.
+
+    `run_dir` receives config.json, checkpoint/ (resumable), and at the end model.safetensors,
+    model.json and result.json.
+    """
+    device = resolve_device(config.device)
+    torch.manual_seed(config.seed)
+    model = build_model(config.model_spec()).to(device)
+    data = load_data(config, device)
+    optimizer = _optimizer(config, model, config.optimizer, config.lr, config.momentum)
+
+    def lr_at(step: int, total: int) -> float:
+        if config.lr_schedule == "constant":
+            return config.lr
+        return warmup_cosine_lr(step, total, config.lr, config.lr_min, 0)
+    setup = _Setup(config, model, None, optimizer, lr_at,
+                   build_objective(config.method, **config.objective_params()),
+                   build_score_source(config, data["train_x"], device), data, device)
+    return _fit(setup, callbacks, Path(run_dir), resume)
+
+
+def finetune(config: FinetuneConfig, callbacks: Callbacks | None = None, run_dir: str | Path = "run",
+             resume: bool = True) -> dict:
+    """TASER fine-tuning of `config.source` (eq. 26); returns the result dict like `train`."""
+    device = resolve_device(config.device)
+    torch.manual_seed(config.seed)
+    model = load_model(Path(config.source)).to(device)
+    info = dataset_info(config.dataset)
+    if (model.spec.in_channels, model.spec.image_size) != (info.in_channels, info.image_size):
+        raise ValueError(f"dataset: {config.dataset!r} images are {info.in_channels}×{info.image_size}², "
+                         f"the model in {config.source} takes {model.spec.in_channels}×{model.spec.image_size}²")
+    teacher = copy.deepcopy(model).eval().requires_grad_(False)
+    data = load_data(config, device)
+    optimizer = _optimizer(config, model, "adam", config.eta_max, 0.9)
+
+    def lr_at(step: int, total: int) -> float:
+        warm = round(config.lr_warmup_fraction * total)
+        return warmup_cosine_lr(step, total, config.eta_max, config.eta_min, warm)
+    setup = _Setup(config, model, teacher, optimizer, lr_at,
+                   build_objective(config.base_method, **config.objective_params()),
+                   build_score_source(config, data["train_x"], device), data, device)
+    return _fit(setup, callbacks, Path(run_dir), resume)

@@ -1,0 +1,117 @@
+"""Resumable training checkpoints: one safetensors file of tensors plus a JSON state file.
+
+`RUN_DIR/checkpoint/` holds `ckpt-<step>.safetensors` (model weights under `model.`, optimiser
+tensors under `optim.`, generator states under `rng.`) and `state.json` (epoch, step, position in
+the epoch, optimiser hyper-parameters, metric history, the config it belongs to, and the name of
+the tensor file). The tensor file is written first, then `state.json` atomically; only then are
+older tensor files deleted — so `state.json` always names a complete file, whatever the moment
+of an interruption. Nothing is unpickled on load.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+from taser_engine.checkpoints import CheckpointError, atomic_write_json
+
+CHECKPOINT_DIR = "checkpoint"
+STATE_FILE = "state.json"
+
+
+@dataclass
+class TrainingState:
+    """Where a run is: everything besides the tensors that resuming needs."""
+
+    epoch: int = 0  # current epoch (from 0)
+    batch_in_epoch: int = 0  # batches of `epoch` already done
+    step: int = 0  # optimiser steps done
+    history: list[dict] = field(default_factory=list)  # per-epoch summaries
+    timing: dict[str, float] = field(default_factory=dict)  # accumulated seconds and samples
+    epoch_sums: dict[str, float] = field(default_factory=dict)  # running sums of the current epoch
+
+
+def _optimizer_to_flat(optimizer: torch.optim.Optimizer) -> tuple[dict[str, Tensor], dict]:
+    sd = optimizer.state_dict()
+    tensors, scalars = {}, {}
+    for pid, slots in sd["state"].items():
+        for name, value in slots.items():
+            if isinstance(value, Tensor):
+                tensors[f"optim.{pid}.{name}"] = value.detach().cpu().contiguous()
+            else:
+                scalars[f"{pid}.{name}"] = value
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def _optimizer_from_flat(tensors: dict[str, Tensor], meta: dict) -> dict:
+    state: dict[int, dict] = {}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, pid, name = key.split(".", 2)
+            state.setdefault(int(pid), {})[name] = value
+    for key, value in meta["scalars"].items():
+        pid, name = key.split(".", 1)
+        state.setdefault(int(pid), {})[name] = value
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def save_checkpoint(run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
+                    generators: dict[str, torch.Generator], state: TrainingState, config: dict) -> Path:
+    ckpt_dir = Path(run_dir) / CHECKPOINT_DIR
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    optim_tensors, optim_meta = _optimizer_to_flat(optimizer)
+    tensors.update(optim_tensors)
+    tensors.update({f"rng.{name}": g.get_state().cpu() for name, g in generators.items()})
+    tensor_name = f"ckpt-{state.step:09d}.safetensors"
+    fd, tmp = tempfile.mkstemp(dir=ckpt_dir, prefix=".ckpt.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp)
+        os.replace(tmp, ckpt_dir / tensor_name)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    payload = {"tensors": tensor_name, "epoch": state.epoch, "batch_in_epoch": state.batch_in_epoch,
+               "step": state.step, "history": state.history, "timing": state.timing,
+               "epoch_sums": state.epoch_sums,
+               "optimizer": optim_meta, "config": config}
+    atomic_write_json(ckpt_dir / STATE_FILE, payload)
+    for old in ckpt_dir.glob("ckpt-*.safetensors"):
+        if old.name != tensor_name:
+            old.unlink(missing_ok=True)
+    return ckpt_dir / STATE_FILE
+
+
+def has_checkpoint(run_dir: Path) -> bool:
+    return (Path(run_dir) / CHECKPOINT_DIR / STATE_FILE).is_file()
+
+
+def read_checkpoint_config(run_dir: Path) -> dict:
+    return json.loads((Path(run_dir) / CHECKPOINT_DIR / STATE_FILE).read_text())["config"]
+
+
+def load_checkpoint(run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
+                    generators: dict[str, torch.Generator]) -> TrainingState:
+    ckpt_dir = Path(run_dir) / CHECKPOINT_DIR
+    try:
+        payload = json.loads((ckpt_dir / STATE_FILE).read_text())
+        tensors = load_file(str(ckpt_dir / payload["tensors"]))
+    except (OSError, ValueError, KeyError) as exc:
+        raise CheckpointError(f"{ckpt_dir} holds no readable checkpoint: {exc}") from exc
+    device = next(model.parameters()).device
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    model.to(device)
+    optimizer.load_state_dict(_optimizer_from_flat(tensors, payload["optimizer"]))
+    for name, generator in generators.items():
+        generator.set_state(tensors[f"rng.{name}"])
+    return TrainingState(epoch=payload["epoch"], batch_in_epoch=payload["batch_in_epoch"],
+                         step=payload["step"], history=payload["history"], timing=payload["timing"],
+                         epoch_sums=payload.get("epoch_sums", {}))

@@ -1,0 +1,135 @@
+"""The training loop: config validation, resume == uninterrupted, callbacks, fine-tuning."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from pydantic import ValidationError
+
+from taser_engine.callbacks import RecordingCallbacks
+from taser_engine.checkpoints import load_model
+from taser_engine.training import FinetuneConfig, TrainConfig, finetune, format_errors, train
+from taser_engine.training.loop import RunMismatchError, fit_gaussian_score
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The CI box's two cores are shared; one thread per test process avoids oversubscription."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny(**overrides) -> TrainConfig:
+    fields = dict(dataset="digits", method="trades-awp", taser=True, epochs=2, batch_size=32,
+                  max_train_samples=64, max_test_samples=64, width=4, num_steps=1, awp_warmup=1,
+                  device="cpu", log_every_steps=1, taser_lambda=0.1)
+    fields.update(overrides)
+    return TrainConfig(**fields)
+
+
+def weights(model) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+@pytest.mark.parametrize("fields, named", [
+    ({"epochs": 0}, "epochs"),
+    ({"epochs": 1, "dataset": "imagenet"}, "dataset"),
+    ({"epochs": 1, "method": "fgsm"}, "method"),
+    ({"epochs": 1, "dataset": "cifar10"}, "data_root"),
+    ({"epochs": 1, "batch_size": 1}, "batch_size"),
+    ({"epochs": 1, "penalty": {"num_probes": 0}}, "penalty.num_probes"),
+    ({"epochs": 1, "taser": True, "score_model": "/no/such/dir"}, "score_model"),
+    ({"epochs": 1, "penalty": {"centering": "global"}}, "penalty.center"),
+])
+def test_bad_config_names_the_field(fields, named):
+    with pytest.raises(ValidationError) as info:
+        TrainConfig(**fields)
+    assert named in format_errors(info.value)
+
+
+def test_finetune_config_needs_a_model_file(tmp_path):
+    with pytest.raises(ValidationError) as info:
+        FinetuneConfig(source=str(tmp_path), epochs=1)
+    assert "source" in format_errors(info.value)
+
+
+def test_resume_after_interruption_gives_the_same_weights(tmp_path):
+    config = tiny()
+    whole = train(config, RecordingCallbacks(), tmp_path / "whole")
+    steps = whole["steps"]
+    assert steps == 4 and not whole["stopped"]
+
+    cut = RecordingCallbacks(stop_after_steps=3)  # stops mid-way through the second epoch
+    partial = train(config, cut, tmp_path / "cut")
+    assert partial["stopped"] and partial["steps"] == 3
+    assert not (tmp_path / "cut" / "model.safetensors").exists()
+    resumed = train(config, RecordingCallbacks(), tmp_path / "cut")
+    assert not resumed["stopped"] and resumed["steps"] == steps
+    assert resumed["history"][-1]["clean_acc"] == whole["history"][-1]["clean_acc"]
+
+    a, b = load_model(tmp_path / "whole"), load_model(tmp_path / "cut")
+    for name, value in a.state_dict().items():
+        assert torch.equal(value, b.state_dict()[name]), name
+
+
+def test_same_seed_same_weights_other_seed_differs(tmp_path):
+    config = tiny(method="pgd", epochs=1)
+    train(config, None, tmp_path / "a")
+    train(config, None, tmp_path / "b")
+    train(config.model_copy(update={"seed": 1}), None, tmp_path / "c")
+    a, b, c = (load_model(tmp_path / n).state_dict() for n in "abc")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_resume_refuses_a_different_config(tmp_path):
+    train(tiny(method="standard", epochs=1), None, tmp_path / "run")
+    with pytest.raises(RunMismatchError, match="method"):
+        train(tiny(method="pgd", epochs=1), None, tmp_path / "run")
+
+
+def test_callbacks_see_progress_metrics_and_checkpoints(tmp_path):
+    cb = RecordingCallbacks()
+    result = train(tiny(method="mart", epochs=2, lambda_warmup_fraction=0.5), cb, tmp_path / "run")
+    assert cb.progress[-1][:2] == (result["steps"], result["steps_planned"])
+    step_metrics = [m for _, scope, m in cb.metrics if scope == "step"]
+    assert len(step_metrics) == result["steps"]
+    for key in ("loss/base", "loss/taser", "lambda", "lr", "stein_r_var", "stein_r_mean", "loss/total"):
+        assert key in step_metrics[-1]
+    assert step_metrics[0]["lambda"] == 0.0 < step_metrics[-1]["lambda"]  # λ ramps up from 0
+    epoch_metrics = [m for _, scope, m in cb.metrics if scope == "epoch"]
+    assert 0.0 <= epoch_metrics[-1]["clean_acc"] <= 1.0
+    assert cb.checkpoints and cb.checkpoints[-1][1] == result["steps"]
+    assert result["ms_per_sample"] > result["ms_per_sample_without_penalty"] > 0
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert TrainConfig(**saved) == tiny(method="mart", epochs=2, lambda_warmup_fraction=0.5)
+
+
+def test_finetune_starts_from_the_source_with_a_teacher(tmp_path):
+    train(tiny(method="standard", arch="mlp", epochs=1, taser=False), None, tmp_path / "base")
+    config = FinetuneConfig(source=str(tmp_path / "base"), dataset="digits", epochs=2, batch_size=32,
+                            max_train_samples=96, max_test_samples=64, device="cpu", log_every_steps=1,
+                            adversarial_lite_steps=2, taser_lambda=0.1)
+    cb = RecordingCallbacks()
+    result = finetune(config, cb, tmp_path / "ft")
+    steps = [m for _, scope, m in cb.metrics if scope == "step"]
+    # warm-up from 0 to η_max over 10% of T, then cosine down towards η_min
+    assert steps[0]["lr"] == 0.0 and max(s["lr"] for s in steps) == pytest.approx(1e-3)
+    assert steps[-1]["lr"] < 1e-3
+    # at the first step the student is the teacher (an MLP has no train/eval difference)
+    assert steps[0]["loss/kl"] == pytest.approx(0.0, abs=1e-6)
+    assert steps[-1]["loss/kl"] > 0
+    assert "loss/ce_adv" in steps[0]  # adversarial-lite: PGD base loss for a standard source
+    assert result["kind"] == "finetune" and load_model(tmp_path / "ft") is not None
+
+
+def test_gaussian_score_points_back_to_the_mean():
+    x = torch.rand(50, 1, 4, 4)
+    score = fit_gaussian_score(x)
+    s = score(x)
+    assert s.shape == x.shape
+    assert ((s.flatten(1) * (x.flatten(1) - x.flatten(1).mean(0))).sum(1) < 0).all()
