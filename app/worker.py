@@ -19,11 +19,15 @@ import multiprocessing
 import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from sqlalchemy.exc import OperationalError
 
 from db import queue
 from db.models import Job
@@ -60,6 +64,16 @@ class WorkerOptions:
         return self.heartbeat_s or max(0.05, self.lease_s / 3)
 
 
+def start_worker_process(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Run `taser worker ARGS` as a separate process (e.g. the dashboard's embedded worker).
+
+    A separate process keeps the worker's signal handling and its spawned job processes
+    independent of the host (Streamlit re-runs scripts, and spawn re-imports the host's main).
+    """
+    return subprocess.Popen([sys.executable, "-m", "app.cli", "worker", *args],
+                            env=env if env is not None else dict(os.environ))
+
+
 def new_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
@@ -77,10 +91,17 @@ class Worker:
         done = 0
         next_reap = 0.0
         while not self.shutdown.is_set():
-            if time.monotonic() >= next_reap:  # cheap, but no need to do it on every poll
-                queue.reap_expired_leases(url=self.options.url)
-                next_reap = time.monotonic() + min(self.options.poll_interval_s, self.options.lease_s / 4)
-            job = queue.claim_next_job(self.worker_id, self.options.lease_s, url=self.options.url)
+            try:
+                if time.monotonic() >= next_reap:  # cheap, but no need to do it on every poll
+                    queue.reap_expired_leases(url=self.options.url)
+                    next_reap = time.monotonic() + min(self.options.poll_interval_s,
+                                                       self.options.lease_s / 4)
+                job = queue.claim_next_job(self.worker_id, self.options.lease_s, url=self.options.url)
+            except OperationalError as exc:  # database restarting or unreachable: wait, retry
+                print(f"worker {self.worker_id}: database unavailable, retrying: "
+                      f"{str(exc).splitlines()[0]}", flush=True)
+                self.shutdown.wait(max(self.options.poll_interval_s, 2.0))
+                continue
             if job is None:
                 if self.options.once:
                     break
