@@ -207,3 +207,16 @@ def test_cli_submit_jobs_cancel_requeue(sqlite_db, tmp_path):
     assert "Traceback" not in bad.stderr
     unknown = taser(["submit", "nope"], env, check=False)
     assert unknown.returncode == 2 and "known kinds" in unknown.stderr
+
+
+def test_stopping_a_worker_gives_its_job_back(sqlite_db, tmp_path):
+    """SIGINT (Ctrl-C) to a worker: the job stops at a step boundary and returns to the queue."""
+    url, env = sqlite_db
+    job_id = queue.submit_job("count", {"steps": 500, "step_s": 0.05}, url=url)
+    worker = start_worker(env, *FAST, "--lease", "5", log=tmp_path / "worker.log")
+    wait_for(lambda: queue.get_job(job_id, url=url).progress_step >= 2, 60, "the job to run")
+    worker.send_signal(signal.SIGINT)
+    assert worker.wait(timeout=30) == 0
+    job = queue.get_job(job_id, url=url)
+    assert (job.status, job.attempts, job.error) == ("queued", 0, None)
+    assert job.checkpoint_path and job.progress_step < 500
