@@ -39,6 +39,7 @@ DEFAULT_ARTIFACT_ROOT = "var/artifacts"
 LOG_FILE = "job.log"
 PROGRESS_WRITE_INTERVAL_S = 0.5
 LOG_FLUSH_INTERVAL_S = 1.0
+CANCEL_POLL_S = 0.5  # how often a running job's cancel flag is read (a cheap SELECT)
 
 
 def artifact_root() -> Path:
@@ -202,10 +203,16 @@ class JobExecution:
                 last_log_flush = time.monotonic()
 
     def _heartbeat_loop(self) -> None:
-        while not self.finished.wait(self.options.heartbeat_interval()):
+        """Extend the lease every heartbeat interval; between beats, look for a cancel (a read)."""
+        next_beat = time.monotonic() + self.options.heartbeat_interval()
+        while not self.finished.wait(min(CANCEL_POLL_S, self.options.heartbeat_interval())):
             try:
-                beat = queue.heartbeat(self.job.id, self.worker.worker_id, self.options.lease_s,
-                                       url=self.url)
+                if time.monotonic() >= next_beat:
+                    beat = queue.heartbeat(self.job.id, self.worker.worker_id,
+                                           self.options.lease_s, url=self.url)
+                    next_beat = time.monotonic() + self.options.heartbeat_interval()
+                else:
+                    beat = queue.job_control(self.job.id, self.worker.worker_id, url=self.url)
             except Exception as exc:  # noqa: BLE001 - a busy database must not kill the job
                 print(f"worker {self.worker.worker_id}: heartbeat failed: {exc}", flush=True)
                 continue
