@@ -7,9 +7,9 @@ exactly as a user starts them; each job runs in its own spawned child process.
 from __future__ import annotations
 
 import collections
+import json
 import os
 import signal
-import subprocess
 import threading
 from pathlib import Path
 
@@ -192,8 +192,6 @@ def test_cli_submit_jobs_cancel_requeue(sqlite_db, tmp_path):
     config_file.write_text('{"steps": 4, "step_s": 0.0}')
     job_id = int(taser(["submit", "count", "--config", str(config_file), "--name", "cli"], env).stdout)
     default_id = int(taser(["submit", "noop"], env).stdout)
-
-    import json
 
     listed = json.loads(taser(["jobs", "--json"], env).stdout)
     assert [(job["id"], job["kind"], job["status"], job["progress"]) for job in listed] == [
