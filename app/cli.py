@@ -20,6 +20,9 @@ COMMAND_MODULES = (
     "table",
     "train",
     "finetune",
+    "worker",
+    "submit",
+    "jobs",
 )
 
 
@@ -31,7 +34,13 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     for name in COMMAND_MODULES:
-        importlib.import_module(f"app.commands.{name}").register(subparsers)
+        try:
+            module = importlib.import_module(f"app.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"app.commands.{name}":
+                raise
+            continue  # listed but not built yet: keep every other subcommand usable
+        module.register(subparsers)
     return parser
 
 
@@ -53,4 +62,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the package module's main, not this __main__ copy: subcommands raise app.cli.UserError,
+    # which is a different class from __main__.UserError.
+    from app.cli import main as package_main
+
+    sys.exit(package_main())

@@ -1,0 +1,15 @@
+"""`noop` job: does nothing and succeeds; measures queue overhead and drains in tests."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tag: str = ""  # free text, echoed in the summary so tests can tell jobs apart
+
+
+def run(config: Config, ctx) -> dict:
+    ctx.on_progress(1, 1, "done")
+    return {"tag": config.tag}

@@ -1,0 +1,172 @@
+"""The child-process side of a job: validate the config, run the kind, report to the worker.
+
+The worker starts `child_main` in a freshly spawned process per job. This module imports only
+light modules (no SQL, no torch): the job kind's module decides what else gets loaded. The child
+talks to its worker over a pipe; the worker writes to the database. The child's stdout and
+stderr (file descriptors 1 and 2, so native libraries' output too) go to the job's log file.
+
+Messages child -> worker: ("progress", step, total, message), ("metrics", step, {key: value}),
+("checkpoint", path, step), then exactly one of ("succeeded", summary), ("stopped", summary),
+("failed", reason). Worker -> child: "stop" (cooperative cancel).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from taser_engine.callbacks import Callbacks
+
+PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Everything a child needs to run one attempt of one job (picklable)."""
+
+    job_id: int
+    run_id: int
+    kind: str
+    config: dict[str, Any]
+    run_dir: str
+    resume_checkpoint: str | None
+    log_path: str
+    attempt: int
+    worker_pid: int
+
+
+class WorkerContext(Callbacks):
+    """The `ctx` a job kind's `run(config, ctx)` receives inside the worker."""
+
+    def __init__(self, spec: JobSpec, conn) -> None:
+        self.spec = spec
+        self.run_dir = Path(spec.run_dir)
+        self.resume_checkpoint = Path(spec.resume_checkpoint) if spec.resume_checkpoint else None
+        self.stop_seen = False
+        self._conn = conn
+
+    def on_progress(self, step: int, total: int, message: str = "") -> None:
+        self._conn.send(("progress", int(step), int(total), str(message)))
+
+    def on_metrics(self, step: int, metrics: Mapping[str, float]) -> None:
+        values = {str(key): float(value) for key, value in metrics.items()}
+        finite = {key: value for key, value in values.items() if math.isfinite(value)}
+        if finite:
+            self._conn.send(("metrics", int(step), finite))
+        if len(finite) < len(values):  # databases and plots choke on NaN/inf: keep them out
+            bad = sorted(set(values) - set(finite))
+            print(f"step {step}: non-finite metric values not stored: {bad}", flush=True)
+
+    def on_checkpoint(self, path, step: int) -> None:
+        self._conn.send(("checkpoint", str(path), int(step)))
+
+    def should_stop(self) -> bool:
+        while not self.stop_seen and self._conn.poll():
+            if self._conn.recv() == "stop":
+                self.stop_seen = True
+        return self.stop_seen
+
+
+def child_main(spec: JobSpec, conn) -> None:
+    """Entry point of the spawned job process."""
+    _die_with_parent(spec.worker_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the worker's to handle, not ours
+    _redirect_output(spec.log_path)
+    print(f"--- job {spec.job_id} ({spec.kind}) attempt {spec.attempt}, pid {os.getpid()} ---",
+          flush=True)
+    ctx = WorkerContext(spec, conn)
+    try:
+        from app.jobs import get_kind, validate_config
+
+        kind = get_kind(spec.kind)
+        config = validate_config(spec.kind, spec.config)
+        summary = kind.run(config, ctx)
+        outcome = "stopped" if ctx.stop_seen else "succeeded"
+        conn.send((outcome, _json_ready(summary)))
+    except BaseException as exc:  # noqa: BLE001 - every failure must reach the database
+        traceback.print_exc()
+        conn.send(("failed", failure_reason(exc)))
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        conn.close()
+
+
+def failure_reason(exc: BaseException) -> str:
+    """A one-line reason a user can act on: bad config, NaN loss, missing data, out of memory."""
+    from app.jobs import JobConfigError, JobError
+
+    text = str(exc) or type(exc).__name__
+    name = type(exc).__name__
+    lowered = text.lower()
+    if isinstance(exc, JobConfigError):
+        return f"bad config: {text}"
+    if isinstance(exc, JobError):
+        return text
+    if name == "ValidationError":
+        return f"bad config: {text.splitlines()[0]}"
+    if isinstance(exc, MemoryError) or name == "OutOfMemoryError" or "out of memory" in lowered:
+        return f"out of memory: {text.splitlines()[0]}"
+    if isinstance(exc, FileNotFoundError):
+        missing = exc.filename or text
+        return f"missing file or dataset: {missing}"
+    if isinstance(exc, FloatingPointError) or "nan" in lowered.split() or "non-finite" in lowered:
+        return f"NaN loss: {text}"
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    return f"{name}: {text}"
+
+
+def _json_ready(summary: Any) -> dict[str, Any] | None:
+    if summary is None:
+        return None
+    if not isinstance(summary, Mapping):
+        return {"result": repr(summary)}
+    return {str(key): _plain(value) for key, value in summary.items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (str, int, bool)) or value is None:
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if hasattr(value, "item"):  # numpy / torch scalars
+        return _plain(value.item())
+    return repr(value)
+
+
+def _die_with_parent(worker_pid: int) -> None:
+    """Linux: get SIGKILL when the worker dies, so no orphan keeps writing checkpoints."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:
+        pass
+    if os.getppid() != worker_pid:  # the worker died before prctl took effect
+        os._exit(1)
+
+
+def _redirect_output(log_path: str) -> None:
+    Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    sys.stdout = open(1, "w", buffering=1, closefd=False)
+    sys.stderr = open(2, "w", buffering=1, closefd=False)

@@ -1,0 +1,165 @@
+"""The schema: runs, jobs (the queue), metrics, evaluations, artifacts.
+
+A run is one piece of work and its results (a training, an evaluation, a benchmark); its job is
+the queue entry that gets it executed, one job per run. Metrics are append-only points unique
+on (run, key, step), so a resumed job that reports a step again overwrites instead of
+duplicating. Times are naive UTC. Artifact paths are relative to the artifact root, so a
+database and its artifact folder can move together.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
+FINISHED_STATES = ("succeeded", "failed", "cancelled")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Run(Base):
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)  # validated config of the job kind
+    status: Mapped[str] = mapped_column(String(16), index=True, default="queued")
+    parent_run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # final result of the job
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "kind": self.kind, "name": self.name, "config": self.config,
+            "status": self.status, "parent_run_id": self.parent_run_id, "tags": self.tags,
+            "notes": self.notes, "summary": self.summary, "created_at": _iso(self.created_at),
+            "started_at": _iso(self.started_at), "finished_at": _iso(self.finished_at),
+        }
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_claim", "status", "priority", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), unique=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    worker_id: Mapped[str | None] = mapped_column(String(200))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    progress_step: Mapped[int] = mapped_column(Integer, default=0)
+    progress_total: Mapped[int] = mapped_column(Integer, default=0)
+    progress_message: Mapped[str] = mapped_column(String(500), default="")
+    eta_s: Mapped[float | None] = mapped_column(Float)
+    checkpoint_path: Mapped[str | None] = mapped_column(String(1000))  # relative to artifact root
+    log_tail: Mapped[str] = mapped_column(Text, default="")
+    error: Mapped[str | None] = mapped_column(Text)  # readable failure reason
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    @property
+    def progress(self) -> float:
+        """Fraction of the work done, in [0, 1]."""
+        if self.status == "succeeded":
+            return 1.0
+        if self.progress_total <= 0:
+            return 0.0
+        return min(1.0, max(0.0, self.progress_step / self.progress_total))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "run_id": self.run_id, "kind": self.kind, "status": self.status,
+            "progress": self.progress, "progress_step": self.progress_step,
+            "progress_total": self.progress_total, "progress_message": self.progress_message,
+            "eta_s": self.eta_s, "attempts": self.attempts, "max_attempts": self.max_attempts,
+            "priority": self.priority, "worker_id": self.worker_id,
+            "cancel_requested": self.cancel_requested, "error": self.error,
+            "checkpoint_path": self.checkpoint_path, "config": self.config,
+            "created_at": _iso(self.created_at), "started_at": _iso(self.started_at),
+            "finished_at": _iso(self.finished_at), "heartbeat_at": _iso(self.heartbeat_at),
+            "lease_expires_at": _iso(self.lease_expires_at),
+        }
+
+
+class Metric(Base):
+    __tablename__ = "metrics"
+    __table_args__ = (UniqueConstraint("run_id", "key", "step", name="uq_metrics_run_key_step"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(200))
+    step: Mapped[int] = mapped_column(Integer)
+    value: Mapped[float] = mapped_column(Float)
+    time: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Evaluation(Base):
+    __tablename__ = "evaluations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    attack: Mapped[str] = mapped_column(String(64))
+    norm: Mapped[str] = mapped_column(String(16))
+    eps: Mapped[float] = mapped_column(Float)
+    n: Mapped[int] = mapped_column(Integer)
+    clean_accuracy: Mapped[float | None] = mapped_column(Float)  # fractions in [0, 1]
+    robust_accuracy: Mapped[float | None] = mapped_column(Float)
+    per_sample: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # e.g. {"clean": [0,1,..]}
+    extra: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "run_id": self.run_id, "attack": self.attack, "norm": self.norm,
+            "eps": self.eps, "n": self.n, "clean_accuracy": self.clean_accuracy,
+            "robust_accuracy": self.robust_accuracy, "per_sample": self.per_sample,
+            "extra": self.extra, "created_at": _iso(self.created_at),
+        }
+
+
+class Artifact(Base):
+    __tablename__ = "artifacts"
+    __table_args__ = (UniqueConstraint("run_id", "path", name="uq_artifacts_run_path"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(64))  # "log", "model", "figure", ...
+    path: Mapped[str] = mapped_column(String(1000))  # relative to the artifact root
+    sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "run_id": self.run_id, "kind": self.kind, "path": self.path,
+            "sha256": self.sha256, "size_bytes": self.size_bytes,
+            "created_at": _iso(self.created_at),
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat(timespec="seconds") + "Z"

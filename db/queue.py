@@ -1,0 +1,346 @@
+"""The job queue and the write side of run tracking.
+
+Every function is one short transaction. States: queued -> running -> succeeded | failed |
+cancelled. Claiming is atomic: PostgreSQL locks the chosen row with FOR UPDATE SKIP LOCKED so
+concurrent workers pick different jobs; SQLite runs the claim in a BEGIN IMMEDIATE transaction,
+which admits one writer at a time. A running job holds a lease that its worker extends by
+heartbeats; `reap_expired_leases` re-queues jobs whose worker vanished (bounded by
+`max_attempts`, then failed with the reason). Updates made on behalf of a worker check that the
+worker still owns the job, so a worker that lost its lease cannot overwrite the new owner.
+
+All functions take `url=` (default: `TASER_DATABASE_URL`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from db.models import FINISHED_STATES, Artifact, Evaluation, Job, Metric, Run, utcnow
+from db.session import get_engine, read_session, write_session
+
+DEFAULT_MAX_ATTEMPTS = 3
+LOG_TAIL_CHARS = 8000
+
+
+class QueueError(Exception):
+    """A queue operation that does not apply to the job in its current state."""
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """What a worker learns when it extends its lease."""
+
+    owned: bool  # False: the lease was lost (reaped, or the job finished elsewhere): stop now
+    cancel_requested: bool
+
+
+# ----------------------------------------------------------------------------------------------
+# submitting and claiming
+
+
+def submit_job(kind: str, config: dict[str, Any], name: str | None = None,
+               parent_run_id: int | None = None, tags: Sequence[str] | None = None, *,
+               priority: int = 0, max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+               url: str | None = None) -> int:
+    """Queue a job of `kind` with an already validated `config`; returns the job id."""
+    with write_session(url) as session:
+        run = Run(kind=kind, name=name, config=dict(config), status="queued",
+                  parent_run_id=parent_run_id, tags=list(tags or []), notes="")
+        session.add(run)
+        session.flush()
+        job = Job(run_id=run.id, kind=kind, config=dict(config), status="queued",
+                  priority=priority, max_attempts=max_attempts)
+        session.add(job)
+        session.flush()
+        return job.id
+
+
+def claim_next_job(worker_id: str, lease_s: float, *, url: str | None = None) -> Job | None:
+    """Atomically take the highest-priority, oldest queued job; None when the queue is empty."""
+    with write_session(url) as session:
+        now = _now(session)
+        job = session.scalars(
+            select(Job).where(Job.status == "queued")
+            .order_by(Job.priority.desc(), Job.id).limit(1)
+            .with_for_update(skip_locked=True)
+        ).first()
+        if job is None:
+            return None
+        job.status = "running"
+        job.worker_id = worker_id
+        job.attempts += 1
+        job.heartbeat_at = now
+        job.lease_expires_at = now + timedelta(seconds=lease_s)
+        job.started_at = job.started_at or now
+        job.eta_s = None
+        run = session.get(Run, job.run_id)
+        run.status = "running"
+        run.started_at = run.started_at or now
+        return job
+
+
+def heartbeat(job_id: int, worker_id: str, lease_s: float, *, url: str | None = None) -> Heartbeat:
+    """Extend the lease of a job this worker runs; says whether a cancel was requested."""
+    with write_session(url) as session:
+        now = _now(session)
+        result = session.execute(
+            update(Job).where(Job.id == job_id, Job.worker_id == worker_id, Job.status == "running")
+            .values(heartbeat_at=now, lease_expires_at=now + timedelta(seconds=lease_s))
+            .returning(Job.cancel_requested)
+        ).first()
+    if result is None:
+        return Heartbeat(owned=False, cancel_requested=False)
+    return Heartbeat(owned=True, cancel_requested=bool(result[0]))
+
+
+def job_control(job_id: int, worker_id: str, *, url: str | None = None) -> Heartbeat:
+    """Read-only check between heartbeats: does this worker still own the job, cancel asked?"""
+    with read_session(url) as session:
+        row = session.execute(select(Job.status, Job.worker_id, Job.cancel_requested)
+                              .where(Job.id == job_id)).first()
+    if row is None or row.status != "running" or row.worker_id != worker_id:
+        return Heartbeat(owned=False, cancel_requested=False)
+    return Heartbeat(owned=True, cancel_requested=bool(row.cancel_requested))
+
+
+# ----------------------------------------------------------------------------------------------
+# finishing
+
+
+def complete(job_id: int, worker_id: str, summary: Mapping[str, Any] | None = None, *,
+             url: str | None = None) -> bool:
+    """Mark a running job succeeded; False when this worker no longer owns it."""
+    return _finish(job_id, worker_id, "succeeded", None, summary, url)
+
+
+def fail(job_id: int, worker_id: str, reason: str, *, url: str | None = None) -> bool:
+    """Mark a running job failed with a readable `reason`; False when not owned any more."""
+    return _finish(job_id, worker_id, "failed", reason, None, url)
+
+
+def cancel(job_id: int, worker_id: str, *, url: str | None = None) -> bool:
+    """Record that a running job stopped because a cancel was requested."""
+    return _finish(job_id, worker_id, "cancelled", "cancelled by request", None, url)
+
+
+def release(job_id: int, worker_id: str, *, url: str | None = None) -> bool:
+    """Give a running job back to the queue (worker shutting down); it resumes elsewhere."""
+    with write_session(url) as session:
+        job = _owned_job(session, job_id, worker_id)
+        if job is None:
+            return False
+        job.status, job.worker_id, job.lease_expires_at = "queued", None, None
+        job.attempts = max(0, job.attempts - 1)  # not the job's fault: do not spend an attempt
+        session.get(Run, job.run_id).status = "queued"
+        return True
+
+
+def _finish(job_id: int, worker_id: str, status: str, reason: str | None,
+            summary: Mapping[str, Any] | None, url: str | None) -> bool:
+    with write_session(url) as session:
+        now = _now(session)
+        job = _owned_job(session, job_id, worker_id)
+        if job is None:
+            return False
+        _set_finished(session, job, status, reason, now)
+        if summary is not None:
+            session.get(Run, job.run_id).summary = dict(summary)
+        return True
+
+
+def _now(session) -> datetime:
+    """Naive UTC "now" for leases: the database server's clock on PostgreSQL, so workers on
+    machines whose clocks disagree still agree on when a lease expires."""
+    if session.get_bind().dialect.name == "postgresql":
+        return session.scalar(text("SELECT CAST(now() AT TIME ZONE 'UTC' AS timestamp)"))
+    return utcnow()
+
+
+def _owned_job(session, job_id: int, worker_id: str) -> Job | None:
+    job = session.get(Job, job_id, with_for_update=True)
+    if job is None or job.status != "running" or job.worker_id != worker_id:
+        return None
+    return job
+
+
+def _set_finished(session, job: Job, status: str, reason: str | None, now) -> None:
+    job.status, job.error, job.finished_at = status, reason, now
+    job.lease_expires_at = None
+    if status == "succeeded" and job.progress_total:
+        job.progress_step = job.progress_total
+    job.eta_s = 0.0 if status == "succeeded" else None
+    run = session.get(Run, job.run_id)
+    run.status, run.finished_at = status, now
+
+
+# ----------------------------------------------------------------------------------------------
+# user actions
+
+
+def request_cancel(job_id: int, *, url: str | None = None) -> str:
+    """Cancel a job: a queued one at once, a running one cooperatively. Returns the new status."""
+    with write_session(url) as session:
+        job = session.get(Job, job_id, with_for_update=True)
+        if job is None:
+            raise QueueError(f"no job with id {job_id}")
+        if job.status == "queued":
+            _set_finished(session, job, "cancelled", "cancelled before it started", _now(session))
+        elif job.status == "running":
+            job.cancel_requested = True
+        return job.status
+
+
+def requeue(job_id: int, *, url: str | None = None) -> None:
+    """Queue a failed or cancelled job again; it resumes from its last checkpoint."""
+    with write_session(url) as session:
+        job = session.get(Job, job_id, with_for_update=True)
+        if job is None:
+            raise QueueError(f"no job with id {job_id}")
+        if job.status not in ("failed", "cancelled"):
+            raise QueueError(f"job {job_id} is {job.status}; only failed or cancelled jobs can be re-queued")
+        job.status, job.attempts, job.cancel_requested = "queued", 0, False
+        job.error, job.finished_at, job.worker_id, job.eta_s = None, None, None, None
+        run = session.get(Run, job.run_id)
+        run.status, run.finished_at = "queued", None
+
+
+def reap_expired_leases(*, url: str | None = None) -> list[int]:
+    """Re-queue running jobs whose lease expired (their worker died); returns their ids.
+
+    A job out of attempts is failed with the reason instead; one whose cancel was requested is
+    recorded as cancelled.
+    """
+    with write_session(url) as session:
+        now = _now(session)
+        expired = session.scalars(
+            select(Job).where(Job.status == "running", Job.lease_expires_at < now)
+            .with_for_update(skip_locked=True)
+        ).all()
+        for job in expired:
+            if job.cancel_requested:
+                _set_finished(session, job, "cancelled", "cancelled (its worker stopped responding)", now)
+            elif job.attempts >= job.max_attempts:
+                _set_finished(session, job, "failed",
+                              f"worker lost: lease of worker {job.worker_id} expired on attempt "
+                              f"{job.attempts} of {job.max_attempts}", now)
+            else:
+                job.status, job.worker_id, job.lease_expires_at = "queued", None, None
+                session.get(Run, job.run_id).status = "queued"
+        return [job.id for job in expired]
+
+
+# ----------------------------------------------------------------------------------------------
+# progress, logs, checkpoints
+
+
+def set_progress(job_id: int, step: int, total: int, message: str = "",
+                 eta_s: float | None = None, *, url: str | None = None) -> None:
+    with write_session(url) as session:
+        session.execute(update(Job).where(Job.id == job_id).values(
+            progress_step=int(step), progress_total=int(total),
+            progress_message=message[:500], eta_s=eta_s))
+
+
+def set_checkpoint(job_id: int, path: str, *, url: str | None = None) -> None:
+    """Record the newest checkpoint (path relative to the artifact root) to resume from."""
+    with write_session(url) as session:
+        session.execute(update(Job).where(Job.id == job_id).values(checkpoint_path=path))
+
+
+def append_log_tail(job_id: int, text: str, *, url: str | None = None) -> None:
+    """Append to the job's log tail, keeping the last LOG_TAIL_CHARS characters."""
+    if not text:
+        return
+    with write_session(url) as session:
+        job = session.get(Job, job_id)
+        if job is not None:
+            job.log_tail = ((job.log_tail or "") + text)[-LOG_TAIL_CHARS:]
+
+
+# ----------------------------------------------------------------------------------------------
+# results
+
+
+def log_metrics(run_id: int, step: int, metrics: Mapping[str, float], *,
+                url: str | None = None) -> None:
+    """Record metric points at `step`; reporting the same (key, step) again overwrites it."""
+    if not metrics:
+        return
+    now = utcnow()
+    rows = [{"run_id": run_id, "key": str(key), "step": int(step), "value": float(value),
+             "time": now} for key, value in metrics.items()]
+    engine = get_engine(url)
+    insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+    statement = insert(Metric).values(rows)
+    statement = statement.on_conflict_do_update(
+        index_elements=["run_id", "key", "step"],
+        set_={"value": statement.excluded.value, "time": statement.excluded.time})
+    with write_session(url) as session:
+        session.execute(statement)
+
+
+def add_artifact(run_id: int, kind: str, path: str, sha256: str, size_bytes: int, *,
+                 url: str | None = None) -> None:
+    """Record a file (path relative to the artifact root); recording a path again updates it."""
+    with write_session(url) as session:
+        artifact = session.scalars(
+            select(Artifact).where(Artifact.run_id == run_id, Artifact.path == path)).first()
+        if artifact is None:
+            artifact = Artifact(run_id=run_id, path=path)
+            session.add(artifact)
+        artifact.kind, artifact.sha256, artifact.size_bytes = kind, sha256, int(size_bytes)
+        artifact.created_at = utcnow()
+
+
+def add_evaluation(run_id: int, attack: str, norm: str, eps: float, n: int,
+                   clean_accuracy: float | None, robust_accuracy: float | None,
+                   per_sample: Mapping[str, Any] | None = None,
+                   extra: Mapping[str, Any] | None = None, *, url: str | None = None) -> int:
+    """Store one robustness evaluation (accuracies as fractions in [0, 1]); returns its id."""
+    for label, value in (("clean_accuracy", clean_accuracy), ("robust_accuracy", robust_accuracy)):
+        if value is not None and not 0.0 <= value <= 1.0:
+            raise ValueError(f"{label} must be a fraction in [0, 1], got {value}")
+    with write_session(url) as session:
+        evaluation = Evaluation(run_id=run_id, attack=attack, norm=norm, eps=float(eps), n=int(n),
+                                clean_accuracy=clean_accuracy, robust_accuracy=robust_accuracy,
+                                per_sample=dict(per_sample) if per_sample else None,
+                                extra=dict(extra) if extra else None)
+        session.add(evaluation)
+        session.flush()
+        return evaluation.id
+
+
+def set_run_notes(run_id: int, notes: str, *, url: str | None = None) -> None:
+    with write_session(url) as session:
+        session.get(Run, run_id).notes = notes
+
+
+# ----------------------------------------------------------------------------------------------
+# reading the queue
+
+
+def get_job(job_id: int, *, url: str | None = None) -> Job | None:
+    with read_session(url) as session:
+        return session.get(Job, job_id)
+
+
+def list_jobs(status: str | Sequence[str] | None = None, kind: str | None = None,
+              limit: int = 200, *, url: str | None = None) -> list[Job]:
+    """Jobs, newest first, optionally filtered by status (one or several) and kind."""
+    query = select(Job).order_by(Job.id.desc()).limit(limit)
+    if status is not None:
+        query = query.where(Job.status.in_([status] if isinstance(status, str) else list(status)))
+    if kind is not None:
+        query = query.where(Job.kind == kind)
+    with read_session(url) as session:
+        return list(session.scalars(query).all())
+
+
+def is_finished(job: Job) -> bool:
+    return job.status in FINISHED_STATES
