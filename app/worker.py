@@ -34,20 +34,12 @@ from db.models import Job
 from db.session import get_engine
 
 from app.jobs.runner import JobSpec, child_main
+from app.paths import artifact_root, run_dir_for
 
-DEFAULT_ARTIFACT_ROOT = "var/artifacts"
 LOG_FILE = "job.log"
 PROGRESS_WRITE_INTERVAL_S = 0.5
 LOG_FLUSH_INTERVAL_S = 1.0
 CANCEL_POLL_S = 0.5  # how often a running job's cancel flag is read (a cheap SELECT)
-
-
-def artifact_root() -> Path:
-    return Path(os.environ.get("TASER_ARTIFACT_ROOT") or DEFAULT_ARTIFACT_ROOT).resolve()
-
-
-def run_dir_for(run_id: int, root: Path | None = None) -> Path:
-    return (root or artifact_root()) / "runs" / str(run_id)
 
 
 @dataclass

@@ -25,6 +25,9 @@ from typing import Any, Callable
 JOB_KINDS: dict[str, str] = {
     "noop": "app.jobs.noop",
     "count": "app.jobs.count",
+    "train": "app.jobs.train",
+    "finetune": "app.jobs.finetune",
+    "evaluate": "app.jobs.evaluate",
 }
 
 

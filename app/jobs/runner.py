@@ -55,8 +55,10 @@ class WorkerContext(Callbacks):
     def on_progress(self, step: int, total: int, message: str = "") -> None:
         self._conn.send(("progress", int(step), int(total), str(message)))
 
-    def on_metrics(self, step: int, metrics: Mapping[str, float]) -> None:
-        values = {str(key): float(value) for key, value in metrics.items()}
+    def on_metrics(self, step: int, metrics: Mapping[str, float], scope: str = "step") -> None:
+        # Epoch summaries share their step with the last batch's metrics: keep their keys apart.
+        prefix = "" if scope == "step" else f"{scope}/"
+        values = {f"{prefix}{key}": float(value) for key, value in metrics.items()}
         finite = {key: value for key, value in values.items() if math.isfinite(value)}
         if finite:
             self._conn.send(("metrics", int(step), finite))

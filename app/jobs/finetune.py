@@ -1,0 +1,24 @@
+"""`finetune` job: TASER fine-tuning of a finished training run, named by its run id."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from app.jobs._runs import fill_path_from_run
+from taser_engine.training import FinetuneConfig, finetune
+
+
+class Config(FinetuneConfig):
+    source_run: int | None = Field(None, ge=1, description="id of the finished training run to fine-tune")
+    score_model_run: int | None = Field(
+        None, ge=1, description="id of a finished score-model run to take the score from (instead of score_model)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _paths_from_runs(cls, data):
+        data = fill_path_from_run(data, "source_run", "source")
+        return fill_path_from_run(data, "score_model_run", "score_model")
+
+
+def run(config: Config, ctx) -> dict:
+    return finetune(config, ctx, ctx.run_dir, resume=True)

@@ -1,0 +1,22 @@
+"""`train` job: `taser_engine.training.train` with its TrainConfig; resumes from the run folder."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from app.jobs._runs import fill_path_from_run
+from taser_engine.training import TrainConfig, train
+
+
+class Config(TrainConfig):
+    score_model_run: int | None = Field(
+        None, ge=1, description="id of a finished score-model run to take the score from (instead of score_model)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _score_model_from_run(cls, data):
+        return fill_path_from_run(data, "score_model_run", "score_model")
+
+
+def run(config: Config, ctx) -> dict:
+    return train(config, ctx, ctx.run_dir, resume=True)

@@ -1,0 +1,66 @@
+"""The engine job kinds (train, finetune, evaluate) run through the real worker on a real database."""
+
+import json
+
+import pytest
+
+from app.jobs import validate_config
+
+
+@pytest.fixture
+def queue_db(tmp_path, monkeypatch):
+    monkeypatch.setenv("TASER_DATABASE_URL", f"sqlite:///{tmp_path / 'taser.db'}")
+    monkeypatch.setenv("TASER_ARTIFACT_ROOT", str(tmp_path / "artifacts"))
+    from db.session import dispose_engines
+
+    dispose_engines()
+    yield tmp_path
+    dispose_engines()
+
+
+def _drain():
+    from app.worker import Worker, WorkerOptions
+
+    Worker(WorkerOptions(once=True, poll_interval_s=0.05, lease_s=60)).run()
+
+
+def test_train_then_finetune_then_evaluate_through_the_worker(queue_db):
+    from db import queue
+
+    train_id = queue.submit_job("train", validate_config("train", {
+        "dataset": "digits", "method": "standard", "epochs": 1, "batch_size": 128,
+        "max_train_samples": 256, "taser": True}).model_dump(mode="json"))
+    _drain()
+    trained = queue.get_job(train_id)
+    assert trained.status == "succeeded", trained.error
+    run_id = trained.run_id
+
+    ft_id = queue.submit_job("finetune", validate_config("finetune", {
+        "source_run": run_id, "epochs": 1, "batch_size": 128, "max_train_samples": 128}).model_dump(mode="json"),
+        parent_run_id=run_id)
+    ev_id = queue.submit_job("evaluate", validate_config("evaluate", {
+        "model_run": run_id, "n_eval": 20, "attacks": ["apgd_ce", "spsa"], "spsa_nb_iter": 2,
+        "spsa_nb_sample": 4, "apgd_n_iter": 5, "iteration_check": None}).model_dump(mode="json"),
+        parent_run_id=run_id)
+    _drain()
+    for job_id in (ft_id, ev_id):
+        job = queue.get_job(job_id)
+        assert job.status == "succeeded", job.error
+    from db.queries import get_run
+
+    evaluation = get_run(queue.get_job(ev_id).run_id)
+    summary = evaluation["summary"] if isinstance(evaluation, dict) else evaluation.summary
+    assert summary["n"] == 20 and 0.0 <= summary["clean_acc"] <= 1.0
+    assert summary["run"]["method"] == "standard" and summary["run"]["taser"] is True
+    assert set(summary["robust"]) == {"apgd_ce", "spsa"}
+
+
+def test_job_configs_refer_to_runs_by_id_and_name_bad_fields():
+    from app.jobs import JobConfigError
+
+    with pytest.raises(JobConfigError, match="model_run"):
+        validate_config("evaluate", {})
+    with pytest.raises(JobConfigError, match="source"):
+        validate_config("finetune", {"source_run": 999999, "epochs": 1})
+    with pytest.raises(JobConfigError, match="epochs"):
+        validate_config("train", {"epochs": 0})
