@@ -16,6 +16,7 @@ import sys
 COMMAND_MODULES = (
     "dashboard",
     "bench",
+    "toy1d",
 )
 
 
