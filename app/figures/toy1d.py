@@ -76,7 +76,7 @@ def study_figure(study: dict, seed_index: int = 0) -> go.Figure:
         panels.setdefault(entry["regulariser"], []).append((entry["lambda"], per_seed[min(seed_index, len(per_seed) - 1)]))
     seed = settings["seed_list"][min(seed_index, len(settings["seed_list"]) - 1)]
     title = (f"1D extrapolation: target {settings['target']}, inputs {settings['input_distribution']}, "
-             f"seed {seed}")
+             f"{settings['activation']} MLP, seed {seed}")
     return curves_figure(curves["x"], curves["truth"], curves["density"], panels, title)
 
 

@@ -230,7 +230,7 @@ def train_stack(config: Toy1DConfig, cells: list[tuple[str, float]], seeds: list
         optimiser.step()
         schedule.step()
         if step % PROGRESS_EVERY == 0 or step == config.epochs:
-            cb.on_progress(progress_offset + step, total, f"toy1d: step {step}/{config.epochs}")
+            cb.on_progress(progress_offset + step, total, f"toy1d {cells[0][0]}: step {step}/{config.epochs}")
             cb.on_metrics(step, {"train_mse_mean": mse.mean().item()})
             if cb.should_stop():
                 stopped = True
@@ -342,16 +342,21 @@ def _rows(config: Toy1DConfig, trained: TrainedStack, metrics: dict[str, Tensor]
     return rows
 
 
+def _rounded(t: Tensor) -> list:
+    # Curves are for plotting: 5 decimals keep the JSON small without visible change.
+    return torch.round(t.double(), decimals=5).tolist()
+
+
 def _curves(config: Toy1DConfig, trained: TrainedStack, metrics: dict[str, Tensor]) -> dict:
     grid = ood_grid(config)
     n_seeds = len(trained.seeds)
     return {
-        "x": grid.tolist(),
-        "truth": get_target(config.target)(grid).tolist(),
-        "density": get_distribution(config.distribution).density(grid).tolist(),
+        "x": _rounded(grid),
+        "truth": _rounded(get_target(config.target)(grid)),
+        "density": _rounded(get_distribution(config.distribution).density(grid)),
         "predictions": [
             {"regulariser": reg, "lambda": lam,
-             "per_seed": metrics["grid_pred"][c * n_seeds:(c + 1) * n_seeds].tolist()}
+             "per_seed": _rounded(metrics["grid_pred"][c * n_seeds:(c + 1) * n_seeds])}
             for c, (reg, lam) in enumerate(trained.cells)],
     }
 
