@@ -65,8 +65,9 @@ def config_from_args(args) -> Toy1DConfig:
         return Toy1DConfig(**fields)
     except ValidationError as exc:
         err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "config"
-        raise UserError(f"--{where.replace('_', '-')}: {err['msg']}") from None
+        field = str(err["loc"][0]) if err["loc"] else ""
+        prefix = f"--{field.replace('_', '-')}: " if field else ""
+        raise UserError(prefix + err["msg"].removeprefix("Value error, ")) from None
 
 
 def _cell(row: dict | None, split: str) -> str:
