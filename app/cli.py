@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "worker",
     "submit",
     "jobs",
+    "toy1d",
 )
 
 
