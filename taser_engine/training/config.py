@@ -71,6 +71,8 @@ class _RunConfig(BaseModel):
     seed: int = Field(0, ge=0)
     device: str = Field("auto", description="'auto', 'cpu', 'cuda' or 'cuda:N'")
     amp: bool = Field(False, description="bfloat16 autocast for the base loss on CUDA")
+    cpu_threads: int | None = Field(None, ge=1, le=1024,
+                                    description="torch threads while running on the CPU; None = torch's default")
     eval_batch_size: int = Field(512, ge=1)
     log_every_steps: int = Field(10, ge=1)
     checkpoint_every_steps: int | None = Field(None, ge=1, description="also checkpoint mid-epoch")
