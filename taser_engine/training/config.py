@@ -9,6 +9,7 @@ turns it into one line for the CLI.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Literal
 
@@ -183,6 +184,18 @@ class FinetuneConfig(_RunConfig):
             params["num_steps"] = self.adversarial_lite_steps
             params["step_size"] = self.step_size or 2.5 * self.eps / self.adversarial_lite_steps
         return params
+
+
+def source_run_defaults(source: str | Path) -> dict:
+    """Dataset and base method of the run a fine-tune starts from (its config.json), when known.
+
+    Fine-tuning keeps the source's base loss (paper eq. 26) unless told otherwise.
+    """
+    try:
+        stored = json.loads((Path(source) / "config.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: stored[k] for k in ("dataset", "data_root", "method") if stored.get(k) is not None}
 
 
 def format_errors(exc: ValidationError) -> str:
