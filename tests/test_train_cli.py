@@ -52,7 +52,8 @@ def test_train_with_taser_then_finetune(tmp_path):
                    "--json", str(tmp_path / "ft.json")) == 0
     tuned = check_run(ft, tmp_path / "ft.json", 1)
     assert tuned["kind"] == "finetune" and tuned["taser"]
-    assert json.loads((ft / "config.json").read_text())["dataset"] == "digits"
+    tuned_config = json.loads((ft / "config.json").read_text())
+    assert tuned_config["dataset"] == "digits" and tuned_config["method"] == "pgd"  # the source's
 
 
 def test_standard_without_taser(tmp_path):

@@ -52,6 +52,7 @@ def add_common_flags(p) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--amp", action="store_true", default=None, help="bfloat16 autocast on CUDA")
+    p.add_argument("--cpu-threads", type=int, help="torch threads on the CPU (digits-cpu preset: 1)")
     p.add_argument("--checkpoint-every-steps", type=int)
     p.add_argument("--out", required=True, type=Path, help="run directory")
     p.add_argument("--json", type=Path, help="write the result here")
@@ -64,7 +65,7 @@ def overrides_from(args, own_fields: tuple[str, ...]) -> dict:
     names = ("dataset", "data_root", "download", "method", "score_model", "score_timestep", "lambda_",
              "epochs", "batch_size", "epsilon", "steps", "step_size", "beta", "lambda_mart", "awp_gamma",
              "awp_warmup", "max_train_samples", "max_test_samples", "seed", "device", "amp",
-             "checkpoint_every_steps") + own_fields
+             "cpu_threads", "checkpoint_every_steps") + own_fields
     values = {FIELD_OF.get(n, n): getattr(args, n) for n in names}
     if args.config is not None:
         try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from app.commands._training import (add_common_flags, build_config, default_preset, overrides_from,
@@ -12,7 +11,8 @@ from app.commands._training import (add_common_flags, build_config, default_pres
 def register(subparsers) -> None:
     p = subparsers.add_parser("finetune", help="fine-tune a trained run with TASER")
     add_common_flags(p)
-    p.add_argument("--from", dest="source", required=True, type=Path, help="the run directory to start from")
+    p.add_argument("--from", dest="source", required=True, type=Path,
+                   help="the run directory to start from (its dataset and method are the defaults)")
     p.add_argument("--no-taser", dest="taser", action="store_false", default=None,
                    help="teacher KL and base loss only (ablation)")
     p.add_argument("--alpha", type=float, help="weight of KL(f_θ0 ‖ f_θ) (default 1)")
@@ -23,20 +23,11 @@ def register(subparsers) -> None:
     p.set_defaults(handler=run)
 
 
-def source_dataset(source: Path) -> str | None:
-    """The dataset the source run was trained on, from its config.json when it has one."""
-    try:
-        return json.loads((source / "config.json").read_text()).get("dataset")
-    except (OSError, ValueError):
-        return None
-
-
 def run(args) -> int:
     from taser_engine.training import finetune, finetune_preset
+    from taser_engine.training.config import source_run_defaults
 
-    overrides = overrides_from(args, ("taser", "alpha", "eta_max", "eta_min", "adversarial_lite_steps"))
-    overrides["source"] = str(args.source)
-    overrides.setdefault("dataset", source_dataset(args.source))
-    overrides = {k: v for k, v in overrides.items() if v is not None}
+    given = overrides_from(args, ("taser", "alpha", "eta_max", "eta_min", "adversarial_lite_steps"))
+    overrides = {**source_run_defaults(args.source), **given, "source": str(args.source)}
     config = build_config(finetune_preset, default_preset(args, overrides.get("dataset")), overrides)
     return run_engine(finetune, config, args)

@@ -9,6 +9,7 @@ turns it into one line for the CLI.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Literal
 
@@ -71,6 +72,8 @@ class _RunConfig(BaseModel):
     seed: int = Field(0, ge=0)
     device: str = Field("auto", description="'auto', 'cpu', 'cuda' or 'cuda:N'")
     amp: bool = Field(False, description="bfloat16 autocast for the base loss on CUDA")
+    cpu_threads: int | None = Field(None, ge=1, le=1024,
+                                    description="torch threads while running on the CPU; None = torch's default")
     eval_batch_size: int = Field(512, ge=1)
     log_every_steps: int = Field(10, ge=1)
     checkpoint_every_steps: int | None = Field(None, ge=1, description="also checkpoint mid-epoch")
@@ -181,6 +184,18 @@ class FinetuneConfig(_RunConfig):
             params["num_steps"] = self.adversarial_lite_steps
             params["step_size"] = self.step_size or 2.5 * self.eps / self.adversarial_lite_steps
         return params
+
+
+def source_run_defaults(source: str | Path) -> dict:
+    """Dataset and base method of the run a fine-tune starts from (its config.json), when known.
+
+    Fine-tuning keeps the source's base loss (paper eq. 26) unless told otherwise.
+    """
+    try:
+        stored = json.loads((Path(source) / "config.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: stored[k] for k in ("dataset", "data_root", "method") if stored.get(k) is not None}
 
 
 def format_errors(exc: ValidationError) -> str:
