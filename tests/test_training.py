@@ -133,3 +133,22 @@ def test_gaussian_score_points_back_to_the_mean():
     s = score(x)
     assert s.shape == x.shape
     assert ((s.flatten(1) * (x.flatten(1) - x.flatten(1).mean(0))).sum(1) < 0).all()
+
+
+def test_non_finite_loss_fails_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
+    from safetensors.torch import load_file
+
+    from taser_engine.training.loop import NonFiniteLossError
+
+    config = TrainConfig(dataset="digits", epochs=2, batch_size=64, max_train_samples=256,
+                         optimizer="sgd", lr=1e12, lr_schedule="constant", momentum=0.0,
+                         checkpoint_every_steps=1)
+    with pytest.raises(NonFiniteLossError) as info:
+        train(config, run_dir=tmp_path)
+    message = str(info.value)
+    assert "non-finite" in message and "step" in message
+    kept_step = int(message.split("last good checkpoint (step ")[1].split(")")[0])
+    state = json.loads((tmp_path / "checkpoint" / "state.json").read_text())
+    assert state["step"] == kept_step
+    weights = load_file(str(tmp_path / "checkpoint" / state["tensors"]))
+    assert all(torch.isfinite(t).all() for t in weights.values() if t.is_floating_point())

@@ -47,6 +47,10 @@ class RunMismatchError(ValueError):
     """The run directory holds a checkpoint of a different configuration."""
 
 
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN or infinite; the weights were not updated with it."""
+
+
 @dataclass
 class _Setup:
     config: _RunConfig
@@ -184,6 +188,8 @@ class _Stepper:
             metrics.update({"loss/taser": penalty.value.detach(), "lambda": lam, **penalty.diagnostics})
         _sync(setup.device)
         t2 = time.perf_counter()
+        if not torch.isfinite(loss):  # before the update, so the weights stay those of the last good step
+            raise NonFiniteLossError(f"non-finite loss ({loss.item()}) at step {step + 1}, epoch {epoch + 1}")
         setup.optimizer.step()
         setup.objective.after_step(model)
         _sync(setup.device)
@@ -265,16 +271,32 @@ def _fit_loop(setup: _Setup, callbacks: Callbacks | None, run_dir: Path, resume:
     stepper = _Stepper(setup, total_steps, generators)
     config_dump = cfg.model_dump(mode="json")
     mark = time.perf_counter()
-    stopped = False
+    saved_at = {"step": state.step if has_checkpoint(run_dir) else None}
 
     def checkpoint() -> None:
         nonlocal mark
         now = time.perf_counter()
         state.timing["wall_s"] = state.timing.get("wall_s", 0.0) + now - mark
         mark = now
+        if not all(torch.isfinite(p).all() for p in setup.model.parameters()):
+            raise NonFiniteLossError(f"weights became non-finite by step {state.step}")
+        saved_at["step"] = state.step
         path = save_checkpoint(run_dir, setup.model, setup.optimizer, generators, state, config_dump)
         callbacks.on_checkpoint(path, state.step)
 
+    try:
+        stopped = _epochs(setup, cfg, state, stepper, callbacks, checkpoint, n, total_steps)
+    except NonFiniteLossError as exc:
+        kept = (f"last good checkpoint (step {saved_at['step']}) kept in {run_dir}"
+                if saved_at["step"] is not None else "no checkpoint had been written yet")
+        raise NonFiniteLossError(f"{exc}; {kept}") from None
+    return _result(setup, run_dir, state, stopped, total_steps)
+
+
+def _epochs(setup: _Setup, cfg, state: TrainingState, stepper: _Stepper, callbacks: Callbacks,
+            checkpoint: Callable[[], None], n: int, total_steps: int) -> bool:
+    """Run the remaining epochs; True when stopped early by `should_stop`."""
+    stopped = False
     while state.epoch < cfg.epochs and not stopped:
         epoch = state.epoch
         batches = epoch_batches(n, cfg.batch_size, cfg.seed, epoch)
@@ -302,7 +324,7 @@ def _fit_loop(setup: _Setup, callbacks: Callbacks | None, run_dir: Path, resume:
         state.epoch, state.batch_in_epoch, state.epoch_sums = epoch + 1, 0, {}
         callbacks.on_metrics(state.step, summary, "epoch")
         checkpoint()
-    return _result(setup, run_dir, state, stopped, total_steps)
+    return stopped
 
 
 def _result(setup: _Setup, run_dir: Path, state: TrainingState, stopped: bool, total_steps: int) -> dict:
