@@ -16,6 +16,7 @@ import sys
 COMMAND_MODULES = (
     "dashboard",
     "bench",
+    "score_model",
 )
 
 
