@@ -272,7 +272,8 @@ def _load_local(directory: Path, device: str):
     if not (sched_dir / "scheduler_config.json").is_file():
         raise ScoreModelError(f"{directory} holds no scheduler_config.json (or scheduler/scheduler_config.json)")
     try:
-        model = _model_class(model_dir / "config.json").from_pretrained(model_dir, local_files_only=True)
+        model = _model_class(model_dir / "config.json").from_pretrained(model_dir, local_files_only=True,
+                                                                        low_cpu_mem_usage=False)
         scheduler = DDPMScheduler.from_pretrained(sched_dir, local_files_only=True)
     except (OSError, ValueError, RuntimeError) as exc:
         raise ScoreModelError(f"cannot load the score model in {directory}: {exc}") from exc
@@ -285,7 +286,8 @@ def _load_hub(repo_id: str, device: str, local_files_only: bool):
     errors = []
     for subfolder in (None, "unet"):
         try:
-            model = UNet2DModel.from_pretrained(repo_id, subfolder=subfolder, local_files_only=local_files_only)
+            model = UNet2DModel.from_pretrained(repo_id, subfolder=subfolder, local_files_only=local_files_only,
+                                                low_cpu_mem_usage=False)
             sched_sub = None if subfolder is None else "scheduler"
             scheduler = DDPMScheduler.from_pretrained(repo_id, subfolder=sched_sub, local_files_only=local_files_only)
             return model.to(device), scheduler
