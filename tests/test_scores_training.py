@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from scores_oracle import one_thread  # noqa: F401 (fixture)
 from taser_engine.callbacks import Callbacks
 from taser_engine.scores import DiffusionScore, load_score_source
 from taser_engine.scores.quality import analytic_comparison, default_mixture_2d, stein_identity_check
@@ -12,15 +13,6 @@ from taser_engine.scores.training import (
     ScoreModelTrainConfig, build_unet, denoising_loss, fit_denoiser, make_scheduler, train_score_model, train_vector_denoiser,
     unet_config_for,
 )
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run faster on one thread, and the test machine's cores are shared."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
 
 TINY = dict(epochs=2, batch_size=256, block_out_channels=[8, 16], warmup_steps=2, checkpoint_every=1)
 
