@@ -168,6 +168,7 @@ def train(args) -> int:
     except ValueError as exc:
         raise _user_error(str(exc)) from None
     payload: dict[str, Any] = {"out": args.out, "dataset": config.dataset, "epochs": result.epochs_done,
+                               "heldout_loss_timesteps": [0, config.max_train_timestep],
                                "steps": result.steps, "stopped_early": result.stopped_early, **result.metrics}
     steps = [t for t in _timesteps(args.calibrate_timesteps) if t < config.num_train_timesteps]
     if steps:

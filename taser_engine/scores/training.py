@@ -37,7 +37,7 @@ from torch import Tensor, nn
 
 from taser_engine.callbacks import Callbacks
 from taser_engine.schedules import warmup_cosine_scheduler
-from taser_engine.scores.diffusion import DEFAULT_TIMESTEP, call_denoiser
+from taser_engine.scores.diffusion import DEFAULT_TIMESTEP
 
 STATE_FILE = "training_state.pt"
 RECORD_FILE = "taser_training.json"
