@@ -121,3 +121,12 @@ def test_mlp_denoiser_on_2d_mixture_beats_trivial_baselines(tmp_path):
     reloaded = load_score_source(tmp_path)  # MLPDenoiser round trip, coordinates read from the record
     assert reloaded.data_scale == 1.0
     torch.testing.assert_close(reloaded(heldout_x[:8]), source(heldout_x[:8]))
+
+
+def test_resuming_with_a_different_architecture_is_refused(tmp_path):
+    config = ScoreModelTrainConfig(**{**TINY, "epochs": 1, "batch_size": 64})
+    images = torch.rand(64, 1, 8, 8) * 2 - 1
+    fit_denoiser(build_unet(config, 8, 1), make_scheduler(config), images, images, config, tmp_path)
+    other = config.model_copy(update={"block_out_channels": [8, 8]})
+    with pytest.raises(ValueError, match="block_out_channels"):
+        fit_denoiser(build_unet(other, 8, 1), make_scheduler(other), images, images, other, tmp_path, resume=True)

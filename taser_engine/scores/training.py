@@ -305,6 +305,17 @@ def _save(run: _Run, out_dir: Path, record: dict[str, Any]) -> None:
     (out_dir / RECORD_FILE).write_text(json.dumps(record, indent=2, sort_keys=True))
 
 
+# Fields that may change between a run and its resumption (more epochs re-stretch the cosine).
+RESUME_MAY_CHANGE = {"epochs", "checkpoint_every", "device", "data_root"}
+
+
+def _check_resumable(saved: ScoreModelTrainConfig, config: ScoreModelTrainConfig, out: Path) -> None:
+    changed = [k for k in ScoreModelTrainConfig.model_fields
+               if k not in RESUME_MAY_CHANGE and getattr(saved, k) != getattr(config, k)]
+    if changed:
+        raise ValueError(f"cannot resume {out}: its checkpoint was trained with different {', '.join(changed)}")
+
+
 def fit_denoiser(model: nn.Module, scheduler, train_x: Tensor, heldout_x: Tensor, config: ScoreModelTrainConfig,
                  out_dir: str | Path | None = None, callbacks: Callbacks | None = None, resume: bool = False,
                  data_scale: float = 2.0, data_shift: float = -1.0, flip: bool = False) -> tuple[nn.Module, TrainResult]:
@@ -320,7 +331,9 @@ def fit_denoiser(model: nn.Module, scheduler, train_x: Tensor, heldout_x: Tensor
     steps_per_epoch = math.ceil(train_x.shape[0] / config.batch_size)
     run = _Run(model, scheduler, config, steps_per_epoch)
     if resume and out is not None and (out / STATE_FILE).is_file():
-        run.load_state_dict(torch.load(out / STATE_FILE, map_location=config.device, weights_only=True))
+        state = torch.load(out / STATE_FILE, map_location=config.device, weights_only=True)
+        _check_resumable(ScoreModelTrainConfig.model_validate_json(state["config"]), config, out)
+        run.load_state_dict(state)
     total_steps = config.epochs * steps_per_epoch
     history: list[dict[str, float]] = []
     started, stopped = time.perf_counter(), False
