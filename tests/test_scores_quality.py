@@ -61,6 +61,23 @@ def test_stein_identity_holds_for_the_exact_score_and_exposes_a_misscaled_one():
     assert abs(bad["noised"]["quadratic"]["z"]) > 10 and bad["noised"]["quadratic"]["relative"] > 0.5
 
 
+def test_linear_baseline_is_optimal_for_gaussian_data():
+    from taser_engine.scores.quality import gaussian_baseline_loss
+    from taser_engine.scores.training import denoising_loss
+
+    images, mean, cov = _gaussian_images(4000)
+    scheduler = ddpm_scheduler()
+    exact = DiffusionScore(GaussianOracle(scheduler, 2 * mean - 1, 4 * cov), scheduler, 50)
+    baseline = gaussian_baseline_loss(exact, images[:3000], images[3000:])
+    oracle_loss = denoising_loss(exact.model, scheduler, exact.to_model(images[3000:]), 50,
+                                 torch.Generator().manual_seed(0))
+    assert baseline == pytest.approx(oracle_loss, rel=0.1)  # fitted vs true moments, different noise
+    variances = torch.linalg.eigvalsh(4 * cov)  # model coordinates
+    ab = exact.alpha_bar
+    analytic = (ab * variances / (ab * variances + 1 - ab)).mean().item()  # per-direction optimal MSE
+    assert baseline == pytest.approx(analytic, rel=0.05)
+
+
 def test_alignment_report_reuses_the_penalty_diagnostics():
     from taser_engine.models import ModelSpec, build_model
 
@@ -123,7 +140,8 @@ def test_cli_check_and_cache(trained_dir, tmp_path):
     assert run_cli(["score-model", "check", str(model_dir), "--num-samples", "32", "--classifier",
                     str(tmp_path / "clf"), "--json", str(tmp_path / "check.json")]) == 0
     check = json.loads((tmp_path / "check.json").read_text())
-    assert {"heldout_loss", "heldout_loss_t50", "flip_rel_error_mean", "stein", "alignment"} <= set(check)
+    assert {"heldout_loss", "heldout_loss_t50", "heldout_loss_t50_linear_baseline", "flip_rel_error_mean", "stein",
+            "alignment"} <= set(check)
     assert len(check["alignment_arrays"]["cosine"]) == 32
     assert run_cli(["score-model", "cache", str(model_dir), "--out", str(tmp_path / "c.safetensors"),
                     "--flip-symmetrise", "--json", str(tmp_path / "cache.json")]) == 0

@@ -213,6 +213,9 @@ def check(args) -> int:
     payload: dict[str, Any] = {"model": args.model, "dataset": args.dataset, "timestep": args.timestep,
                                "num_samples": int(images.shape[0]), **source.describe()}
     payload.update(quality.heldout_denoising_loss(source, images, max_t, args.seed))
+    train_images, _ = _images(args.dataset, "train", args.data_root)
+    payload[f"heldout_loss_t{args.timestep}_linear_baseline"] = quality.gaussian_baseline_loss(
+        source, train_images, images, args.seed)
     s = source(images)
     payload["score_rms"] = s.pow(2).mean().sqrt().item()
     if images.dim() == 4:
@@ -235,7 +238,8 @@ def check(args) -> int:
 
 def _print_check(payload: dict[str, Any]) -> None:
     t = payload["timestep"]
-    print(f"held-out denoising loss {payload['heldout_loss']:.4f} (at t={t}: {payload[f'heldout_loss_t{t}']:.4f}); "
+    print(f"held-out denoising loss {payload['heldout_loss']:.4f} (at t={t}: {payload[f'heldout_loss_t{t}']:.4f}, "
+          f"best linear denoiser {payload[f'heldout_loss_t{t}_linear_baseline']:.4f}, zero prediction 1.0); "
           f"score rms {payload['score_rms']:.3f}")
     if "flip_rel_error_mean" in payload:
         print(f"flip equivariance error ‖s(Fx) − F s(x)‖/‖s‖: {payload['flip_rel_error_mean']:.4f}")
