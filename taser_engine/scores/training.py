@@ -7,10 +7,11 @@ weights (what scores are computed with); `training_state.pt` next to them holds 
 EMA, optimiser and schedule state, so an interrupted run resumes where its last checkpoint was.
 `taser_training.json` records the config, the data coordinates and the final metrics.
 
-Architectures follow the input size (`unet_config_for`): two resolution levels for 8×8 digits,
-three for 28×28 MNIST, four with attention at 16×16 for 32×32 CIFAR-10 (a quarter of the width of
-`google/ddpm-cifar10-32`). `MLPDenoiser` is the same objective for flat vectors (2D toy densities),
-where a UNet does not apply; it is a diffusers `ModelMixin` so it saves and loads the same way.
+Architectures follow the input size (`unet_config_for`): 8×8 digits get three levels (8→4→2,
+1.1M parameters), 28×28 MNIST three (28→14→7, attention at 7×7, 1.6M), 32×32 CIFAR-10 four
+(attention at 16×16, 9.0M: half the width of `google/ddpm-cifar10-32`, 35.7M). `MLPDenoiser`
+is the same objective for flat vectors (2D toy densities), where a UNet does not apply; it is a
+diffusers `ModelMixin`, so it saves and loads the same way.
 
 Timesteps are drawn uniformly from [0, max_train_timestep). TASER only evaluates the score at
 small τ (default 50); concentrating training there (`max_train_timestep`, default 200) gives a
