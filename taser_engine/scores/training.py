@@ -15,8 +15,9 @@ diffusers `ModelMixin`, so it saves and loads the same way.
 
 Timesteps are drawn uniformly from [0, max_train_timestep). TASER only evaluates the score at
 small τ (default 50); concentrating training there (`max_train_timestep`, default 200) gives a
-much better score at τ for the same compute than the full DDPM range, at the price of a model
-that cannot generate samples from pure noise. Set it to 1000 for a standard DDPM.
+far better score at τ for the same compute than the full DDPM range (2D mixture, 960 steps:
+relative score error at τ = 50 of 0.13–0.16 versus 0.83–0.86 with [0, 1000), two seeds), at the
+price of a model that cannot generate samples from pure noise. Set it to 1000 for a standard DDPM.
 """
 
 from __future__ import annotations
