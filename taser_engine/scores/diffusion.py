@@ -136,7 +136,8 @@ class DiffusionScore(ScoreSource):
         self.timestep = int(timestep)
         self.alpha_bar, self.sigma = noise_level(scheduler, self.timestep)
         self.prediction_type = getattr(scheduler.config, "prediction_type", "epsilon")
-        epsilon_from_prediction(torch.zeros(1), torch.zeros(1), self.alpha_bar, self.prediction_type)
+        if self.prediction_type not in PREDICTION_TYPES:
+            raise ScoreModelError(f"unsupported prediction_type {self.prediction_type!r}; expected one of {PREDICTION_TYPES}")
         self.noise_input = noise_input
         self.data_scale, self.data_shift = float(data_scale), float(data_shift)
         self.normalisation = normalisation
