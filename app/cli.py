@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "submit",
     "jobs",
     "toy1d",
+    "score_model",
 )
 
 
