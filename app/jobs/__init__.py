@@ -28,6 +28,7 @@ JOB_KINDS: dict[str, str] = {
     "train": "app.jobs.train",
     "finetune": "app.jobs.finetune",
     "evaluate": "app.jobs.evaluate",
+    "score-model": "app.jobs.score_model",
 }
 
 
