@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -287,10 +288,13 @@ def _load_hub(repo_id: str, device: str, local_files_only: bool):
     errors = []
     for subfolder in (None, "unet"):
         try:
-            model = UNet2DModel.from_pretrained(repo_id, subfolder=subfolder, local_files_only=local_files_only,
-                                                low_cpu_mem_usage=False)
-            sched_sub = None if subfolder is None else "scheduler"
-            scheduler = DDPMScheduler.from_pretrained(repo_id, subfolder=sched_sub, local_files_only=local_files_only)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # deprecation chatter from the hub client
+                model = UNet2DModel.from_pretrained(repo_id, subfolder=subfolder, local_files_only=local_files_only,
+                                                    low_cpu_mem_usage=False)
+                sched_sub = None if subfolder is None else "scheduler"
+                scheduler = DDPMScheduler.from_pretrained(repo_id, subfolder=sched_sub,
+                                                          local_files_only=local_files_only)
             return model.to(device), scheduler
         except Exception as exc:  # hub, network and cache errors come in many types
             errors.append(f"{type(exc).__name__}: {exc}".splitlines()[0])
@@ -298,7 +302,7 @@ def _load_hub(repo_id: str, device: str, local_files_only: bool):
            "Hugging Face cache" if local_files_only else "it could not be downloaded")
     raise ScoreModelError(
         f"cannot load score model {repo_id!r} from the Hugging Face hub: {how}. On a machine with "
-        f"internet access run `huggingface-cli download {repo_id} --local-dir DIR` (or "
+        f"internet access run `hf download {repo_id} --local-dir DIR` (or "
         "`UNet2DModel.from_pretrained(...).save_pretrained(DIR)` plus the scheduler), copy DIR here "
         f"and pass DIR instead of the hub id. ({errors[0]})")
 
