@@ -321,7 +321,8 @@ def load_score_source(path_or_hub_id: str | Path, timestep: int = DEFAULT_TIMEST
 
     Local directories may hold the UNet and scheduler side by side (as `taser score-model train`
     writes them) or in `unet/` and `scheduler/` (a saved pipeline). Calibrated normalisation
-    constants and the model's data coordinates are read from `taser_score.json` when present.
+    constants (`taser_score.json`) and the model's data coordinates (`taser_training.json`, e.g.
+    1/0 for a 2D toy model) are read when present; otherwise inputs are mapped [0, 1] → [−1, 1].
     Hub ids honour `HF_HUB_OFFLINE` (or `local_files_only=True`) and fail with a message that
     says how to use a local copy instead.
     """
@@ -332,7 +333,7 @@ def load_score_source(path_or_hub_id: str | Path, timestep: int = DEFAULT_TIMEST
         normalisation = ScoreNormalisation.load(directory)
         coords = _recorded_coordinates(directory)
     elif _looks_like_path(name) or directory.exists():
-        raise ScoreModelError(f"score model directory {name!r} does not exist")
+        raise ScoreModelError(f"score model directory {name!r} does not exist (or is not a directory)")
     else:
         model, scheduler = _load_hub(name, device, _hub_offline(local_files_only))
         normalisation, coords = None, {}
