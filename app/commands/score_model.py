@@ -242,7 +242,8 @@ def _print_check(payload: dict[str, Any]) -> None:
           f"best linear denoiser {payload[f'heldout_loss_t{t}_linear_baseline']:.4f}, zero prediction 1.0); "
           f"score rms {payload['score_rms']:.3f}")
     if "flip_rel_error_mean" in payload:
-        print(f"flip equivariance error ‖s(Fx) − F s(x)‖/‖s‖: {payload['flip_rel_error_mean']:.4f}")
+        print(f"flip equivariance error ‖s(Fx) − F s(x)‖/‖s‖: {payload['flip_rel_error_mean']:.4f} "
+              "(small only for flip-invariant data such as CIFAR-10; use `cache --flip-symmetrise` there)")
     for where, results in payload["stein"].items():
         worst = max(results.values(), key=lambda r: abs(r["z"]))
         print(f"Stein identity ({where} inputs): max |z| {abs(worst['z']):.2f}, "

@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -287,10 +288,13 @@ def _load_hub(repo_id: str, device: str, local_files_only: bool):
     errors = []
     for subfolder in (None, "unet"):
         try:
-            model = UNet2DModel.from_pretrained(repo_id, subfolder=subfolder, local_files_only=local_files_only,
-                                                low_cpu_mem_usage=False)
-            sched_sub = None if subfolder is None else "scheduler"
-            scheduler = DDPMScheduler.from_pretrained(repo_id, subfolder=sched_sub, local_files_only=local_files_only)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # deprecation chatter from the hub client
+                model = UNet2DModel.from_pretrained(repo_id, subfolder=subfolder, local_files_only=local_files_only,
+                                                    low_cpu_mem_usage=False)
+                sched_sub = None if subfolder is None else "scheduler"
+                scheduler = DDPMScheduler.from_pretrained(repo_id, subfolder=sched_sub,
+                                                          local_files_only=local_files_only)
             return model.to(device), scheduler
         except Exception as exc:  # hub, network and cache errors come in many types
             errors.append(f"{type(exc).__name__}: {exc}".splitlines()[0])
@@ -298,7 +302,7 @@ def _load_hub(repo_id: str, device: str, local_files_only: bool):
            "Hugging Face cache" if local_files_only else "it could not be downloaded")
     raise ScoreModelError(
         f"cannot load score model {repo_id!r} from the Hugging Face hub: {how}. On a machine with "
-        f"internet access run `huggingface-cli download {repo_id} --local-dir DIR` (or "
+        f"internet access run `hf download {repo_id} --local-dir DIR` (or "
         "`UNet2DModel.from_pretrained(...).save_pretrained(DIR)` plus the scheduler), copy DIR here "
         f"and pass DIR instead of the hub id. ({errors[0]})")
 
@@ -317,7 +321,8 @@ def load_score_source(path_or_hub_id: str | Path, timestep: int = DEFAULT_TIMEST
 
     Local directories may hold the UNet and scheduler side by side (as `taser score-model train`
     writes them) or in `unet/` and `scheduler/` (a saved pipeline). Calibrated normalisation
-    constants and the model's data coordinates are read from `taser_score.json` when present.
+    constants (`taser_score.json`) and the model's data coordinates (`taser_training.json`, e.g.
+    1/0 for a 2D toy model) are read when present; otherwise inputs are mapped [0, 1] → [−1, 1].
     Hub ids honour `HF_HUB_OFFLINE` (or `local_files_only=True`) and fail with a message that
     says how to use a local copy instead.
     """
@@ -328,7 +333,7 @@ def load_score_source(path_or_hub_id: str | Path, timestep: int = DEFAULT_TIMEST
         normalisation = ScoreNormalisation.load(directory)
         coords = _recorded_coordinates(directory)
     elif _looks_like_path(name) or directory.exists():
-        raise ScoreModelError(f"score model directory {name!r} does not exist")
+        raise ScoreModelError(f"score model directory {name!r} does not exist (or is not a directory)")
     else:
         model, scheduler = _load_hub(name, device, _hub_offline(local_files_only))
         normalisation, coords = None, {}

@@ -83,18 +83,22 @@ def _errors(estimate: Tensor, reference: Tensor) -> dict[str, float]:
 
 
 def analytic_comparison(source: DiffusionScore, density: GaussianMixtureScore, num_samples: int = 4096,
-                        seed: int = 0) -> dict[str, float]:
+                        seed: int = 0, shape: tuple[int, ...] | None = None) -> dict[str, float]:
     """Learned vs exact score of p_τ at exact samples of p_τ, with zero and Gaussian-fit baselines.
 
     `relative_error` is ‖ŝ − s‖/‖s‖ over all samples (root of summed squares), `cosine_mean` the
-    mean per-sample cosine. A Gaussian density is a one-component mixture.
+    mean per-sample cosine. A Gaussian density is a one-component mixture. `shape` reshapes the
+    flat samples for image models, e.g. (1, 8, 8).
     """
     gen = torch.Generator().manual_seed(seed)
     x0 = density.sample(num_samples, gen).float()
+    if shape is not None:
+        x0 = x0.view(num_samples, *shape)
     x_t, learned = source.noised_pair(x0, gen)
-    exact = reference_noised_score(density, source)(x_t.double())
-    mean, cov = x_t.double().mean(0), torch.cov(x_t.double().T)
-    fitted = GaussianScore(mean, cov)(x_t.double())
+    flat = x_t.double().flatten(1)
+    exact = reference_noised_score(density, source)(flat)
+    mean, cov = flat.mean(0), torch.cov(flat.T).reshape(flat.shape[1], -1)
+    fitted = GaussianScore(mean, cov)(flat)
     result = {f"learned_{k}": v for k, v in _errors(learned, exact).items()}
     result.update({f"gaussian_fit_{k}": v for k, v in _errors(fitted, exact).items()})
     result["zero_relative_error"] = 1.0
