@@ -151,7 +151,8 @@ class FinetuneConfig(_RunConfig):
     """
 
     kind: Literal["finetune"] = "finetune"
-    source: str = Field(..., description="run directory holding model.safetensors + model.json")
+    source: str = Field(..., description="run directory (model.safetensors + model.json), or a weights file "
+                                         "(.safetensors / .pt state dict) with model.json beside it")
     taser: bool = True
     alpha: float = Field(1.0, ge=0.0, description="weight of the teacher KL(f_θ0 ‖ f_θ)")
     eta_max: float = Field(1e-3, gt=0.0)
@@ -162,8 +163,11 @@ class FinetuneConfig(_RunConfig):
     @field_validator("source")
     @classmethod
     def _source_exists(cls, value: str) -> str:
-        if not (Path(value) / "model.safetensors").is_file():
-            raise ValueError(f"{value!r} holds no model.safetensors (give a training run directory)")
+        path = Path(value)
+        if path.is_file():
+            return value  # read safely (safetensors or weights_only) by checkpoints.load_model
+        if not (path / "model.safetensors").is_file():
+            raise ValueError(f"{value!r} holds no model.safetensors (give a training run directory or weights file)")
         return value
 
     @model_validator(mode="after")
