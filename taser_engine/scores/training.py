@@ -48,7 +48,7 @@ RECORD_FILE = "taser_training.json"
 class ScoreModelTrainConfig(BaseModel):
     """One score-model training job; validated once at the edge."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     dataset: str = "digits"
     data_root: str | None = None

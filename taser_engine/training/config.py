@@ -35,7 +35,7 @@ GAUSSIAN = "gaussian"
 class _RunConfig(BaseModel):
     """Fields shared by training from scratch and fine-tuning."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, validate_assignment=True)
 
     # data
     dataset: str = "digits"
