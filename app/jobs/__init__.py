@@ -25,6 +25,8 @@ from typing import Any, Callable
 JOB_KINDS: dict[str, str] = {
     "noop": "app.jobs.noop",
     "count": "app.jobs.count",
+    "toy1d": "app.jobs.toy1d",
+    "bench-overhead": "app.jobs.bench_overhead",
 }
 
 

@@ -1,0 +1,86 @@
+"""Runs: the table with status, progress and ETA refreshing live, filters, cancel / re-queue."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app.dashboard.common import STATUS_ICONS, format_eta
+
+REFRESH_S = 2.0
+STATES = ["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+def table_rows(runs: list[dict]) -> list[dict]:
+    """Rows for st.dataframe (pure): one per run, with a progress fraction and readable ETA."""
+    return [{
+        "id": run["id"], "status": f"{STATUS_ICONS.get(run['status'], '')} {run['status']}",
+        "kind": run["kind"], "name": run["name"] or "", "progress": run["progress"] or 0.0,
+        "eta": format_eta(run["eta_s"]) if run["status"] == "running" else "",
+        "message": run["error"] or run["progress_message"], "tags": ", ".join(run["tags"]),
+        "created": run["created_at"], "open": f"run?run={run['id']}",
+    } for run in runs]
+
+
+def render() -> None:
+    from db import dashboard_queries as dq
+
+    st.title("Runs")
+    filters = st.columns([2, 2, 2, 2, 1])
+    kinds = filters[0].multiselect("Kind", dq.run_kinds(), key="runs.kind")
+    states = filters[1].multiselect("Status", STATES, key="runs.status")
+    tag = filters[2].selectbox("Tag", ["(any)"] + dq.all_tags(), key="runs.tag")
+    name = filters[3].text_input("Name contains", key="runs.name")
+    live = filters[4].toggle("Live", value=True, key="runs.live", help=f"refresh every {REFRESH_S:g} s")
+    query = {"kind": kinds or None, "status": states or None, "tag": None if tag == "(any)" else tag,
+             "name_contains": name or None}
+    live_table(query, REFRESH_S if live else None)
+    actions()
+
+
+def live_table(query: dict, every: float | None) -> None:
+    @st.fragment(run_every=every)
+    def table() -> None:
+        from db import dashboard_queries as dq
+
+        runs = dq.run_table(**query, limit=500)
+        if not runs:
+            st.info("No runs match. Launch one from the Launch page, or queue the demo from Home.")
+            return
+        st.dataframe(table_rows(runs), hide_index=True, use_container_width=True, column_config={
+            "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent"),
+            "open": st.column_config.LinkColumn("open", display_text="details"),
+        }, key="runs.table")
+        running = sum(run["status"] == "running" for run in runs)
+        st.caption(f"{len(runs)} run(s), {running} running" + (f" · refreshing every {every:g} s" if every else ""))
+
+    table()
+
+
+def actions() -> None:
+    from db import queue
+
+    st.subheader("Act on a run")
+    columns = st.columns([1, 1, 1, 1, 3])
+    run_id = columns[0].number_input("Run id", min_value=1, step=1, value=None, key="runs.action_id")
+    if run_id is None:
+        return
+    run_id = int(run_id)
+    columns[1].page_link("pages/run.py", label="Open", query_params={"run": str(run_id)})
+    job = _job_of_run(run_id)
+    if job is None:
+        columns[4].warning(f"No run #{run_id}.")
+        return
+    if columns[2].button("Cancel", key="runs.cancel", disabled=job["status"] not in ("queued", "running")):
+        status = queue.request_cancel(job["id"])
+        st.toast(f"run #{run_id}: " + ("cancelled" if status == "cancelled" else "cancel requested"))
+    if columns[3].button("Re-queue", key="runs.requeue", disabled=job["status"] not in ("failed", "cancelled")):
+        queue.requeue(job["id"])
+        st.toast(f"run #{run_id}: queued again (resumes from its last checkpoint)")
+    columns[4].caption(f"status: {job['status']}")
+
+
+def _job_of_run(run_id: int) -> dict | None:
+    from db import queries
+
+    run = queries.get_run(run_id)
+    return run["job"] if run else None
