@@ -75,8 +75,11 @@ class Worker:
         """Process jobs until told to stop; returns how many jobs this worker ran."""
         get_engine(self.options.url)  # creates / upgrades the schema before the first claim
         done = 0
+        next_reap = 0.0
         while not self.shutdown.is_set():
-            queue.reap_expired_leases(url=self.options.url)
+            if time.monotonic() >= next_reap:  # cheap, but no need to do it on every poll
+                queue.reap_expired_leases(url=self.options.url)
+                next_reap = time.monotonic() + min(self.options.poll_interval_s, self.options.lease_s / 4)
             job = queue.claim_next_job(self.worker_id, self.options.lease_s, url=self.options.url)
             if job is None:
                 if self.options.once:
@@ -133,9 +136,8 @@ class JobExecution:
             process.join(timeout=5)
         self._flush_progress(force=True)
         self._flush_log()
-        status = self._record_outcome(process.exitcode, stopped_by)
-        self._register_log_artifact()
-        return status
+        self._register_log_artifact()  # before the final state, so a finished job has its log
+        return self._record_outcome(process.exitcode, stopped_by)
 
     def _spawn_pipe(self):
         return self.worker._spawn.Pipe(duplex=True)

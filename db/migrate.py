@@ -14,19 +14,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, inspect, text
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 ALEMBIC_INI = PACKAGE_DIR / "alembic.ini"
 MIGRATIONS_DIR = PACKAGE_DIR / "migrations"
 PG_ADVISORY_LOCK_KEY = 0x7A5E_0001  # arbitrary, constant: "taser schema migration"
+# The newest revision in migrations/versions. Kept here so that a start-up against an up-to-date
+# database needs one SELECT and no Alembic import; a test checks it against Alembic's own head.
+SCHEMA_HEAD = "0001"
 
 
-def alembic_config(url: str | None = None) -> Config:
+def alembic_config(url: str | None = None):
+    from alembic.config import Config
+
     config = Config(str(ALEMBIC_INI))
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     if url:
@@ -35,22 +36,28 @@ def alembic_config(url: str | None = None) -> Config:
 
 
 def head_revision() -> str:
+    """The head according to Alembic's scripts (slow: imports Alembic)."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def current_revision(connection: Connection) -> str | None:
-    return MigrationContext.configure(connection).get_current_revision()
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def ensure_schema(engine: Engine) -> None:
     """Upgrade the database behind `engine` to the newest schema, once, whoever starts first."""
-    head = head_revision()
     with engine.connect() as connection:
-        if current_revision(connection) == head:
+        if current_revision(connection) == SCHEMA_HEAD:
             return
+    from alembic import command
+
     with _migration_lock(engine):
         with engine.begin() as connection:
-            if current_revision(connection) == head:
+            if current_revision(connection) == SCHEMA_HEAD:
                 return
             config = alembic_config()
             config.attributes["connection"] = connection

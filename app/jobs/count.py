@@ -25,13 +25,19 @@ class Config(BaseModel):
     lr: float = Field(0.1, gt=0.0, le=10.0, description="gradient-descent step size")
     x0: float = Field(5.0, description="starting point of the quadratic (x - 1)^2")
     fail_at_step: int | None = Field(None, description="simulate a NaN loss at this step")
+    cooperative: bool = Field(True, description="honour cancel requests (False: must be killed)")
 
 
 def run(config: Config, ctx) -> dict:
-    state = _load_state(ctx.resume_checkpoint) or {"step": 0, "x": config.x0, "running_sum": 0.0}
+    state = _load_state(ctx.resume_checkpoint)
+    if state is None:
+        state = {"step": 0, "x": config.x0, "running_sum": 0.0}
+    else:
+        print(f"resuming from step {state['step']} ({ctx.resume_checkpoint})", flush=True)
     checkpoint = Path(ctx.run_dir) / STATE_FILE
     while state["step"] < config.steps:
-        if ctx.should_stop():
+        if config.cooperative and ctx.should_stop():
+            print(f"stopping at step {state['step']}: cancel requested", flush=True)
             break
         step = state["step"] + 1
         if config.fail_at_step == step:

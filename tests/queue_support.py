@@ -1,0 +1,83 @@
+"""Helpers shared by the queue and worker tests: real databases, real worker processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+POSTGRES_URL = os.environ.get("TASER_TEST_POSTGRES_URL",
+                              "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'taser.db'}"
+
+
+def postgres_schema_url():
+    """A URL to a fresh schema in the test PostgreSQL database, and a function dropping it.
+
+    Skips the test, saying why, when no server is reachable.
+    """
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+    try:
+        with admin.begin() as connection:
+            schema = f"taser_test_{uuid.uuid4().hex[:10]}"
+            connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:  # noqa: BLE001 - any connection problem means "not reachable"
+        admin.dispose()
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL} ({type(exc).__name__}: "
+                    f"{str(exc).splitlines()[0] if str(exc) else ''}); set TASER_TEST_POSTGRES_URL")
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    url = f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
+
+    def drop() -> None:
+        from db.session import dispose_engines
+
+        dispose_engines()
+        with admin.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+    return url, drop
+
+
+def cli_env(url: str, artifact_root: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env["TASER_DATABASE_URL"] = url
+    env["TASER_ARTIFACT_ROOT"] = str(artifact_root)
+    return env
+
+
+def taser(args: list[str], env: dict[str, str], check: bool = True, cwd=None):
+    """Run the `taser` CLI in its own process; returns the CompletedProcess."""
+    result = subprocess.run([sys.executable, "-m", "app.cli", *args], env=env, cwd=cwd,
+                            capture_output=True, text=True, timeout=120)
+    if check and result.returncode != 0:
+        raise AssertionError(f"taser {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+    return result
+
+
+def start_worker(env: dict[str, str], *args: str, log: Path) -> subprocess.Popen:
+    handle = open(log, "ab")
+    return subprocess.Popen([sys.executable, "-m", "app.cli", "worker", *args], env=env,
+                            stdout=handle, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
+
+
+def wait_for(predicate, timeout_s: float, what: str, interval_s: float = 0.05):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")

@@ -1,0 +1,127 @@
+"""Queue semantics on real SQLite and PostgreSQL databases, in-process (no workers)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from db import queries, queue
+from db.migrate import SCHEMA_HEAD, head_revision
+from db.session import dispose_engines, get_engine
+from tests.queue_support import REPO_ROOT, postgres_schema_url, sqlite_url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def url(request, tmp_path):
+    if request.param == "sqlite":
+        yield sqlite_url(tmp_path)
+        dispose_engines()
+        return
+    pg_url, drop = postgres_schema_url()
+    yield pg_url
+    drop()
+
+
+def test_claim_order_and_exclusive_ownership(url):
+    low = queue.submit_job("noop", {}, url=url)
+    high = queue.submit_job("noop", {}, priority=5, url=url)
+    first = queue.claim_next_job("w1", 30, url=url)
+    second = queue.claim_next_job("w2", 30, url=url)
+    assert (first.id, second.id) == (high, low)
+    assert queue.claim_next_job("w3", 30, url=url) is None
+    assert queue.heartbeat(first.id, "w1", 30, url=url).owned
+    assert not queue.heartbeat(first.id, "w2", 30, url=url).owned
+    assert not queue.complete(first.id, "w2", url=url)  # not its job
+    assert queue.complete(first.id, "w1", {"answer": 42}, url=url)
+    run = queries.get_run(queue.get_job(first.id, url=url).run_id, url=url)
+    assert run["status"] == "succeeded" and run["summary"] == {"answer": 42}
+
+
+def test_metrics_are_idempotent_per_run_key_step(url):
+    job_id = queue.submit_job("count", {"steps": 3}, url=url)
+    run_id = queue.get_job(job_id, url=url).run_id
+    queue.log_metrics(run_id, 1, {"loss": 1.0, "acc": 0.5}, url=url)
+    queue.log_metrics(run_id, 2, {"loss": 0.5}, url=url)
+    queue.log_metrics(run_id, 2, {"loss": 0.25}, url=url)  # a resumed job reporting step 2 again
+    assert queries.run_metrics(run_id, url=url) == {"acc": [(1, 0.5)], "loss": [(1, 1.0), (2, 0.25)]}
+    assert queries.run_metrics(run_id, ["acc"], url=url) == {"acc": [(1, 0.5)]}
+
+
+def test_expired_lease_requeues_then_fails_after_max_attempts(url):
+    job_id = queue.submit_job("count", {}, max_attempts=2, url=url)
+    for attempt in (1, 2):
+        job = queue.claim_next_job(f"w{attempt}", 0.2, url=url)
+        assert job.id == job_id and job.attempts == attempt
+        assert queue.reap_expired_leases(url=url) == []  # lease still valid
+        time.sleep(0.3)
+        assert queue.reap_expired_leases(url=url) == [job_id]
+    job = queue.get_job(job_id, url=url)
+    assert job.status == "failed"
+    assert "lease" in job.error and "attempt 2 of 2" in job.error
+    assert not queue.complete(job_id, "w2", url=url)  # the lost worker cannot resurrect it
+
+
+def test_cancel_and_requeue_rules(url):
+    queued = queue.submit_job("noop", {}, url=url)
+    assert queue.request_cancel(queued, url=url) == "cancelled"
+    running = queue.submit_job("noop", {}, url=url)
+    queue.claim_next_job("w", 30, url=url)
+    assert queue.request_cancel(running, url=url) == "running"
+    assert queue.heartbeat(running, "w", 30, url=url).cancel_requested
+    assert queue.cancel(running, "w", url=url)
+    with pytest.raises(queue.QueueError, match="only failed or cancelled"):
+        queue.requeue(queue.submit_job("noop", {}, url=url), url=url)
+    queue.requeue(running, url=url)
+    job = queue.get_job(running, url=url)
+    assert (job.status, job.attempts, job.cancel_requested, job.error) == ("queued", 0, False, None)
+    with pytest.raises(queue.QueueError, match="no job"):
+        queue.request_cancel(10_000, url=url)
+
+
+def test_runs_evaluations_and_artifacts_read_back(url):
+    parent = queue.get_job(queue.submit_job("count", {}, name="base", tags=["a"], url=url), url=url)
+    child_job = queue.submit_job("noop", {}, name="eval of base", parent_run_id=parent.run_id,
+                                 tags=["b"], url=url)
+    child_run = queue.get_job(child_job, url=url).run_id
+    queue.add_evaluation(child_run, "apgd-ce", "Linf", 0.1, 3, 1.0, 1 / 3,
+                         per_sample={"robust": [1, 0, 0]}, url=url)
+    with pytest.raises(ValueError, match="robust_accuracy"):
+        queue.add_evaluation(child_run, "apgd-ce", "Linf", 0.1, 3, 1.0, 33.3, url=url)
+    queue.add_artifact(child_run, "log", "runs/2/job.log", "0" * 64, 10, url=url)
+    queue.add_artifact(child_run, "log", "runs/2/job.log", "1" * 64, 12, url=url)  # updated
+    run = queries.get_run(child_run, url=url)
+    assert run["parent_run_id"] == parent.run_id
+    assert [e["robust_accuracy"] for e in run["evaluations"]] == [pytest.approx(1 / 3)]
+    assert [(a["sha256"][0], a["size_bytes"]) for a in run["artifacts"]] == [("1", 12)]
+    assert [r["name"] for r in queries.list_runs(tag="a", url=url)] == ["base"]
+    assert [r["name"] for r in queries.list_runs(parent_run_id=parent.run_id, url=url)] == ["eval of base"]
+    assert queries.get_run(10_000, url=url) is None
+
+
+def test_concurrent_startup_migrates_once(url):
+    """Four processes open a fresh database at the same moment; all succeed, schema at head."""
+    code = "import sys; from db.session import get_engine; get_engine(sys.argv[1])"
+    processes = [subprocess.Popen([sys.executable, "-c", code, url], cwd=REPO_ROOT,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    errors = [process.communicate(timeout=60)[1] for process in processes]
+    assert [process.returncode for process in processes] == [0] * 4, errors
+    with get_engine(url).connect() as connection:
+        versions = connection.execute(sa.text("SELECT version_num FROM alembic_version")).all()
+    assert versions == [(head_revision(),)]
+
+
+def test_schema_head_constant_matches_the_migration_scripts():
+    assert SCHEMA_HEAD == head_revision()
+
+
+def test_sqlite_pragmas(tmp_path):
+    engine = get_engine(sqlite_url(tmp_path))
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() > 0
+    dispose_engines()
