@@ -19,6 +19,8 @@ COMMAND_MODULES = (
     "worker",
     "submit",
     "jobs",
+    "demo",
+    "report",
 )
 
 

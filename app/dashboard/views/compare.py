@@ -59,7 +59,7 @@ def render() -> None:
         log_y = st.toggle("log scale", key="compare.log_y")
         series = dq.metric_series(chosen, picked)
         st.plotly_chart(metric_curves({names[run_id]: series.get(run_id, {}) for run_id in chosen}, picked,
-                                      log_y=log_y), use_container_width=True, key="compare.curves")
+                                      log_y=log_y), width="stretch", key="compare.curves")
     else:
         st.caption("These runs recorded no metrics.")
     st.subheader("Final metrics side by side")
@@ -67,10 +67,10 @@ def render() -> None:
     if latest:
         metric_names = sorted({key for values in latest.values() for key in values})
         st.dataframe([{"metric": key, **{names[run_id]: latest.get(run_id, {}).get(key) for run_id in chosen}}
-                      for key in metric_names], hide_index=True, use_container_width=True)
+                      for key in metric_names], hide_index=True, width="stretch")
     st.subheader("Config differences")
     diff = config_diff({f"{names[run['id']]} ({run['kind']})": run["config"] for run in full})
     if diff:
-        st.dataframe(diff, hide_index=True, use_container_width=True)
+        st.dataframe(diff, hide_index=True, width="stretch")
     else:
         st.caption("The configs are identical." if len(full) > 1 else "Pick two runs to see a diff.")

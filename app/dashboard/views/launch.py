@@ -19,19 +19,35 @@ def ordered_kinds(names: list[str]) -> list[str]:
                                            else len(PREFERRED_ORDER), name))
 
 
+@st.cache_resource(show_spinner=False)
+def unavailable_kinds(kinds: tuple[str, ...]) -> dict[str, str]:
+    """Kinds whose module (or its engine module) cannot be imported: {kind: reason}."""
+    from app.jobs import get_kind
+
+    missing = {}
+    for kind in kinds:
+        try:
+            get_kind(kind)
+        except ImportError as exc:
+            missing[kind] = str(exc)
+    return missing
+
+
 def render() -> None:
     from app.jobs import get_kind, kind_names
 
     st.title("Launch a run")
     kinds = ordered_kinds(kind_names())
+    missing = unavailable_kinds(tuple(kinds))
     requested = st.query_params.get("kind")
-    kind = st.selectbox("Job kind", kinds, index=kinds.index(requested) if requested in kinds else 0,
+    first = next((kind for kind in kinds if kind not in missing), kinds[0])
+    kind = st.selectbox("Job kind", kinds, index=kinds.index(requested if requested in kinds else first),
+                        format_func=lambda k: f"{k} (not installed yet)" if k in missing else k,
                         key="launch.kind")
-    try:
-        config_class = get_kind(kind).config_class
-    except ImportError as exc:
-        st.info(f"The `{kind}` job kind is not available yet in this installation ({exc}).")
+    if kind in missing:
+        st.info(f"The `{kind}` job kind is not available yet in this installation ({missing[kind]}).")
         return
+    config_class = get_kind(kind).config_class
     presets = presets_for(kind)
     preset = st.selectbox("Preset", list(presets), key=f"launch.{kind}.preset")
     values, unknown = apply_preset(config_class, presets[preset])

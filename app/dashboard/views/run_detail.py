@@ -71,7 +71,7 @@ def live_part(run_id: int) -> None:
         for tab, (group, keys) in zip(st.tabs(list(groups)), groups.items()):
             with tab:
                 st.plotly_chart(metric_curves({run_label(run): series}, keys, log_y=log_y),
-                                use_container_width=True, key=f"run.curves.{group}")
+                                width="stretch", key=f"run.curves.{group}")
 
     header_and_curves()
 

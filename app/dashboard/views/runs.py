@@ -46,7 +46,7 @@ def live_table(query: dict, every: float | None) -> None:
         if not runs:
             st.info("No runs match. Launch one from the Launch page, or queue the demo from Home.")
             return
-        st.dataframe(table_rows(runs), hide_index=True, use_container_width=True, column_config={
+        st.dataframe(table_rows(runs), hide_index=True, width="stretch", column_config={
             "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent"),
             "open": st.column_config.LinkColumn("open", display_text="details"),
         }, key="runs.table")
