@@ -8,7 +8,8 @@ from collections.abc import Mapping, Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-# Metric families shown together on a run's page, in this order; anything else goes in "other".
+# Metric families shown together on a run's page, in this order (by key prefix; accuracies by
+# substring, e.g. clean_acc); anything else goes in "other".
 METRIC_GROUPS: dict[str, tuple[str, ...]] = {
     "loss": ("loss",),
     "schedule": ("lambda", "lr"),
@@ -23,7 +24,7 @@ def group_keys(keys: Sequence[str]) -> dict[str, list[str]]:
     groups["other"] = []
     for key in sorted(keys):
         for name, prefixes in METRIC_GROUPS.items():
-            if any(key == prefix or key.startswith(prefix) for prefix in prefixes):
+            if any(key.startswith(prefix) or (name == "accuracy" and prefix in key) for prefix in prefixes):
                 groups[name].append(key)
                 break
         else:

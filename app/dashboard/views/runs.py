@@ -57,8 +57,6 @@ def live_table(query: dict, every: float | None) -> None:
 
 
 def actions() -> None:
-    from db import queue
-
     st.subheader("Act on a run")
     columns = st.columns([1, 1, 1, 1, 3])
     run_id = columns[0].number_input("Run id", min_value=1, step=1, value=None, key="runs.action_id")
@@ -70,13 +68,33 @@ def actions() -> None:
     if job is None:
         columns[4].warning(f"No run #{run_id}.")
         return
-    if columns[2].button("Cancel", key="runs.cancel", disabled=job["status"] not in ("queued", "running")):
-        status = queue.request_cancel(job["id"])
-        st.toast(f"run #{run_id}: " + ("cancelled" if status == "cancelled" else "cancel requested"))
-    if columns[3].button("Re-queue", key="runs.requeue", disabled=job["status"] not in ("failed", "cancelled")):
-        queue.requeue(job["id"])
-        st.toast(f"run #{run_id}: queued again (resumes from its last checkpoint)")
+    # on_click callbacks run before the page is drawn, so the buttons below show the new state
+    columns[2].button("Cancel", key="runs.cancel", on_click=_cancel, args=(run_id, job["id"]),
+                      disabled=job["status"] not in ("queued", "running"))
+    columns[3].button("Re-queue", key="runs.requeue", on_click=_requeue, args=(run_id, job["id"]),
+                      disabled=job["status"] not in ("failed", "cancelled"))
     columns[4].caption(f"status: {job['status']}")
+    if "runs.action_message" in st.session_state:
+        st.toast(st.session_state.pop("runs.action_message"))
+
+
+def _cancel(run_id: int, job_id: int) -> None:
+    from db import queue
+
+    status = queue.request_cancel(job_id)
+    st.session_state["runs.action_message"] = (
+        f"run #{run_id}: " + ("cancelled" if status == "cancelled" else "cancel requested; it stops at its next step"))
+
+
+def _requeue(run_id: int, job_id: int) -> None:
+    from db import queue
+
+    try:
+        queue.requeue(job_id)
+    except queue.QueueError as exc:
+        st.session_state["runs.action_message"] = str(exc)
+    else:
+        st.session_state["runs.action_message"] = f"run #{run_id}: queued again (resumes from its last checkpoint)"
 
 
 def _job_of_run(run_id: int) -> dict | None:

@@ -1,0 +1,190 @@
+"""Every dashboard page, rendered with Streamlit's AppTest on a database seeded by real jobs.
+
+The seed runs small real jobs (count trainings, a failing one, and a tiny 1D study and overhead
+benchmark where their engine modules are installed) through the real worker into a temporary
+SQLite database named by TASER_DATABASE_URL.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.dashboard_support import MAIN, PAGES, engine_available, seed
+
+pytest.importorskip("streamlit.testing.v1")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+TIMEOUT_S = 60
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory):
+    from db.session import dispose_engines
+
+    root = tmp_path_factory.mktemp("dashboard")
+    url = f"sqlite:///{root / 'taser.db'}"
+    saved = {key: os.environ.get(key) for key in ("TASER_DATABASE_URL", "TASER_ARTIFACT_ROOT")}
+    os.environ["TASER_DATABASE_URL"] = url
+    os.environ["TASER_ARTIFACT_ROOT"] = str(root / "artifacts")
+    runs = seed(url, root / "artifacts")
+    yield {"url": url, "runs": runs}
+    dispose_engines()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def open_page(page: str, query: dict | None = None) -> AppTest:
+    at = AppTest.from_file(str(MAIN), default_timeout=TIMEOUT_S)
+    at.run()
+    if query:
+        at.query_params.update(query)
+    at.switch_page(f"pages/{page}.py").run()
+    return at
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [item.value for item in at.exception]
+    assert not at.error, [item.value for item in at.error]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_without_error(seeded, page):
+    at = open_page(page)
+    assert_clean(at)
+    assert at.title, f"{page} has no title"
+
+
+def test_home_counts_match_the_database(seeded):
+    from db import dashboard_queries as dq
+
+    at = open_page("home")
+    shown = {metric.label.split()[-1]: int(metric.value) for metric in at.metric}
+    assert shown == {state: dq.status_counts().get(state, 0)
+                     for state in ("queued", "running", "succeeded", "failed", "cancelled")}
+    assert shown["failed"] == 1 and shown["queued"] == 1
+    assert any("taser.db" in item.value for item in at.markdown)  # where the data lives
+
+
+def test_runs_table_shows_status_progress_and_error(seeded):
+    at = open_page("runs")
+    frame = at.dataframe[0].value
+    assert set(frame["id"]) == set(seeded["runs"].values())
+    failed = frame[frame["id"] == seeded["runs"]["count-fail"]].iloc[0]
+    assert "failed" in failed["status"] and "NaN loss" in failed["message"]
+    done = frame[frame["id"] == seeded["runs"]["count-a"]].iloc[0]
+    assert done["progress"] == 1.0
+    at.multiselect(key="runs.status").set_value(["failed"]).run()
+    assert list(at.dataframe[0].value["id"]) == [seeded["runs"]["count-fail"]]
+
+
+def test_cancel_and_requeue_from_the_runs_page(seeded):
+    from db import queries
+
+    waiting = seeded["runs"]["waiting"]
+    at = open_page("runs")
+    at.number_input(key="runs.action_id").set_value(waiting).run()
+    at.button(key="runs.cancel").click().run()
+    assert_clean(at)
+    assert queries.get_run(waiting)["status"] == "cancelled"
+    at.button(key="runs.requeue").click().run()
+    assert queries.get_run(waiting)["status"] == "queued"
+
+
+def test_run_detail_shows_curves_config_and_log(seeded):
+    run_id = seeded["runs"]["count-a"]
+    at = open_page("run", {"run": str(run_id)})
+    assert_clean(at)
+    assert at.selectbox(key="run.select").value == run_id
+    charts = at.get("plotly_chart")
+    assert charts, "no metric curves drawn"
+    assert any("--- job" in code.value for code in at.code)  # the log tail
+    assert any('"steps"' in item.value for item in at.json)  # the config
+
+
+def test_launch_rejects_invalid_input_and_queues_valid(seeded):
+    from db import dashboard_queries as dq
+
+    before = len(dq.run_table())
+    at = open_page("launch")
+    at.selectbox(key="launch.kind").set_value("count").run()
+    prefix = "launch.count.defaults (paper settings)"
+    # form widgets commit on submit, as in a browser: set the value, click, then run once
+    at.number_input(key=f"{prefix}.steps").set_value(0)
+    at.button[0].click().run()  # the form's submit button
+    assert len(dq.run_table()) == before, "an invalid config was queued"
+    assert any("steps" in item.value and "Nothing was queued" in item.value for item in at.error)
+    assert any("greater than or equal to 1" in item.value for item in at.error)  # next to the field
+    at.number_input(key=f"{prefix}.steps").set_value(4)
+    at.text_input(key="launch.count.name").set_value("from-the-form")
+    at.button[0].click().run()
+    assert not at.exception and any("Queued job" in item.value for item in at.success)
+    newest = dq.run_table(limit=1)[0]
+    assert newest["name"] == "from-the-form"
+    assert dq.runs_by_id([newest["id"]])[0]["config"]["steps"] == 4
+
+
+def test_compare_overlays_curves_and_diffs_configs(seeded):
+    at = open_page("compare")
+    assert_clean(at)
+    a, b = seeded["runs"]["count-a"], seeded["runs"]["count-b"]
+    at.multiselect(key="compare.runs").set_value([a, b]).run()
+    figure = at.get("plotly_chart")[0].proto.spec
+    assert "count-a" in figure and "count-b" in figure
+    diff = at.dataframe[-1].value
+    assert list(diff["field"]) == ["lr"]
+
+
+def test_report_page_builds_a_download(seeded):
+    at = open_page("report")
+    at.multiselect(key="report.runs").set_value([seeded["runs"]["count-a"]]).run()
+    at.button(key="report.build").click().run()
+    assert_clean(at)
+    assert at.get("download_button"), "no download offered"
+
+
+def test_report_is_self_contained(seeded):
+    from app.report import build_report
+
+    text = build_report([seeded["runs"]["count-a"], seeded["runs"]["count-b"]])
+    assert "<script src=" not in text  # nothing fetched when opened
+    assert "Plotly.newPlot" in text and text.count("Run #") >= 2
+    with pytest.raises(ValueError, match="no run"):
+        build_report([10_000])
+
+
+@pytest.mark.skipif(not engine_available("taser_engine.experiments.toy1d"), reason="1D study engine not installed")
+def test_extrapolation_page_shows_the_study(seeded):
+    at = open_page("extrapolation")
+    assert_clean(at)
+    assert len(at.get("plotly_chart")) >= 2 and at.dataframe
+
+
+@pytest.mark.skipif(not engine_available("taser_engine.overhead"), reason="overhead engine not installed")
+def test_overhead_page_shows_the_benchmark(seeded):
+    at = open_page("overhead")
+    assert_clean(at)
+    assert at.get("plotly_chart") and "small_cnn" in set(at.dataframe[0].value["model"])
+
+
+def test_pages_without_their_engine_say_so(seeded):
+    for page, module in (("extrapolation", "taser_engine.experiments.toy1d"), ("overhead", "taser_engine.overhead")):
+        if engine_available(module):
+            continue
+        at = open_page(page)
+        assert_clean(at)
+        assert at.info, f"{page}: no explanation shown"
+
+
+def test_score_field_page_trains_the_2d_pair(seeded):
+    at = open_page("alignment")
+    at.select_slider(key="field.steps").set_value(100).run()
+    at.button(key="field.train").click().run(timeout=120)
+    assert_clean(at)
+    assert len(at.get("plotly_chart")) == 2
+    table = at.dataframe[0].value
+    assert list(table["model"])[0] == "without TASER"
