@@ -43,7 +43,7 @@ def open_page(page: str, query: dict | None = None) -> AppTest:
     at.run()
     if query:
         at.query_params.update(query)
-    at.switch_page(f"pages/{page}.py").run()
+    at.switch_page(f"screens/{page}.py").run()
     return at
 
 

@@ -30,7 +30,8 @@ def streamlit_command(host: str, port: int) -> list[str]:
     return [sys.executable, "-m", "streamlit", "run", str(APP_ENTRY),
             "--server.address", host, "--server.port", str(port), "--server.headless", "true",
             "--browser.gatherUsageStats", "false", "--client.showErrorDetails", "false",
-            "--server.fileWatcherType", "none"]
+            "--server.fileWatcherType", "none",
+            "--client.toolbarMode", "minimal"]
 
 
 def worker_command() -> list[str]:

@@ -1,6 +1,7 @@
 """Streamlit entry point of the TASER Studio dashboard: page navigation only.
 
-Each page is a small file in pages/ that runs one `app.dashboard.views` module inside the error
+Each page is a small file in screens/ (not `pages/`, which Streamlit would also serve on its own
+as a legacy multipage app) that runs one `app.dashboard.views` module inside the error
 boundary (`common.page_body`), so a failing page shows a readable message, never a traceback.
 Pages read through db/ query functions only and queue long work; nothing slow runs here.
 """
@@ -14,25 +15,25 @@ if str(ROOT) not in sys.path:  # `streamlit run` puts only this folder on the pa
 
 import streamlit as st  # noqa: E402
 
-st.set_page_config(page_title="TASER Studio", page_icon="🧭", layout="wide")
+st.set_page_config(page_title="TASER Studio", page_icon=":material/explore:", layout="wide")
 
 PAGES = {
     "Runs": [
-        st.Page("pages/home.py", title="Home", icon="🏠", default=True),
-        st.Page("pages/launch.py", title="Launch", icon="🚀"),
-        st.Page("pages/runs.py", title="Runs", icon="📋"),
-        st.Page("pages/run.py", title="Run detail", icon="🔎"),
-        st.Page("pages/compare.py", title="Compare", icon="⚖️"),
+        st.Page("screens/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page("screens/launch.py", title="Launch", icon=":material/rocket_launch:"),
+        st.Page("screens/runs.py", title="Runs", icon=":material/list:"),
+        st.Page("screens/run.py", title="Run detail", icon=":material/search:"),
+        st.Page("screens/compare.py", title="Compare", icon=":material/compare_arrows:"),
     ],
     "Results": [
-        st.Page("pages/extrapolation.py", title="1D extrapolation", icon="📈"),
-        st.Page("pages/alignment.py", title="Score field & alignment", icon="🧲"),
-        st.Page("pages/robustness.py", title="Robustness", icon="🛡️"),
-        st.Page("pages/overhead.py", title="Overhead", icon="⏱️"),
-        st.Page("pages/paper_check.py", title="Paper check", icon="📄"),
+        st.Page("screens/extrapolation.py", title="1D extrapolation", icon=":material/show_chart:"),
+        st.Page("screens/alignment.py", title="Score field & alignment", icon=":material/explore:"),
+        st.Page("screens/robustness.py", title="Robustness", icon=":material/shield:"),
+        st.Page("screens/overhead.py", title="Overhead", icon=":material/timer:"),
+        st.Page("screens/paper_check.py", title="Paper check", icon=":material/fact_check:"),
     ],
     "Share": [
-        st.Page("pages/report.py", title="Report", icon="📦"),
+        st.Page("screens/report.py", title="Report", icon=":material/description:"),
     ],
 }
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.dashboard.common import run_label
+from app.dashboard.common import page_body, run_label
 
 ALIGNMENT_KINDS = ("evaluate", "train", "finetune", "score-model", "alignment")
 
@@ -15,8 +15,8 @@ def render() -> None:
     st.title("Score field & alignment")
     st.caption("TASER asks the classifier's sensitivity to follow the data: the Stein residual "
                "Δf + sᵀ∇f is small when ∇f moves along the score s = ∇log p.")
-    two_d()
-    images()
+    page_body(two_d)  # each part fails alone, with its own message
+    page_body(images)
 
 
 def two_d() -> None:

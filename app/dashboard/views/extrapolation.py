@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.dashboard.common import optional, require, run_label
+from app.dashboard.common import optional, page_body, require, run_label
 
 LAMBDA_CHOICES = [0.0, 1e-4, 1e-3, 1e-2, 1e-1, 1.0]
 
@@ -60,7 +60,7 @@ def render() -> None:
             st.json(summary.get("settings", {}), expanded=False)
     else:
         st.info("No finished 1D study yet: launch a `toy1d` run (Launch page) or queue the demo (Home).")
-    sliders()
+    page_body(sliders)  # the sliders fail alone (e.g. engine missing), below the stored study
 
 
 def sliders() -> None:

@@ -34,7 +34,7 @@ def render() -> None:
             st.write("No finished runs yet. Queue the demo below or launch a run.")
         for run in recent:
             note = f" — {run['error']}" if run["error"] else ""
-            st.page_link("pages/run.py", label=f"{STATUS_ICONS[run['status']]} {run_label(run)} ({run['kind']}){note}",
+            st.page_link("screens/run.py", label=f"{STATUS_ICONS[run['status']]} {run_label(run)} ({run['kind']}){note}",
                          query_params={"run": str(run["id"])})
     with right:
         st.subheader("Workers")

@@ -89,4 +89,4 @@ def submit(kind: str, config_class, raw: dict, placeholders: dict, name: str, ta
                               priority=priority)
     run_id = queue.get_job(job_id).run_id
     st.success(f"Queued job {job_id} (run #{run_id}).")
-    st.page_link("pages/run.py", label=f"Open run #{run_id}", query_params={"run": str(run_id)})
+    st.page_link("screens/run.py", label=f"Open run #{run_id}", query_params={"run": str(run_id)})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.dashboard.common import optional
+from app.dashboard.common import optional, page_body
 
 PAPER_OVERHEAD_STANDARD = 2.45  # Table 2/3: ×2.45 for standard training on ResNet-18 (the paper's figure)
 
@@ -45,9 +45,8 @@ def render() -> None:
     st.caption("The paper's numbers beside ours. Table 1 is the 1D toy; Tables 2–3 are CIFAR-10 / "
                "ResNet-18 in the paper — runs on other data (e.g. the digits demo) are shown for the "
                "direction of each effect, not the value.")
-    table1()
-    tables23()
-    overhead()
+    for section in (table1, tables23, overhead):  # one failing section must not hide the others
+        page_body(section)
 
 
 def table1() -> None:

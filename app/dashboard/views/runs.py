@@ -50,8 +50,17 @@ def live_table(query: dict, every: float | None) -> None:
             "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent"),
             "open": st.column_config.LinkColumn("open", display_text="details"),
         }, key="runs.table")
+        active = [run for run in runs if run["status"] in ("running", "queued")][:10]
+        for run in active:
+            eta = format_eta(run["eta_s"])
+            st.progress(run["progress"] or 0.0, text=f"{STATUS_ICONS[run['status']]} #{run['id']} "
+                        f"{run['name'] or run['kind']}: {run['status']} {run['progress_message']}"
+                        + (f" · ETA {eta}" if eta else ""))
+        latest = ", ".join(f"{STATUS_ICONS.get(run['status'], '')} #{run['id']} {run['name'] or run['kind']} "
+                           f"{run['status']}" for run in runs[:5])
         running = sum(run["status"] == "running" for run in runs)
-        st.caption(f"{len(runs)} run(s), {running} running" + (f" · refreshing every {every:g} s" if every else ""))
+        st.caption(f"{len(runs)} run(s), {running} running" + (f" · refreshing every {every:g} s" if every else "")
+                   + f" · newest: {latest}")
 
     table()
 
@@ -63,7 +72,7 @@ def actions() -> None:
     if run_id is None:
         return
     run_id = int(run_id)
-    columns[1].page_link("pages/run.py", label="Open", query_params={"run": str(run_id)})
+    columns[1].page_link("screens/run.py", label="Open", query_params={"run": str(run_id)})
     job = _job_of_run(run_id)
     if job is None:
         columns[4].warning(f"No run #{run_id}.")
