@@ -19,11 +19,15 @@ import multiprocessing
 import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from sqlalchemy.exc import OperationalError
 
 from db import queue
 from db.models import Job
@@ -35,6 +39,7 @@ DEFAULT_ARTIFACT_ROOT = "var/artifacts"
 LOG_FILE = "job.log"
 PROGRESS_WRITE_INTERVAL_S = 0.5
 LOG_FLUSH_INTERVAL_S = 1.0
+CANCEL_POLL_S = 0.5  # how often a running job's cancel flag is read (a cheap SELECT)
 
 
 def artifact_root() -> Path:
@@ -60,6 +65,16 @@ class WorkerOptions:
         return self.heartbeat_s or max(0.05, self.lease_s / 3)
 
 
+def start_worker_process(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Run `taser worker ARGS` as a separate process (e.g. the dashboard's embedded worker).
+
+    A separate process keeps the worker's signal handling and its spawned job processes
+    independent of the host (Streamlit re-runs scripts, and spawn re-imports the host's main).
+    """
+    return subprocess.Popen([sys.executable, "-m", "app.cli", "worker", *args],
+                            env=env if env is not None else dict(os.environ))
+
+
 def new_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
@@ -77,10 +92,17 @@ class Worker:
         done = 0
         next_reap = 0.0
         while not self.shutdown.is_set():
-            if time.monotonic() >= next_reap:  # cheap, but no need to do it on every poll
-                queue.reap_expired_leases(url=self.options.url)
-                next_reap = time.monotonic() + min(self.options.poll_interval_s, self.options.lease_s / 4)
-            job = queue.claim_next_job(self.worker_id, self.options.lease_s, url=self.options.url)
+            try:
+                if time.monotonic() >= next_reap:  # cheap, but no need to do it on every poll
+                    queue.reap_expired_leases(url=self.options.url)
+                    next_reap = time.monotonic() + min(self.options.poll_interval_s,
+                                                       self.options.lease_s / 4)
+                job = queue.claim_next_job(self.worker_id, self.options.lease_s, url=self.options.url)
+            except OperationalError as exc:  # database restarting or unreachable: wait, retry
+                print(f"worker {self.worker_id}: database unavailable, retrying: "
+                      f"{str(exc).splitlines()[0]}", flush=True)
+                self.shutdown.wait(max(self.options.poll_interval_s, 2.0))
+                continue
             if job is None:
                 if self.options.once:
                     break
@@ -181,10 +203,16 @@ class JobExecution:
                 last_log_flush = time.monotonic()
 
     def _heartbeat_loop(self) -> None:
-        while not self.finished.wait(self.options.heartbeat_interval()):
+        """Extend the lease every heartbeat interval; between beats, look for a cancel (a read)."""
+        next_beat = time.monotonic() + self.options.heartbeat_interval()
+        while not self.finished.wait(min(CANCEL_POLL_S, self.options.heartbeat_interval())):
             try:
-                beat = queue.heartbeat(self.job.id, self.worker.worker_id, self.options.lease_s,
-                                       url=self.url)
+                if time.monotonic() >= next_beat:
+                    beat = queue.heartbeat(self.job.id, self.worker.worker_id,
+                                           self.options.lease_s, url=self.url)
+                    next_beat = time.monotonic() + self.options.heartbeat_interval()
+                else:
+                    beat = queue.job_control(self.job.id, self.worker.worker_id, url=self.url)
             except Exception as exc:  # noqa: BLE001 - a busy database must not kill the job
                 print(f"worker {self.worker.worker_id}: heartbeat failed: {exc}", flush=True)
                 continue

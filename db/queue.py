@@ -99,6 +99,16 @@ def heartbeat(job_id: int, worker_id: str, lease_s: float, *, url: str | None = 
     return Heartbeat(owned=True, cancel_requested=bool(result[0]))
 
 
+def job_control(job_id: int, worker_id: str, *, url: str | None = None) -> Heartbeat:
+    """Read-only check between heartbeats: does this worker still own the job, cancel asked?"""
+    with read_session(url) as session:
+        row = session.execute(select(Job.status, Job.worker_id, Job.cancel_requested)
+                              .where(Job.id == job_id)).first()
+    if row is None or row.status != "running" or row.worker_id != worker_id:
+        return Heartbeat(owned=False, cancel_requested=False)
+    return Heartbeat(owned=True, cancel_requested=bool(row.cancel_requested))
+
+
 # ----------------------------------------------------------------------------------------------
 # finishing
 

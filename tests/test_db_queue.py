@@ -35,6 +35,8 @@ def test_claim_order_and_exclusive_ownership(url):
     assert queue.claim_next_job("w3", 30, url=url) is None
     assert queue.heartbeat(first.id, "w1", 30, url=url).owned
     assert not queue.heartbeat(first.id, "w2", 30, url=url).owned
+    assert queue.job_control(first.id, "w1", url=url).owned
+    assert not queue.job_control(first.id, "w2", url=url).owned
     assert not queue.complete(first.id, "w2", url=url)  # not its job
     assert queue.complete(first.id, "w1", {"answer": 42}, url=url)
     run = queries.get_run(queue.get_job(first.id, url=url).run_id, url=url)
@@ -71,6 +73,7 @@ def test_cancel_and_requeue_rules(url):
     running = queue.submit_job("noop", {}, url=url)
     queue.claim_next_job("w", 30, url=url)
     assert queue.request_cancel(running, url=url) == "running"
+    assert queue.job_control(running, "w", url=url).cancel_requested
     assert queue.heartbeat(running, "w", 30, url=url).cancel_requested
     assert queue.cancel(running, "w", url=url)
     with pytest.raises(queue.QueueError, match="only failed or cancelled"):

@@ -7,9 +7,9 @@ exactly as a user starts them; each job runs in its own spawned child process.
 from __future__ import annotations
 
 import collections
+import json
 import os
 import signal
-import subprocess
 import threading
 from pathlib import Path
 
@@ -144,12 +144,12 @@ def test_cancel_kill_and_failure_reasons(sqlite_db, tmp_path):
                             in ("succeeded", "failed", "cancelled") and job, timeout_s,
                             f"job {job_id} to finish")
 
-        cooperative = queue.submit_job("count", {"steps": 500, "step_s": 0.05}, url=url)
+        cooperative = queue.submit_job("count", {"steps": 60, "step_s": 0.05}, url=url)
         running(cooperative)
         assert "cancel requested" in taser(["jobs", "cancel", str(cooperative)], env).stdout
-        job = final_status(cooperative)
-        assert job.status == "cancelled" and job.progress_step < 500
-        assert "stopping at step" in job.log_tail  # it stopped itself, cleanly
+        cancelled = final_status(cooperative)
+        assert cancelled.status == "cancelled" and cancelled.progress_step < 60
+        assert "stopping at step" in cancelled.log_tail  # it stopped itself, cleanly
 
         stubborn = queue.submit_job("count", {"steps": 500, "step_s": 0.05, "cooperative": False}, url=url)
         running(stubborn)
@@ -173,6 +173,14 @@ def test_cancel_kill_and_failure_reasons(sqlite_db, tmp_path):
         assert job.status == "failed" and job.error.startswith("bad config") and "steps" in job.error
         artifacts = queries.get_run(job.run_id, url=url)["artifacts"]
         assert [artifact["kind"] for artifact in artifacts] == ["log"]
+
+        queue.requeue(cooperative, url=url)  # picks up where the cancel left it
+        job = final_status(cooperative, timeout_s=30)
+        assert job.status == "succeeded"
+        resumed_from = int(job.log_tail.split("resuming from step ")[1].split()[0])
+        assert resumed_from >= cancelled.progress_step
+        series = queries.run_metrics(job.run_id, url=url)
+        assert [step for step, _ in series["loss"]] == list(range(1, 61))
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=30)
@@ -184,8 +192,6 @@ def test_cli_submit_jobs_cancel_requeue(sqlite_db, tmp_path):
     config_file.write_text('{"steps": 4, "step_s": 0.0}')
     job_id = int(taser(["submit", "count", "--config", str(config_file), "--name", "cli"], env).stdout)
     default_id = int(taser(["submit", "noop"], env).stdout)
-
-    import json
 
     listed = json.loads(taser(["jobs", "--json"], env).stdout)
     assert [(job["id"], job["kind"], job["status"], job["progress"]) for job in listed] == [
@@ -207,3 +213,16 @@ def test_cli_submit_jobs_cancel_requeue(sqlite_db, tmp_path):
     assert "Traceback" not in bad.stderr
     unknown = taser(["submit", "nope"], env, check=False)
     assert unknown.returncode == 2 and "known kinds" in unknown.stderr
+
+
+def test_stopping_a_worker_gives_its_job_back(sqlite_db, tmp_path):
+    """SIGINT (Ctrl-C) to a worker: the job stops at a step boundary and returns to the queue."""
+    url, env = sqlite_db
+    job_id = queue.submit_job("count", {"steps": 500, "step_s": 0.05}, url=url)
+    worker = start_worker(env, *FAST, "--lease", "5", log=tmp_path / "worker.log")
+    wait_for(lambda: queue.get_job(job_id, url=url).progress_step >= 2, 60, "the job to run")
+    worker.send_signal(signal.SIGINT)
+    assert worker.wait(timeout=30) == 0
+    job = queue.get_job(job_id, url=url)
+    assert (job.status, job.attempts, job.error) == ("queued", 0, None)
+    assert job.checkpoint_path and job.progress_step < 500

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Mapping
@@ -76,6 +77,7 @@ class WorkerContext(Callbacks):
 def child_main(spec: JobSpec, conn) -> None:
     """Entry point of the spawned job process."""
     _die_with_parent(spec.worker_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the worker's to handle, not ours
     _redirect_output(spec.log_path)
     print(f"--- job {spec.job_id} ({spec.kind}) attempt {spec.attempt}, pid {os.getpid()} ---",
           flush=True)
@@ -150,7 +152,6 @@ def _die_with_parent(worker_pid: int) -> None:
         return
     try:
         import ctypes
-        import signal
 
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     except OSError:

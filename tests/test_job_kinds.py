@@ -1,0 +1,50 @@
+"""The job-kind registry, config validation messages, failure reasons, and import weight."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from app.jobs import JOB_KINDS, JobConfigError, JobError, get_kind, normalized_config, validate_config
+from app.jobs.runner import failure_reason
+from tests.queue_support import REPO_ROOT
+
+
+@pytest.mark.parametrize("kind", sorted(JOB_KINDS))
+def test_every_registered_kind_has_valid_defaults(kind):
+    job_kind = get_kind(kind)
+    assert callable(job_kind.run)
+    config = normalized_config(kind, None)
+    assert validate_config(kind, config).model_dump(mode="json") == config  # round-trips
+
+
+def test_config_errors_name_every_bad_field():
+    with pytest.raises(JobConfigError) as error:
+        validate_config("count", {"steps": 0, "lr": "fast", "stpes": 3})
+    message = str(error.value)
+    assert "'steps'" in message and "'lr'" in message and "'stpes'" in message
+    with pytest.raises(JobConfigError, match="known kinds: count, noop"):
+        get_kind("no-such-kind")
+
+
+def test_failure_reasons_are_readable():
+    assert failure_reason(JobConfigError("invalid count config: field 'steps'")).startswith("bad config")
+    assert failure_reason(JobError("dataset digits has no split 'dev'")) == "dataset digits has no split 'dev'"
+    missing = FileNotFoundError(2, "No such file or directory", "/data/cifar-10-batches-py")
+    assert failure_reason(missing) == "missing file or dataset: /data/cifar-10-batches-py"
+    assert failure_reason(RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")).startswith(
+        "out of memory")
+    assert failure_reason(MemoryError()).startswith("out of memory")
+    assert failure_reason(FloatingPointError("loss is nan")).startswith("NaN loss")
+    assert failure_reason(ValueError("something else")) == "ValueError: something else"
+
+
+def test_job_process_modules_do_not_import_torch():
+    """The per-job child must not pay for torch unless its kind needs it."""
+    code = ("import sys, app.cli, app.jobs.runner, app.jobs.noop, app.jobs.count, "
+            "taser_engine.callbacks; print('torch' in sys.modules, 'sqlalchemy' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True,
+                            text=True, timeout=60, check=True)
+    assert result.stdout.split() == ["False", "False"]
