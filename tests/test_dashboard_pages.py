@@ -188,3 +188,62 @@ def test_score_field_page_trains_the_2d_pair(seeded):
     assert len(at.get("plotly_chart")) == 2
     table = at.dataframe[0].value
     assert list(table["model"])[0] == "without TASER"
+
+
+def test_report_command_writes_the_file(seeded, tmp_path, capsys):
+    from app.cli import main
+
+    out = tmp_path / "report.html"
+    a, b = seeded["runs"]["count-a"], seeded["runs"]["count-b"]
+    assert main(["report", "--runs", f"{a}-{b}", "--out", str(out)]) == 0
+    text = out.read_text()
+    assert f"Run #{a}" in text and f"Run #{b}" in text
+    assert main(["report", "--runs", "99999", "--out", str(out)]) == 2
+    assert "no run(s) with id 99999" in capsys.readouterr().err
+
+
+def test_demo_queues_every_installed_kind_and_notes_the_rest(seeded):
+    from app.demo import demo_plan, queue_demo
+    from app.jobs import get_kind, kind_names
+    from db import dashboard_queries as dq
+
+    def installed(kind: str) -> bool:
+        if kind not in kind_names():
+            return False
+        try:
+            get_kind(kind)
+        except ImportError:
+            return False
+        return True
+
+    quick = [step for step in demo_plan() if step.kind not in ("train", "evaluate") or "quick" in step.tags]
+    expected, skipped = [], set()
+    for step in quick:
+        if installed(step.kind) and (step.parent is None or step.parent in expected):
+            expected.append(step.key)
+        else:
+            skipped.add(step.key)
+    before = {run["id"] for run in dq.run_table()}
+    queued, notes = queue_demo(quick=True)
+    assert [item["key"] for item in queued] == expected
+    assert {note.split()[1].rstrip(":") for note in notes} == skipped
+    new = {run["id"]: run for run in dq.run_table() if run["id"] not in before}
+    assert sorted(new) == sorted(item["run_id"] for item in queued)
+    assert all("demo" in run["tags"] for run in new.values())
+    for item in queued:  # leave the shared database as the other tests expect it
+        from db import queue
+
+        queue.request_cancel(item["job_id"])
+
+
+def test_demo_plan_covers_every_method_with_and_without_taser():
+    from app.demo import BASE_METHODS, demo_plan
+
+    plan = demo_plan()
+    keys = {step.key for step in plan}
+    trains = [step for step in plan if step.kind == "train"]
+    assert {(step.quick["method"], step.quick["taser"]) for step in trains} == {
+        (method, taser) for method in BASE_METHODS for taser in (False, True)}
+    evaluations = [step for step in plan if step.kind == "evaluate"]
+    assert len(evaluations) == len(trains) and all(step.parent in keys for step in evaluations)
+    assert {"toy1d", "bench-overhead", "score-model"} <= {step.kind for step in plan}
