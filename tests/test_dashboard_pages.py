@@ -115,13 +115,14 @@ def test_launch_rejects_invalid_input_and_queues_valid(seeded):
     prefix = "launch.count.defaults (paper settings)"
     # form widgets commit on submit, as in a browser: set the value, click, then run once
     at.number_input(key=f"{prefix}.steps").set_value(0)
-    at.button[0].click().run()  # the form's submit button
+    submit = next(button for button in at.button if button.label == "Queue this run")
+    submit.click().run()
     assert len(dq.run_table()) == before, "an invalid config was queued"
     assert any("steps" in item.value and "Nothing was queued" in item.value for item in at.error)
     assert any("greater than or equal to 1" in item.value for item in at.error)  # next to the field
     at.number_input(key=f"{prefix}.steps").set_value(4)
     at.text_input(key="launch.count.name").set_value("from-the-form")
-    at.button[0].click().run()
+    next(button for button in at.button if button.label == "Queue this run").click().run()
     assert not at.exception and any("Queued job" in item.value for item in at.success)
     newest = dq.run_table(limit=1)[0]
     assert newest["name"] == "from-the-form"

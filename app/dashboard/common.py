@@ -29,6 +29,9 @@ def page_body(render: Callable[[], None]) -> None:
         render()
     except NotAvailable as exc:
         st.info(str(exc))
+    except ImportError as exc:  # an engine part that has not landed (or a mismatched one)
+        log.warning("page part not available: %s", exc)
+        st.info(f"This part is not available yet in this installation ({exc}).")
     except Exception as exc:  # noqa: BLE001 - the browser must never see a traceback
         log.error("page failed:\n%s", traceback.format_exc())
         st.error(f"This page could not be drawn: {type(exc).__name__}: {exc}. "

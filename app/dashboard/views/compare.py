@@ -55,7 +55,9 @@ def render() -> None:
     keys = dq.metric_keys_of(chosen)
     st.subheader("Curves")
     if keys:
-        picked = st.multiselect("Metrics", keys, default=keys[: min(4, len(keys))], key="compare.keys")
+        # keyed by the run selection: other runs have other metrics, so start from their defaults
+        picked = st.multiselect("Metrics", keys, default=keys[: min(4, len(keys))],
+                                key="compare.keys." + "-".join(map(str, chosen)))
         log_y = st.toggle("log scale", key="compare.log_y")
         series = dq.metric_series(chosen, picked)
         st.plotly_chart(metric_curves({names[run_id]: series.get(run_id, {}) for run_id in chosen}, picked,

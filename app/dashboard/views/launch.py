@@ -37,6 +37,7 @@ def render() -> None:
     from app.jobs import get_kind, kind_names
 
     st.title("Launch a run")
+    demo_launcher()
     kinds = ordered_kinds(kind_names())
     missing = unavailable_kinds(tuple(kinds))
     requested = st.query_params.get("kind")
@@ -90,3 +91,18 @@ def submit(kind: str, config_class, raw: dict, placeholders: dict, name: str, ta
     run_id = queue.get_job(job_id).run_id
     st.success(f"Queued job {job_id} (run #{run_id}).")
     st.page_link("screens/run.py", label=f"Open run #{run_id}", query_params={"run": str(run_id)})
+
+
+def demo_launcher() -> None:
+    with st.expander("Demo: queue every installed job kind on the bundled data"):
+        preset = st.radio("Demo preset", ["quick (under 5 minutes on a CPU)", "full (under 30 minutes)"],
+                          key="launch.demo.preset", horizontal=True)
+        if st.button("Queue the demo", key="launch.demo.queue"):
+            from app.demo import queue_demo
+
+            queued, notes = queue_demo(quick=preset.startswith("quick"))
+            if queued:
+                st.success(f"Queued {len(queued)} job(s): " + ", ".join(f"{item['key']} (run #{item['run_id']})"
+                                                                        for item in queued))
+            for note in notes:
+                st.caption(note)
