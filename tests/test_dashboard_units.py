@@ -56,8 +56,10 @@ def test_extrapolation_figures():
               "predictions": [{"regulariser": "l2", "lambda": 0.0, "mean": [0, 0, 0]},
                               {"regulariser": "stein", "lambda": 0.01, "mean": [1, 0, -1]}]}
     fig = predictions_figure(curves)
-    assert [trace.name for trace in fig.data] == ["training density (scaled)", "true function",
-                                                  "L2 λ=0", "Stein λ=0.01"]
+    assert [trace.name for trace in fig.data if trace.showlegend is not False] == [
+        "training density (scaled)", "true function", "L2 λ=0", "Stein λ=0.01"]
+    baseline, band = fig.data[0], fig.data[1]
+    assert band.fill == "tonexty" and baseline.y[0] < min(curves["truth"]) and min(band.y) > baseline.y[0]
     fig = error_vs_lambda(STUDY_ROWS, PAPER_T1)
     ours_l2_ood = next(t for t in fig.data if t.name == "ours L2" and t.xaxis == "x2")
     assert list(ours_l2_ood.y) == [1.3, 1.2] and list(ours_l2_ood.error_y.array) == [0.2, 0.1]

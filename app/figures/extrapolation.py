@@ -26,7 +26,10 @@ def predictions_figure(curves: Mapping, *, title: str = "Predictions over the wi
         truth = curves["truth"]
         span = (max(truth) - min(truth)) or 1.0
         base = min(truth) - 0.1 * span
-        fig.add_trace(go.Scatter(x=x, y=[base + 0.5 * span * d / peak for d in density], fill="tozeroy",
+        # a band from a baseline under the curves up to the scaled density (not down to y = 0)
+        fig.add_trace(go.Scatter(x=x, y=[base] * len(x), mode="lines", line={"width": 0},
+                                 showlegend=False, hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=x, y=[base + 0.5 * span * d / peak for d in density], fill="tonexty",
                                  mode="none", name="training density (scaled)",
                                  fillcolor="rgba(120,120,120,0.25)"))
     fig.add_trace(go.Scatter(x=x, y=list(curves["truth"]), mode="lines", name="true function",
