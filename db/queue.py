@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from db.models import FINISHED_STATES, Artifact, Evaluation, Job, Metric, Run, utcnow
@@ -63,8 +63,8 @@ def submit_job(kind: str, config: dict[str, Any], name: str | None = None,
 
 def claim_next_job(worker_id: str, lease_s: float, *, url: str | None = None) -> Job | None:
     """Atomically take the highest-priority, oldest queued job; None when the queue is empty."""
-    now = utcnow()
     with write_session(url) as session:
+        now = _now(session)
         job = session.scalars(
             select(Job).where(Job.status == "queued")
             .order_by(Job.priority.desc(), Job.id).limit(1)
@@ -87,8 +87,8 @@ def claim_next_job(worker_id: str, lease_s: float, *, url: str | None = None) ->
 
 def heartbeat(job_id: int, worker_id: str, lease_s: float, *, url: str | None = None) -> Heartbeat:
     """Extend the lease of a job this worker runs; says whether a cancel was requested."""
-    now = utcnow()
     with write_session(url) as session:
+        now = _now(session)
         result = session.execute(
             update(Job).where(Job.id == job_id, Job.worker_id == worker_id, Job.status == "running")
             .values(heartbeat_at=now, lease_expires_at=now + timedelta(seconds=lease_s))
@@ -143,8 +143,8 @@ def release(job_id: int, worker_id: str, *, url: str | None = None) -> bool:
 
 def _finish(job_id: int, worker_id: str, status: str, reason: str | None,
             summary: Mapping[str, Any] | None, url: str | None) -> bool:
-    now = utcnow()
     with write_session(url) as session:
+        now = _now(session)
         job = _owned_job(session, job_id, worker_id)
         if job is None:
             return False
@@ -152,6 +152,14 @@ def _finish(job_id: int, worker_id: str, status: str, reason: str | None,
         if summary is not None:
             session.get(Run, job.run_id).summary = dict(summary)
         return True
+
+
+def _now(session) -> datetime:
+    """Naive UTC "now" for leases: the database server's clock on PostgreSQL, so workers on
+    machines whose clocks disagree still agree on when a lease expires."""
+    if session.get_bind().dialect.name == "postgresql":
+        return session.scalar(text("SELECT CAST(now() AT TIME ZONE 'UTC' AS timestamp)"))
+    return utcnow()
 
 
 def _owned_job(session, job_id: int, worker_id: str) -> Job | None:
@@ -182,7 +190,7 @@ def request_cancel(job_id: int, *, url: str | None = None) -> str:
         if job is None:
             raise QueueError(f"no job with id {job_id}")
         if job.status == "queued":
-            _set_finished(session, job, "cancelled", "cancelled before it started", utcnow())
+            _set_finished(session, job, "cancelled", "cancelled before it started", _now(session))
         elif job.status == "running":
             job.cancel_requested = True
         return job.status
@@ -208,8 +216,8 @@ def reap_expired_leases(*, url: str | None = None) -> list[int]:
     A job out of attempts is failed with the reason instead; one whose cancel was requested is
     recorded as cancelled.
     """
-    now = utcnow()
     with write_session(url) as session:
+        now = _now(session)
         expired = session.scalars(
             select(Job).where(Job.status == "running", Job.lease_expires_at < now)
             .with_for_update(skip_locked=True)
