@@ -58,8 +58,8 @@ def metric_curves(series_by_run: Mapping[str, Mapping[str, Sequence[tuple[int, f
     if log_y:
         fig.update_yaxes(type="log")
     fig.update_xaxes(title_text="step")
-    fig.update_layout(height=max(320, 260 * rows), title=title, margin={"t": 60, "b": 40},
-                      legend={"orientation": "h", "y": -0.08})
+    fig.update_layout(height=max(320, 260 * rows) + 40, title=title, margin={"t": 60, "b": 90},
+                      legend={"orientation": "h", "yanchor": "top", "y": -0.12 if rows == 1 else -0.06})
     return fig
 
 
