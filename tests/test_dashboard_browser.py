@@ -72,12 +72,28 @@ def dashboard(tmp_path):
         wait_healthy(base, server, log)
         yield base, log
     finally:
+        children = child_pids(server.pid)  # streamlit and the embedded worker
         server.send_signal(signal.SIGTERM)  # the dashboard stops its worker on the way out
         try:
             server.wait(20)
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
+    assert len(children) == 2, f"expected streamlit and one worker under the dashboard, got {children}"
+    assert not [pid for pid in children if alive(pid)], "the dashboard left processes behind"
+
+
+def child_pids(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()] if path.exists() else []
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def settle(page) -> None:
