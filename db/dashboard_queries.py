@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from db.models import Artifact, Evaluation, Job, Metric, Run, _iso, utcnow
-from db.session import read_session
+from db.session import database_url, read_session
 
 RUN_COLUMNS = (Run.id, Run.kind, Run.name, Run.status, Run.tags, Run.parent_run_id,
                Run.created_at, Run.started_at, Run.finished_at)
@@ -165,3 +165,10 @@ def artifacts_of(run_id: int, *, url: str | None = None) -> list[dict[str, Any]]
     with read_session(url) as session:
         return [artifact.to_dict() for artifact in
                 session.scalars(select(Artifact).where(Artifact.run_id == run_id).order_by(Artifact.id))]
+
+
+def database_location() -> str:
+    """The database URL as it may be shown to a user (PostgreSQL password hidden)."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(database_url()).render_as_string(hide_password=True)

@@ -75,14 +75,9 @@ def run_label(run: dict) -> str:
 
 
 def database_location() -> str:
-    from db.session import database_url
+    from db.dashboard_queries import database_location as location
 
-    url = database_url()
-    if url.startswith("postgresql"):
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    return url
+    return location()
 
 
 def artifact_root() -> Path:
