@@ -1,10 +1,13 @@
-"""The demo plan: which jobs `taser demo` (and the Home page's button) queue, as data.
+"""The demo plan: which jobs `taser demo` (and the Home / Launch buttons) queue, as data.
 
-Each step names a job kind and a config (fields of that kind's pydantic config), in a quick
-variant (under 5 minutes on a 2-core CPU) and a full one (under 30). Kinds not registered in this
-installation, or whose engine module is missing, are skipped with a note, so the same plan works
-while the engine grows. Steps may name a `parent` step whose run they refer to (evaluations of a
-training); the parent's run id is passed as `parent_run_id`.
+Each step names a job kind and a config (fields of that kind's pydantic config) in a quick
+variant (target: under 5 minutes on a 2-core CPU) and a full one (under 30). A step may refer to
+the runs of earlier steps through config fields (`refs`: field -> step key), e.g. an evaluation's
+`model_run` is the run id of its training, and a TASER training's `score_model_run` the demo's
+score model. Kinds not registered in this installation, or whose engine module is missing, are
+skipped with a note, so the same plan works while the engine grows. Queue order is the run order
+(trainings before their evaluations) with one worker; the queue has no dependencies, so with
+several workers an evaluation can start before its training has finished and fail; re-queue it.
 """
 
 from __future__ import annotations
@@ -13,7 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 DEMO_TAG = "demo"
-BASE_METHODS = ("standard", "pgd", "trades", "mart", "trades_awp", "mart_awp")
+BASE_METHODS = ("standard", "pgd", "trades", "mart", "trades-awp", "mart-awp")
+QUICK_METHODS = ("standard", "pgd")  # the quick demo trains these, each with and without TASER
+DIGITS_CPU = {"dataset": "digits", "arch": "small_cnn", "width": 16, "batch_size": 64, "lr": 3e-3,
+              "device": "cpu", "taser_lambda": 0.03, "awp_warmup": 3}
 
 
 @dataclass(frozen=True)
@@ -23,8 +29,9 @@ class DemoStep:
     quick: dict[str, Any]
     full: dict[str, Any]
     name: str
-    parent: str | None = None  # key of the step whose run this one refers to
-    tags: tuple[str, ...] = field(default_factory=tuple)
+    refs: dict[str, str] = field(default_factory=dict)  # config field -> key of the step whose run id it takes
+    required_refs: bool = True  # skip the step when a referenced step was not queued (else drop the field)
+    in_quick: bool = True
 
 
 def demo_plan() -> list[DemoStep]:
@@ -36,23 +43,20 @@ def demo_plan() -> list[DemoStep]:
         DemoStep("score-model", "score-model", quick={"dataset": "digits", "epochs": 3},
                  full={"dataset": "digits", "epochs": 20}, name="demo: digits score model"),
     ]
-    methods = BASE_METHODS[:2]  # the quick demo's methods (see _in_quick)
     for method in BASE_METHODS:
         for taser in (False, True):
             label = f"{method}{' + TASER' if taser else ''}"
-            key = f"train-{method}-{'taser' if taser else 'plain'}"
-            train = {"dataset": "digits", "method": method, "taser": taser, "device": "cpu"}
-            steps.append(DemoStep(key, "train", quick={**train, "epochs": 3}, full={**train, "epochs": 10},
-                                  name=f"demo: train {label}", tags=("quick",) if method in methods else ()))
+            train_key = f"train-{method}-{'taser' if taser else 'plain'}"
+            train = {**DIGITS_CPU, "method": method, "taser": taser}
+            steps.append(DemoStep(train_key, "train", quick={**train, "epochs": 3}, full={**train, "epochs": 10},
+                                  name=f"demo: train {label}", refs={"score_model_run": "score-model"} if taser else {},
+                                  required_refs=False, in_quick=method in QUICK_METHODS))
             steps.append(DemoStep(f"eval-{method}-{'taser' if taser else 'plain'}", "evaluate",
-                                  quick={"n": 100}, full={"n": 500}, name=f"demo: evaluate {label}",
-                                  parent=key, tags=("quick",) if method in methods else ()))
+                                  # AutoAttack and SPSA: the pair the paper's tables average
+                                  quick={"n_eval": 100, "attacks": ["autoattack", "spsa"], "spsa_nb_iter": 8},
+                                  full={"n_eval": 300}, name=f"demo: evaluate {label}",
+                                  refs={"model_run": train_key}, in_quick=method in QUICK_METHODS))
     return steps
-
-
-def _in_quick(step: DemoStep) -> bool:
-    """The quick demo trains only the first two base methods (each with and without TASER)."""
-    return step.kind not in ("train", "evaluate") or "quick" in step.tags
 
 
 def queue_demo(quick: bool = True, *, url: str | None = None) -> tuple[list[dict], list[str]]:
@@ -63,23 +67,27 @@ def queue_demo(quick: bool = True, *, url: str | None = None) -> tuple[list[dict
     registered = set(kind_names())
     queued, notes, run_of = [], [], {}
     for step in demo_plan():
-        if quick and not _in_quick(step):
+        if quick and not step.in_quick:
             continue
         if step.kind not in registered:
             notes.append(f"skipped {step.key}: job kind `{step.kind}` is not installed yet")
             continue
-        if step.parent and step.parent not in run_of:
-            notes.append(f"skipped {step.key}: it needs {step.parent}, which was not queued")
+        missing = [key for key in step.refs.values() if key not in run_of]
+        if missing and step.required_refs:
+            notes.append(f"skipped {step.key}: it needs {', '.join(missing)}, which was not queued")
             continue
+        raw = dict(step.quick if quick else step.full)
+        raw.update({name: run_of[key] for name, key in step.refs.items() if key in run_of})
         try:
-            config = normalized_config(step.kind, step.quick if quick else step.full)
+            config = normalized_config(step.kind, raw)
         except ImportError as exc:
             notes.append(f"skipped {step.key}: job kind `{step.kind}` is not available yet ({exc})")
             continue
         except JobConfigError as exc:
             notes.append(f"skipped {step.key}: {exc}")
             continue
-        job_id = queue.submit_job(step.kind, config, name=step.name, parent_run_id=run_of.get(step.parent),
+        parent = next((run_of[key] for key in step.refs.values() if key in run_of), None)
+        job_id = queue.submit_job(step.kind, config, name=step.name, parent_run_id=parent,
                                   tags=[DEMO_TAG, "quick" if quick else "full"], url=url)
         run_id = queue.get_job(job_id, url=url).run_id
         run_of[step.key] = run_id

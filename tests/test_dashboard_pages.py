@@ -217,10 +217,11 @@ def test_demo_queues_every_installed_kind_and_notes_the_rest(seeded):
             return False
         return True
 
-    quick = [step for step in demo_plan() if step.kind not in ("train", "evaluate") or "quick" in step.tags]
+    quick = [step for step in demo_plan() if step.in_quick]
     expected, skipped = [], set()
     for step in quick:
-        if installed(step.kind) and (step.parent is None or step.parent in expected):
+        refs_ok = not step.required_refs or all(key in expected for key in step.refs.values())
+        if installed(step.kind) and refs_ok:
             expected.append(step.key)
         else:
             skipped.add(step.key)
@@ -246,5 +247,8 @@ def test_demo_plan_covers_every_method_with_and_without_taser():
     assert {(step.quick["method"], step.quick["taser"]) for step in trains} == {
         (method, taser) for method in BASE_METHODS for taser in (False, True)}
     evaluations = [step for step in plan if step.kind == "evaluate"]
-    assert len(evaluations) == len(trains) and all(step.parent in keys for step in evaluations)
+    assert len(evaluations) == len(trains)
+    assert {step.refs["model_run"] for step in evaluations} == {step.key for step in trains}
+    assert all(step.refs.get("score_model_run") == "score-model" for step in trains if step.quick["taser"])
+    assert all(ref in keys for step in plan for ref in step.refs.values())
     assert {"toy1d", "bench-overhead", "score-model"} <= {step.kind for step in plan}
