@@ -36,7 +36,8 @@ def seed(url: str, artifact_root: Path) -> dict[str, int]:
         plan.append(("overhead", "bench-overhead", {"models": ["small_cnn"], "devices": ["cpu"],
                                                     "methods": ["jvp"], "laplacians": ["none"],
                                                     "warmup": 0, "repeats": 1}, []))
-    runs = {}
+    runs = {"model": model_run(url, artifact_root)}
+    plan.append(("alignment", "alignment", {"model_run": runs["model"], "n": 64, "examples": 2}, []))
     for name, kind, config, tags in plan:
         job_id = queue.submit_job(kind, normalized_config(kind, config), name=name, tags=tags, url=url)
         runs[name] = queue.get_job(job_id, url=url).run_id
@@ -44,3 +45,29 @@ def seed(url: str, artifact_root: Path) -> dict[str, int]:
     waiting = queue.submit_job("count", normalized_config("count", {"steps": 3}), name="waiting", url=url)
     runs["waiting"] = queue.get_job(waiting, url=url).run_id
     return runs
+
+
+def model_run(url: str, artifact_root: Path) -> int:
+    """A finished run that saved a small CNN trained briefly on digits (what trainings leave)."""
+    import torch
+
+    from app.jobs import normalized_config
+    from app.worker import Worker, WorkerOptions, run_dir_for
+    from db import queue
+    from taser_engine.checkpoints import save_model
+    from taser_engine.datasets import load_dataset
+    from taser_engine.models import ModelSpec, build_model
+
+    job_id = queue.submit_job("noop", normalized_config("noop", {"tag": "model"}), name="digits-cnn", url=url)
+    run_id = queue.get_job(job_id, url=url).run_id
+    Worker(WorkerOptions(once=True, poll_interval_s=0.05, url=url, root=artifact_root)).run()
+    torch.manual_seed(0)
+    model = build_model(ModelSpec(arch="small_cnn", width=8))
+    x, y = load_dataset("digits", "train").tensors
+    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(30):
+        optimiser.zero_grad()
+        torch.nn.functional.cross_entropy(model(x[:256]), y[:256]).backward()
+        optimiser.step()
+    save_model(run_dir_for(run_id, artifact_root), model.eval())
+    return run_id

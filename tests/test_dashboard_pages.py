@@ -186,7 +186,7 @@ def test_score_field_page_trains_the_2d_pair(seeded):
     at.select_slider(key="field.steps").set_value(100).run()
     at.button(key="field.train").click().run(timeout=120)
     assert_clean(at)
-    assert len(at.get("plotly_chart")) == 2
+    assert {"field.fig", "field.hist"} <= {chart.key for chart in at.get("plotly_chart")}
     table = at.dataframe[0].value
     assert list(table["model"])[0] == "without TASER"
 
@@ -252,3 +252,17 @@ def test_demo_plan_covers_every_method_with_and_without_taser():
     assert all(step.refs.get("score_model_run") == "score-model" for step in trains if step.quick["taser"])
     assert all(ref in keys for step in plan for ref in step.refs.values())
     assert {"toy1d", "bench-overhead", "score-model"} <= {step.kind for step in plan}
+
+
+def test_alignment_job_results_on_the_score_field_page(seeded):
+    from db import queries
+
+    run = queries.get_run(seeded["runs"]["alignment"])
+    assert run["status"] == "succeeded", run["error"]
+    block = run["summary"]["alignment"]
+    assert len(block["cosine"]) == 64 and all(-1.0001 <= c <= 1.0001 for c in block["cosine"])
+    assert len(block["examples"]) == 2 and len(block["examples"][0]["grad"]) == 8  # 8×8 digit maps
+    at = open_page("alignment")
+    assert_clean(at)
+    assert at.selectbox(key="field.model_run").value == seeded["runs"]["model"]
+    assert {chart.key for chart in at.get("plotly_chart")} == {"field.img_hist", "field.maps"}

@@ -27,6 +27,7 @@ JOB_KINDS: dict[str, str] = {
     "count": "app.jobs.count",
     "toy1d": "app.jobs.toy1d",
     "bench-overhead": "app.jobs.bench_overhead",
+    "alignment": "app.jobs.alignment",
 }
 
 

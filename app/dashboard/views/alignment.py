@@ -58,11 +58,11 @@ def images() -> None:
     from app.figures.alignment import alignment_histograms, image_maps_figure
 
     st.subheader("Images: alignment of chosen runs")
+    page_body(alignment_launcher)
     candidates = [run for kind in ALIGNMENT_KINDS for run in dq.finished_results(kind)
                   if isinstance((run["summary"] or {}).get("alignment"), dict)]
     if not candidates:
-        st.info("No run has recorded per-sample alignment yet (evaluations and TASER trainings store "
-                "`alignment` with cosine and |sᵀ∇f| per sample once those job kinds are installed).")
+        st.info("No alignment measured yet: queue an `alignment` job for a run with a saved model (above).")
         return
     labels = {run["id"]: f"{run_label(run)} ({run['kind']})" for run in candidates}
     chosen = st.multiselect("Runs", list(labels), default=list(labels)[:2], format_func=labels.get,
@@ -73,3 +73,29 @@ def images() -> None:
     examples = [item for run in picked for item in run["summary"]["alignment"].get("examples", [])]
     if examples:
         st.plotly_chart(image_maps_figure(examples[:6]), width="stretch", key="field.maps")
+
+
+def alignment_launcher() -> None:
+    """Queue an `alignment` job for a finished run that saved a model (the work runs in the worker)."""
+    from db import dashboard_queries as dq
+    from db import queue
+
+    from app.dashboard.common import run_dir
+    from app.jobs import normalized_config
+    from taser_engine.checkpoints import WEIGHTS_FILE
+
+    models = [run for run in dq.run_table(status=["succeeded"], limit=200)
+              if run["kind"] != "alignment" and (run_dir(run["id"]) / WEIGHTS_FILE).exists()]
+    if not models:
+        st.caption("No finished run has saved a model yet (trainings do).")
+        return
+    labels = {run["id"]: f"{run_label(run)} ({run['kind']})" for run in models}
+    columns = st.columns([3, 1, 1])
+    chosen = columns[0].selectbox("Measure alignment of", list(labels), format_func=labels.get, key="field.model_run")
+    n = columns[1].select_slider("test images", [64, 256, 1000], value=256, key="field.n")
+    if columns[2].button("Queue", key="field.queue"):
+        config = dq.runs_by_id([chosen])[0]["config"] or {}
+        job_id = queue.submit_job("alignment", normalized_config("alignment", {
+            "model_run": chosen, "n": n, "dataset": config.get("dataset", "digits")}),
+            name=f"alignment of #{chosen}", parent_run_id=chosen)
+        st.success(f"Queued job {job_id}; the histograms appear here when it finishes.")
