@@ -266,3 +266,16 @@ def test_alignment_job_results_on_the_score_field_page(seeded):
     assert_clean(at)
     assert at.selectbox(key="field.model_run").value == seeded["runs"]["model"]
     assert {chart.key for chart in at.get("plotly_chart")} == {"field.img_hist", "field.maps"}
+
+
+def test_demo_wait_reports_final_states_and_times_out(seeded):
+    from app.cli import UserError
+    from app.commands.demo import wait_for
+    from db import queries
+
+    job_of = {name: queries.get_run(run_id)["job_id"] for name, run_id in seeded["runs"].items()}
+    states = wait_for([job_of["count-a"], job_of["count-fail"]], timeout_s=5, poll_s=0.05)
+    assert states == {job_of["count-a"]: "succeeded", job_of["count-fail"]: "failed"}
+    if queries.get_run(seeded["runs"]["waiting"])["status"] == "queued":  # nobody runs it here
+        with pytest.raises(UserError, match="not finished"):
+            wait_for([job_of["waiting"]], timeout_s=0.2, poll_s=0.05)
