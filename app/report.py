@@ -81,6 +81,8 @@ def _run_section(run: Mapping, series: Mapping[str, list]) -> str:
         parts += _toy1d(summary)
     elif run["kind"] == "bench-overhead" and summary.get("rows"):
         parts += _overhead(summary)
+    elif isinstance(summary.get("alignment"), dict):
+        parts += _alignment(run, summary["alignment"])
     if series:
         for group, keys in group_keys(list(series)).items():
             parts.append(_figure(metric_curves({f"#{run['id']}": series}, keys, title=f"{group} metrics")))
@@ -120,3 +122,12 @@ def _overhead(summary: Mapping) -> list[str]:
     from app.results import overhead_table
 
     return [_figure(overhead_figure(summary["rows"])), tables.to_html(overhead_table(summary["rows"]))]
+
+
+def _alignment(run: Mapping, block: Mapping) -> list[str]:
+    from app.figures.alignment import alignment_histograms, image_maps_figure
+
+    parts = [_figure(alignment_histograms({f"#{run['id']}": block}))]
+    if block.get("examples"):
+        parts.append(_figure(image_maps_figure(block["examples"][:4])))
+    return parts

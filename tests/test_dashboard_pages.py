@@ -154,6 +154,8 @@ def test_report_is_self_contained(seeded):
     text = build_report([seeded["runs"]["count-a"], seeded["runs"]["count-b"]])
     assert "<script src=" not in text  # nothing fetched when opened
     assert "Plotly.newPlot" in text and text.count("Run #") >= 2
+    with_alignment = build_report([seeded["runs"]["alignment"]])
+    assert with_alignment.count("Plotly.newPlot") >= 2  # histograms and example maps
     with pytest.raises(ValueError, match="no run"):
         build_report([10_000])
 

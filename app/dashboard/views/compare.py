@@ -19,6 +19,21 @@ def config_diff(configs: dict[str, dict]) -> list[dict]:
     return rows
 
 
+def side_by_side(latest: dict[int, dict[str, float]], summaries: dict[int, dict | None],
+                 runs: list[tuple[int, str]]) -> list[dict]:
+    """Rows {metric, run label: value}: each run's last metric values, then the numbers at the top
+    level of its summary (e.g. clean_acc, robust_avg), as `result.<name>` (pure)."""
+    values: dict[int, dict[str, float]] = {}
+    for run_id, _ in runs:
+        mine = dict(latest.get(run_id, {}))
+        for key, value in (summaries.get(run_id) or {}).items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                mine[f"result.{key}"] = value
+        values[run_id] = mine
+    keys = sorted({key for mine in values.values() for key in mine}, key=lambda k: (k.startswith("result."), k))
+    return [{"metric": key, **{label: values[run_id].get(key) for run_id, label in runs}} for key in keys]
+
+
 def _flatten(config: dict, prefix: str = "") -> dict:
     out = {}
     for key, value in config.items():
@@ -64,12 +79,13 @@ def render() -> None:
                                       log_y=log_y), width="stretch", key="compare.curves")
     else:
         st.caption("These runs recorded no metrics.")
-    st.subheader("Final metrics side by side")
-    latest = dq.latest_metrics(chosen)
-    if latest:
-        metric_names = sorted({key for values in latest.values() for key in values})
-        st.dataframe([{"metric": key, **{names[run_id]: latest.get(run_id, {}).get(key) for run_id in chosen}}
-                      for key in metric_names], hide_index=True, width="stretch")
+    st.subheader("Final metrics and results side by side")
+    rows = side_by_side(dq.latest_metrics(chosen), {run["id"]: run["summary"] for run in full},
+                        [(run_id, names[run_id]) for run_id in chosen])
+    if rows:
+        st.dataframe(rows, hide_index=True, width="stretch")
+    else:
+        st.caption("No metrics or numeric results yet.")
     st.subheader("Config differences")
     diff = config_diff({f"{names[run['id']]} ({run['kind']})": run["config"] for run in full})
     if diff:
