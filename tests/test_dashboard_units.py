@@ -15,7 +15,7 @@ from app.dashboard.forms import error_messages, field_specs, list_to_text, text_
 from app.dashboard.presets import DEFAULTS, apply_preset, presets_for
 from app.dashboard.views.compare import config_diff, side_by_side
 from app.dashboard.views.extrapolation import table1_rows
-from app.dashboard.views.paper_check import table1_check
+from app.dashboard.views.paper_check import ood_pairs, table1_check
 from app.figures.alignment import alignment_histograms, score_field_figure
 from app.figures.curves import group_keys, metric_curves
 from app.figures.extrapolation import error_vs_lambda, predictions_figure, single_fit_figure
@@ -191,3 +191,38 @@ def test_side_by_side_joins_last_metrics_and_summary_numbers():
                         {1: {"clean_acc": 0.9, "note": "x", "flag": True}, 2: None}, [(1, "a"), (2, "b")])
     assert rows == [{"metric": "loss", "a": 0.5, "b": 0.7}, {"metric": "lr", "a": None, "b": 0.1},
                     {"metric": "result.clean_acc", "a": 0.9, "b": None}]
+
+
+def test_paper_vs_ours_pairs_every_reported_cell():
+    from app.figures.paper import paper_vs_ours
+
+    pairs = ood_pairs(STUDY_ROWS, PAPER_T1)
+    assert pairs == [{"label": "L2 λ=0", "paper": 1.267, "ours": 1.3}, {"label": "L2 λ=0.01", "paper": 1.158, "ours": 1.2},
+                     {"label": "Stein λ=0.01", "paper": 1.336, "ours": 2.0}]
+    fig = paper_vs_ours(pairs, title="t", value_label="v")
+    assert [list(trace.y) for trace in fig.data] == [[1.267, 1.158, 1.336], [1.3, 1.2, 2.0]]
+
+
+def test_field2d_residual_and_score_are_exact():
+    import torch
+
+    from taser_engine import stein_residual
+    from taser_engine.field2d import Field2DConfig, _mlp, mixture_score, sample, stein_residual_2d
+    from taser_engine.probes import logit_margin
+
+    config = Field2DConfig(n_train=32)
+    x, y = sample(config, torch.Generator().manual_seed(0))
+    x = x.double()
+    # the closed-form mixture score equals autograd of log p
+    means = torch.tensor([[-config.separation, 0.0], [config.separation, 0.0]], dtype=x.dtype)
+    z = x.clone().requires_grad_(True)
+    log_p = torch.logsumexp(-((z[:, None, :] - means) ** 2).sum(-1) / (2 * config.sigma**2), dim=1)
+    (reference,) = torch.autograd.grad(log_p.sum(), z)
+    assert torch.allclose(mixture_score(x, config), reference, atol=1e-10)
+    # the fast 2D residual equals the general exact estimator
+    torch.manual_seed(0)
+    model = _mlp(8).double()
+    score = mixture_score(x, config)
+    fast = stein_residual_2d(model, x, y, score)
+    general = stein_residual(lambda v: logit_margin(model(v), y), x, score, laplacian="exact", method="autograd")
+    assert torch.allclose(fast, general, atol=1e-10)

@@ -69,6 +69,19 @@ def table1() -> None:
     else:
         st.caption("ours: no finished study with the paper's setting (Gaussian inputs, sin target) yet.")
     st.dataframe(table1_check(rows, paper), hide_index=True, width="stretch")
+    if rows:
+        from app.figures.paper import paper_vs_ours
+
+        st.plotly_chart(paper_vs_ours(ood_pairs(rows, paper), title="Table 1 OOD MSE: paper and ours",
+                                      value_label="OOD MSE"), width="stretch", key="paper.t1")
+
+
+def ood_pairs(rows: list[dict], paper: list[dict]) -> list[dict]:
+    """{"label", "paper", "ours"} per (regulariser, λ) cell the paper reports (pure)."""
+    ours = {(row["regulariser"], row["lambda"]): row["ood_mse_mean"] for row in rows}
+    return [{"label": f"{'L2' if reg == 'l2' else 'Stein'} λ={ref['lambda']:g}", "paper": ref[f"{reg}_ood"],
+             "ours": ours.get((reg, ref["lambda"]))}
+            for reg in ("l2", "stein") for ref in paper if ref.get(f"{reg}_ood") is not None]
 
 
 def _same_as_paper(config: dict) -> bool:
