@@ -42,7 +42,7 @@ def metric_curves(series_by_run: Mapping[str, Mapping[str, Sequence[tuple[int, f
     rows = math.ceil(len(keys) / columns)
     cols = min(columns, len(keys))
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=keys, shared_xaxes=False,
-                        vertical_spacing=min(0.12, 0.6 / max(rows, 1)))
+                        vertical_spacing=min(0.2, 0.9 / max(rows, 1)) if rows > 1 else 0.1)
     palette = _palette()
     for run_index, (label, series) in enumerate(series_by_run.items()):
         colour = palette[run_index % len(palette)]
