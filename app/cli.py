@@ -25,6 +25,8 @@ COMMAND_MODULES = (
     "jobs",
     "toy1d",
     "score_model",
+    "demo",
+    "report",
 )
 
 

@@ -29,6 +29,9 @@ JOB_KINDS: dict[str, str] = {
     "finetune": "app.jobs.finetune",
     "evaluate": "app.jobs.evaluate",
     "score-model": "app.jobs.score_model",
+    "toy1d": "app.jobs.toy1d",
+    "bench-overhead": "app.jobs.bench_overhead",
+    "alignment": "app.jobs.alignment",
 }
 
 
