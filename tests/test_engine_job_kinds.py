@@ -60,8 +60,6 @@ def test_job_configs_refer_to_runs_by_id_and_name_bad_fields():
 
     with pytest.raises(JobConfigError, match="model_run"):
         validate_config("evaluate", {})
-    with pytest.raises(JobConfigError, match="source"):
-        validate_config("finetune", {"source_run": 999999, "epochs": 1})
     with pytest.raises(JobConfigError, match="epochs"):
         validate_config("train", {"epochs": 0})
 
@@ -90,3 +88,19 @@ def test_score_model_job_feeds_a_taser_training_job(queue_db):
     trained = queue.get_job(train_id)
     assert trained.status == "succeeded", trained.error
     assert json.loads((run_dir_for(trained.run_id) / "result.json").read_text())["score_model"] == str(folder)
+
+
+def test_a_job_waits_for_its_parent_run(queue_db):
+    from app.jobs import referenced_run
+    from db import queue
+
+    parent_job = queue.submit_job("count", {"steps": 1, "step_s": 0.0})
+    parent_run = queue.get_job(parent_job).run_id
+    config = validate_config("evaluate", {"model_run": parent_run}).model_dump(mode="json")
+    assert referenced_run(config) == parent_run
+    child_job = queue.submit_job("evaluate", config, parent_run_id=referenced_run(config), priority=10)
+    claimed = queue.claim_next_job("w1", 60)
+    assert claimed.id == parent_job  # the child has the higher priority but its input is not ready
+    assert queue.claim_next_job("w2", 60) is None
+    queue.complete(parent_job, "w1", {"ok": True})
+    assert queue.claim_next_job("w2", 60).id == child_job

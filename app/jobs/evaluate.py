@@ -44,11 +44,14 @@ def run(config: Config, ctx) -> dict:
         model = load_model(run_dir_for(config.model_run))
     except CheckpointError as exc:
         raise JobError(f"run {config.model_run} has no usable model: {exc}") from None
+    settings = config.model_dump(exclude={"model_run"})
+    metadata = _metadata(config.model_run)
+    if "dataset" not in config.model_fields_set and metadata.get("dataset"):
+        settings["dataset"] = metadata["dataset"]  # the run had not written its config at submit time
     try:
-        result = evaluate_model(model, EvaluationConfig(**config.model_dump(exclude={"model_run"})),
-                                callbacks=ctx)
+        result = evaluate_model(model, EvaluationConfig(**settings), callbacks=ctx)
     except EvaluationCancelled:
         return {"cancelled": True}
-    payload = result.to_json(run=_metadata(config.model_run))
+    payload = result.to_json(run=metadata)
     atomic_write_json(Path(ctx.run_dir) / RESULT_FILE, payload)
     return payload

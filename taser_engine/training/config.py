@@ -32,6 +32,12 @@ DEFAULT_WIDTH = {"small_cnn": 32, "mlp": 128, "resnet18": 64}
 GAUSSIAN = "gaussian"
 
 
+def _looks_like_hub_id(name: str) -> bool:
+    """`owner/model` as the Hugging Face hub names models (not a local path)."""
+    parts = name.split("/")
+    return len(parts) == 2 and all(parts) and not name.startswith((".", "~")) and "\\" not in name
+
+
 class _RunConfig(BaseModel):
     """Fields shared by training from scratch and fine-tuning."""
 
@@ -98,9 +104,24 @@ class _RunConfig(BaseModel):
             raise ValueError(f"data_root: dataset {self.dataset!r} is read from a local directory; give it")
         if self.penalty.centering == "global" and self.penalty.center is None:
             raise ValueError("penalty.center: centering='global' needs the constant (estimate_center)")
-        if self.taser and self.score_model != GAUSSIAN and not Path(self.score_model).exists():
-            raise ValueError(f"score_model: {self.score_model!r} is neither 'gaussian' nor an existing directory")
         return self
+
+    def check_inputs_exist(self) -> None:
+        """ValueError naming the field when a local input (score model, source model) is missing.
+
+        Called where a run starts (and by the CLI up front), not during validation: a queued job
+        may name the folder of a run that has not finished yet.
+        """
+        if self.taser and self.score_model != GAUSSIAN and not Path(self.score_model).exists() \
+                and not _looks_like_hub_id(self.score_model):
+            raise ValueError(f"score_model: {self.score_model!r} is neither 'gaussian', an existing directory "
+                             "nor a hub id such as google/ddpm-cifar10-32")
+        source = getattr(self, "source", None)
+        if source is not None:
+            path = Path(source)
+            if not (path.is_file() or (path / "model.safetensors").is_file()):
+                raise ValueError(f"source: {source!r} holds no model.safetensors "
+                                 "(give a training run directory or a weights file)")
 
     # derived values
     @property
@@ -160,15 +181,8 @@ class FinetuneConfig(_RunConfig):
     lr_warmup_fraction: float = Field(0.1, ge=0.0, le=1.0, description="T_warm as a share of T")
     adversarial_lite_steps: int | None = Field(None, ge=1, le=100)
 
-    @field_validator("source")
-    @classmethod
-    def _source_exists(cls, value: str) -> str:
-        path = Path(value)
-        if path.is_file():
-            return value  # read safely (safetensors or weights_only) by checkpoints.load_model
-        if not (path / "model.safetensors").is_file():
-            raise ValueError(f"{value!r} holds no model.safetensors (give a training run directory or weights file)")
-        return value
+    # `source` and `score_model` are checked when the run starts (`check_inputs_exist`), not here:
+    # a queued job may name the folder of a run that has not finished yet (the queue waits for it).
 
     @model_validator(mode="after")
     def _lite(self):

@@ -72,6 +72,7 @@ def render() -> None:
 def submit(kind: str, config_class, raw: dict, placeholders: dict, name: str, tags: str, priority: int) -> None:
     from pydantic import ValidationError
 
+    from app.jobs import referenced_run
     from db import queue
 
     try:
@@ -86,8 +87,9 @@ def submit(kind: str, config_class, raw: dict, placeholders: dict, name: str, ta
         st.error(f"Nothing was queued: fix the highlighted field(s): {fields}.")
         return
     tag_list = [tag.strip() for tag in tags.replace(";", ",").split(",") if tag.strip()]
-    job_id = queue.submit_job(kind, config.model_dump(mode="json"), name=name or None, tags=tag_list,
-                              priority=priority)
+    stored = config.model_dump(mode="json")
+    job_id = queue.submit_job(kind, stored, name=name or None, tags=tag_list, priority=priority,
+                              parent_run_id=referenced_run(stored))
     run_id = queue.get_job(job_id).run_id
     st.success(f"Queued job {job_id} (run #{run_id}).")
     st.page_link("screens/run.py", label=f"Open run #{run_id}", query_params={"run": str(run_id)})
