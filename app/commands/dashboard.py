@@ -39,6 +39,12 @@ def worker_command() -> list[str]:
 
 
 def run(args) -> int:
+    from app.cli import UserError
+    from app.dashboard.access import exposure_problem
+
+    problem = exposure_problem(args.host)
+    if problem:
+        raise UserError(problem)
     env = dict(os.environ)
     env["TASER_EMBEDDED_WORKER"] = "0" if args.no_worker else "1"
     worker = None if args.no_worker else subprocess.Popen(worker_command(), env=env)

@@ -15,7 +15,11 @@ if str(ROOT) not in sys.path:  # `streamlit run` puts only this folder on the pa
 
 import streamlit as st  # noqa: E402
 
+from app.dashboard.access import gate  # noqa: E402
+
 st.set_page_config(page_title="TASER Studio", page_icon=":material/explore:", layout="wide")
+if not gate():
+    st.stop()
 
 PAGES = {
     "Runs": [

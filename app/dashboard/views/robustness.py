@@ -104,7 +104,9 @@ def exports(stem: str, table: list[dict], figure) -> None:
                                file_name=f"{stem}.html", key=f"{stem}.html")
     if columns[4].button("Figure (PNG)", key=f"{stem}.png_make"):
         try:
-            png = figure.to_image(format="png", width=1100, height=500)
+            from app.figures.export import png_bytes
+
+            png = png_bytes(figure, width=1100, height=500)
         except Exception as exc:  # noqa: BLE001 - kaleido missing or broken: say so, keep the page
             st.warning(f"PNG export needs kaleido: {exc}")
         else:
