@@ -35,3 +35,18 @@ def test_password_gate_hides_every_page_until_the_right_password(tmp_path, monke
     at.button[0].click().run()
     assert not at.exception and not at.text_input
     assert "Where the data lives" in [h.value for h in at.subheader]  # Home is shown
+
+
+def test_artifact_paths_cannot_escape_the_root(tmp_path):
+    from app.paths import UnsafePathError, resolve_under_root
+
+    root = tmp_path / "artifacts"
+    (root / "runs" / "1").mkdir(parents=True)
+    (tmp_path / "secret.txt").write_text("no")
+    assert resolve_under_root("runs/1/job.log", root) == root / "runs" / "1" / "job.log"
+    for crafted in ("../secret.txt", "runs/../../secret.txt", str(tmp_path / "secret.txt")):
+        with pytest.raises(UnsafePathError):
+            resolve_under_root(crafted, root)
+    (root / "runs" / "1" / "link").symlink_to(tmp_path / "secret.txt")
+    with pytest.raises(UnsafePathError):
+        resolve_under_root("runs/1/link", root)

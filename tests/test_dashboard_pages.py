@@ -281,3 +281,14 @@ def test_demo_wait_reports_final_states_and_times_out(seeded):
     if queries.get_run(seeded["runs"]["waiting"])["status"] == "queued":  # nobody runs it here
         with pytest.raises(UserError, match="not finished"):
             wait_for([job_of["waiting"]], timeout_s=0.2, poll_s=0.05)
+
+
+def test_run_page_refuses_an_artifact_row_pointing_outside_the_root(seeded):
+    from db import queue
+
+    run_id = seeded["runs"]["count-a"]
+    queue.add_artifact(run_id, "log", "../../../etc/passwd", "0" * 64, 10)
+    at = open_page("run", {"run": str(run_id)})
+    assert not at.exception
+    assert any("outside the artifact root" in w.value for w in at.warning)
+    assert not any("passwd" in b.label for b in at.get("download_button"))

@@ -81,13 +81,13 @@ def database_location() -> str:
 
 
 def artifact_root() -> Path:
-    from app.worker import artifact_root as root
+    from app.paths import artifact_root as root
 
     return root()
 
 
 def run_dir(run_id: int) -> Path:
-    from app.worker import run_dir_for
+    from app.paths import run_dir_for
 
     return run_dir_for(run_id)
 

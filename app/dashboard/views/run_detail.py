@@ -122,13 +122,27 @@ def edit_notes(run: dict) -> None:
 def artifact_downloads(run: dict) -> None:
     from app.dashboard.common import artifact_root
 
+    from app.paths import UnsafePathError, resolve_under_root
+
     root = artifact_root()
-    files = {root / item["path"]: item["kind"] for item in run["artifacts"]}
+    files, refused = {}, []
+    for item in run["artifacts"]:  # addressed by the database row, resolved under the root only
+        try:
+            files[resolve_under_root(item["path"], root)] = item["kind"]
+        except UnsafePathError:
+            refused.append(item["path"])
     folder = run_dir(run["id"])
     if folder.exists():
         for path in sorted(folder.rglob("*")):
-            if path.is_file():
-                files.setdefault(path, "file")
+            try:
+                safe = resolve_under_root(path.relative_to(root), root)  # a symlink out is refused
+            except UnsafePathError:
+                refused.append(str(path.relative_to(root)))
+                continue
+            if safe.is_file():
+                files.setdefault(safe, "file")
+    for path in refused:
+        st.warning(f"artifact {path!r} points outside the artifact root and is not served")
     if not files:
         st.caption("No artifacts.")
         return
