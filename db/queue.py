@@ -62,6 +62,19 @@ def submit_job(kind: str, config: dict[str, Any], name: str | None = None,
         return job.id
 
 
+def record_finished_run(kind: str, config: dict[str, Any], summary: dict[str, Any] | None = None,
+                        name: str | None = None, tags: Sequence[str] | None = None, *,
+                        url: str | None = None) -> int:
+    """A run that needs no job (an imported model, say), recorded as succeeded; returns its id."""
+    with write_session(url) as session:
+        now = _now(session)
+        run = Run(kind=kind, name=name, config=dict(config), status="succeeded", tags=list(tags or []),
+                  notes="", summary=dict(summary or {}), started_at=now, finished_at=now)
+        session.add(run)
+        session.flush()
+        return run.id
+
+
 def claim_next_job(worker_id: str, lease_s: float, *, url: str | None = None) -> Job | None:
     """Atomically take the highest-priority, oldest queued job that is ready; None when there is none.
 

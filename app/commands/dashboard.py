@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from app.imports import MAX_WEIGHTS_BYTES
+
 APP_ENTRY = Path(__file__).resolve().parent.parent / "dashboard" / "main.py"
 WORKER_STOP_S = 15.0
 
@@ -31,7 +33,8 @@ def streamlit_command(host: str, port: int) -> list[str]:
             "--server.address", host, "--server.port", str(port), "--server.headless", "true",
             "--browser.gatherUsageStats", "false", "--client.showErrorDetails", "false",
             "--server.fileWatcherType", "none",
-            "--client.toolbarMode", "minimal"]
+            "--client.toolbarMode", "minimal",
+            "--server.maxUploadSize", str(MAX_WEIGHTS_BYTES // 1024**2)]
 
 
 def worker_command() -> list[str]:

@@ -38,6 +38,7 @@ def render() -> None:
 
     st.title("Launch a run")
     demo_launcher()
+    model_importer()
     kinds = ordered_kinds(kind_names())
     missing = unavailable_kinds(tuple(kinds))
     requested = st.query_params.get("kind")
@@ -93,6 +94,36 @@ def submit(kind: str, config_class, raw: dict, placeholders: dict, name: str, ta
     run_id = queue.get_job(job_id).run_id
     st.success(f"Queued job {job_id} (run #{run_id}).")
     st.page_link("screens/run.py", label=f"Open run #{run_id}", query_params={"run": str(run_id)})
+
+
+def model_importer() -> None:
+    """Upload a trained model (weights + model.json) to evaluate or fine-tune it by run id."""
+    from app.imports import MAX_WEIGHTS_BYTES, ImportRejected, import_model
+    from taser_engine.datasets import DATASETS
+
+    with st.expander("Import a model: evaluate or fine-tune a classifier trained elsewhere"):
+        st.caption(f"Weights as .safetensors or a PyTorch state dict (.pt, read with weights_only; code in a "
+                   f"pickle is refused), at most {MAX_WEIGHTS_BYTES // 1024**2} MiB, and the model.json that "
+                   "describes the architecture.")
+        with st.form("launch.import.form"):
+            weights = st.file_uploader("Weights", type=["safetensors", "pt", "pth"], key="launch.import.weights")
+            spec = st.file_uploader("model.json", type=["json"], key="launch.import.spec")
+            columns = st.columns(3)
+            dataset = columns[0].selectbox("Dataset", sorted(DATASETS), key="launch.import.dataset")
+            method = columns[1].text_input("Training method (label)", "imported", key="launch.import.method")
+            taser = columns[2].checkbox("Trained with TASER", key="launch.import.taser")
+            submitted = st.form_submit_button("Import")
+        if not submitted:
+            return
+        if weights is None or spec is None:
+            st.error("Choose both the weights file and its model.json.")
+            return
+        try:
+            run_id = import_model(weights.name, weights.getvalue(), spec.getvalue(), dataset, method, taser)
+        except ImportRejected as exc:
+            st.error(f"Not imported: {exc}")
+            return
+        st.success(f"Imported as run #{run_id}: evaluate it with the `evaluate` kind (model_run = {run_id}).")
 
 
 def demo_launcher() -> None:

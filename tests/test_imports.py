@@ -1,0 +1,61 @@
+"""Uploaded models: size-limited, validated, refused when unsafe, usable by id once imported."""
+
+import pickle
+
+import pytest
+import torch
+from safetensors.torch import save as save_tensors
+
+from app.imports import MAX_SPEC_BYTES, ImportRejected, import_model
+from taser_engine.checkpoints import load_model
+from taser_engine.models import ModelSpec, build_model
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    monkeypatch.setenv("TASER_DATABASE_URL", f"sqlite:///{tmp_path / 'taser.db'}")
+    monkeypatch.setenv("TASER_ARTIFACT_ROOT", str(tmp_path / "artifacts"))
+    from db.session import dispose_engines
+
+    dispose_engines()
+    yield tmp_path
+    dispose_engines()
+
+
+def _upload():
+    model = build_model(ModelSpec(width=4))
+    return model, save_tensors({k: v.contiguous() for k, v in model.state_dict().items()}), \
+        model.spec.model_dump_json().encode()
+
+
+def test_a_valid_upload_becomes_a_run_that_loads_by_id(store):
+    from app.paths import run_dir_for
+    from db.queries import get_run
+
+    model, weights, spec = _upload()
+    run_id = import_model("net.safetensors", weights, spec, "digits", "standard", taser=False)
+    assert get_run(run_id)["status"] == "succeeded"
+    x = torch.rand(2, 1, 8, 8)
+    torch.testing.assert_close(load_model(run_dir_for(run_id))(x), model.eval()(x))
+
+
+class _Evil:
+    def __reduce__(self):
+        return (print, ("code ran",))
+
+
+@pytest.mark.parametrize("name, weights, spec, reason", [
+    ("net.exe", b"x", b"{}", "weights must be"),
+    ("net.safetensors", b"not safetensors", None, "corrupted or truncated"),
+    ("net.pt", pickle.dumps({"w": _Evil()}, protocol=2), None, "refused"),
+    ("net.safetensors", None, b'{"arch": "vgg"}', "not a valid model description"),
+    ("net.safetensors", None, b" " * (MAX_SPEC_BYTES + 1), "over"),
+])
+def test_bad_uploads_are_rejected_with_a_reason_and_record_nothing(store, name, weights, spec, reason):
+    from db.dashboard_queries import run_table
+
+    _, good_weights, good_spec = _upload()
+    with pytest.raises(ImportRejected, match=reason):
+        import_model(name, weights if weights is not None else good_weights,
+                     spec if spec is not None else good_spec, "digits")
+    assert run_table() == []
