@@ -14,8 +14,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from app.imports import MAX_WEIGHTS_BYTES
-
 APP_ENTRY = Path(__file__).resolve().parent.parent / "dashboard" / "main.py"
 WORKER_STOP_S = 15.0
 
@@ -29,6 +27,8 @@ def register(subparsers) -> None:
 
 
 def streamlit_command(host: str, port: int) -> list[str]:
+    from app.imports import MAX_WEIGHTS_BYTES
+
     return [sys.executable, "-m", "streamlit", "run", str(APP_ENTRY),
             "--server.address", host, "--server.port", str(port), "--server.headless", "true",
             "--browser.gatherUsageStats", "false", "--client.showErrorDetails", "false",
