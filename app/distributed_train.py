@@ -62,7 +62,8 @@ def launch(kind: str, config, callbacks: Callbacks, run_dir: str | Path, poll_s:
     # One thread per process unless told otherwise: N processes already share the cores.
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     print(f"data-parallel: {' '.join(command)}", flush=True)
-    process = subprocess.Popen(command, env=env, preexec_fn=_terminate_with_parent)
+    # Its own session: a terminal's Ctrl-C reaches only us, and we turn it into a clean stop.
+    process = subprocess.Popen(command, env=env, preexec_fn=_terminate_with_parent, start_new_session=True)
     events = _EventReader(work / EVENTS_FILE)
     try:
         while process.poll() is None:

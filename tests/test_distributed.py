@@ -123,3 +123,24 @@ def test_a_two_gpu_train_job_succeeds_through_the_worker(queue_db):
     # process 0's progress, metrics and checkpoint reached the database through the launcher
     assert job.checkpoint_path and job.progress_step == steps
     assert "loss/taser" in queries.metric_keys(job.run_id)
+
+
+@pytest.mark.slow
+def test_a_stopped_two_process_run_resumes_to_the_weights_of_one(tmp_path):
+    """Stop (as a cancel does) after 3 steps, resume: same weights as one uninterrupted process."""
+    from app.distributed_train import launch
+    from taser_engine.callbacks import RecordingCallbacks
+
+    config = {**SMALL, "epochs": 5, "taser": True, "taser_lambda": 0.05,
+              "penalty": {"centering": "global", "center": 0.0}}
+    train(validate_config("train", config), run_dir=tmp_path / "one", resume=False)
+    two = validate_config("train", {**config, "gpus": 2})
+    calls = RecordingCallbacks(stop_after_steps=3)
+    first = launch("train", two, calls, tmp_path / "two", poll_s=0.02)
+    assert first["stopped"] and 3 <= first["steps"] < first["steps_planned"]
+    assert calls.checkpoints and not (tmp_path / "two" / "model.safetensors").exists()
+    second = launch("train", two, RecordingCallbacks(), tmp_path / "two")
+    assert not second["stopped"] and second["steps"] == second["steps_planned"]
+    one, resumed = _weights(tmp_path / "one"), _weights(tmp_path / "two")
+    for name in one:
+        torch.testing.assert_close(resumed[name], one[name], rtol=1e-4, atol=1e-5, msg=name)
