@@ -144,3 +144,18 @@ def test_a_stopped_two_process_run_resumes_to_the_weights_of_one(tmp_path):
     one, resumed = _weights(tmp_path / "one"), _weights(tmp_path / "two")
     for name in one:
         torch.testing.assert_close(resumed[name], one[name], rtol=1e-4, atol=1e-5, msg=name)
+
+
+@pytest.mark.slow
+def test_a_failing_process_fails_the_job_with_its_reason(queue_db):
+    from app.worker import Worker, WorkerOptions
+    from db import queue
+
+    missing = queue_db / "no-mnist-here"
+    config = validate_config("train", {**SMALL, "dataset": "mnist", "data_root": str(missing), "arch": "mlp",
+                                       "gpus": 2}).model_dump(mode="json")
+    job_id = queue.submit_job("train", config)
+    Worker(WorkerOptions(once=True, poll_interval_s=0.05, lease_s=60)).run()
+    job = queue.get_job(job_id)
+    assert job.status == "failed"
+    assert job.error.startswith("process ") and "missing file or dataset" in job.error, job.error
