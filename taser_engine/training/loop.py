@@ -175,24 +175,9 @@ class _Stepper:
         if self.setup.ddp is not None:
             return self.data_parallel_step(x, y, epoch, step, timing)
         setup, cfg, model = self.setup, self.setup.config, self.setup.model
-        lr = setup.lr_at(step, self.total_steps)
-        for group in setup.optimizer.param_groups:
-            group["lr"] = lr
-        model.train()
         _sync(setup.device)
         t0 = time.perf_counter()
-        with _autocast(setup):
-            base = setup.objective.compute(model, x, y, epoch, self.generators["noise"])
-        loss = base.value.float()
-        metrics: dict[str, Tensor | float] = {"loss/base": base.value.detach().float(), **base.parts, "lr": lr}
-        if setup.teacher is not None:
-            kl = self._teacher_kl(x, base.logits)
-            loss = loss + cfg.alpha * kl
-            metrics["loss/kl"] = kl.detach()
-        if base.logits is not None:
-            metrics["train_acc"] = (base.logits.detach().argmax(1) == y).float().mean()
-        if base.logits_adv is not None:
-            metrics["train_adv_acc"] = (base.logits_adv.detach().argmax(1) == y).float().mean()
+        loss, metrics = self._base_loss(x, y, epoch, step)
         setup.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         _sync(setup.device)
@@ -235,24 +220,9 @@ class _Stepper:
         The penalty time is its forward only here (its backward is fused with the base's).
         """
         setup, cfg, model, ranks = self.setup, self.setup.config, self.setup.model, self.setup.ranks
-        lr = setup.lr_at(step, self.total_steps)
-        for group in setup.optimizer.param_groups:
-            group["lr"] = lr
-        model.train()
         _sync(setup.device)
         t0 = time.perf_counter()
-        with _autocast(setup):
-            base = setup.objective.compute(model, x, y, epoch, self.generators["noise"], loss_model=setup.ddp)
-        loss = base.value.float()
-        metrics: dict[str, Tensor | float] = {"loss/base": base.value.detach().float(), **base.parts, "lr": lr}
-        if setup.teacher is not None:
-            kl = self._teacher_kl(x, base.logits)
-            loss = loss + cfg.alpha * kl
-            metrics["loss/kl"] = kl.detach()
-        if base.logits is not None:
-            metrics["train_acc"] = (base.logits.detach().argmax(1) == y).float().mean()
-        if base.logits_adv is not None:
-            metrics["train_adv_acc"] = (base.logits_adv.detach().argmax(1) == y).float().mean()
+        loss, metrics = self._base_loss(x, y, epoch, step, loss_model=setup.ddp)
         _sync(setup.device)
         t1 = time.perf_counter()
         if setup.score is not None:
@@ -281,6 +251,28 @@ class _Stepper:
         timing["penalty_s"] = timing.get("penalty_s", 0.0) + penalty_s
         timing["samples"] = timing.get("samples", 0.0) + x.shape[0] / self.share  # the global batch
         return metrics
+
+    def _base_loss(self, x: Tensor, y: Tensor, epoch: int, step: int,
+                   loss_model: nn.Module | None = None) -> tuple[Tensor, dict[str, Tensor | float]]:
+        """Set the step's learning rate; L_base (+ α·KL when fine-tuning) in train mode, with metrics."""
+        setup, cfg, model = self.setup, self.setup.config, self.setup.model
+        lr = setup.lr_at(step, self.total_steps)
+        for group in setup.optimizer.param_groups:
+            group["lr"] = lr
+        model.train()
+        with _autocast(setup):
+            base = setup.objective.compute(model, x, y, epoch, self.generators["noise"], loss_model=loss_model)
+        loss = base.value.float()
+        metrics: dict[str, Tensor | float] = {"loss/base": base.value.detach().float(), **base.parts, "lr": lr}
+        if setup.teacher is not None:
+            kl = self._teacher_kl(x, base.logits)
+            loss = loss + cfg.alpha * kl
+            metrics["loss/kl"] = kl.detach()
+        if base.logits is not None:
+            metrics["train_acc"] = (base.logits.detach().argmax(1) == y).float().mean()
+        if base.logits_adv is not None:
+            metrics["train_adv_acc"] = (base.logits_adv.detach().argmax(1) == y).float().mean()
+        return loss, metrics
 
     def _teacher_kl(self, x: Tensor, logits: Tensor | None) -> Tensor:
         """KL(f_θ0(x) ‖ f_θ(x)) on the clean batch, averaged over the batch."""
