@@ -159,3 +159,40 @@ def test_a_failing_process_fails_the_job_with_its_reason(queue_db):
     job = queue.get_job(job_id)
     assert job.status == "failed"
     assert job.error.startswith("process ") and "missing file or dataset" in job.error, job.error
+
+
+@pytest.mark.slow
+def test_a_cancelled_two_gpu_job_stops_every_process_and_resumes_when_requeued(queue_db):
+    import threading
+
+    from app.worker import Worker, WorkerOptions
+    from db import queue
+    from tests.queue_support import wait_for
+
+    config = {**SMALL, "epochs": 40, "taser": True, "taser_lambda": 0.05,
+              "penalty": {"centering": "global", "center": 0.0}}
+    train(validate_config("train", config), run_dir=queue_db / "one", resume=False)
+    job_id = queue.submit_job("train", validate_config("train", {**config, "gpus": 2}).model_dump(mode="json"))
+
+    def drain() -> threading.Thread:
+        thread = threading.Thread(target=Worker(WorkerOptions(once=True, poll_interval_s=0.05, lease_s=60,
+                                                              grace_s=60)).run)
+        thread.start()
+        return thread
+
+    worker = drain()
+    wait_for(lambda: queue.get_job(job_id).progress_step >= 3, 120, "the job to take 3 steps")
+    queue.request_cancel(job_id)
+    worker.join(120)
+    job = queue.get_job(job_id)
+    assert job.status == "cancelled", (job.error, job.log_tail[-3000:])
+    assert job.progress_step < job.progress_total and job.checkpoint_path
+    assert "Traceback" not in job.log_tail, job.log_tail[-3000:]  # a clean stop, not a kill
+    queue.requeue(job_id)
+    drain().join(180)
+    job = queue.get_job(job_id)
+    assert job.status == "succeeded", job.error
+    run_dir = queue_db / "artifacts" / "runs" / str(job.run_id)
+    one, resumed = _weights(queue_db / "one"), _weights(run_dir)
+    for name in one:
+        torch.testing.assert_close(resumed[name], one[name], rtol=1e-4, atol=1e-5, msg=name)
