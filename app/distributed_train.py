@@ -207,11 +207,13 @@ def _run_rank(kind: str, run_dir: Path, work: Path) -> dict:
     config = validate_config(kind, json.loads((work / CONFIG_FILE).read_text()))
     backend = "nccl" if resolve_device(config.device).type == "cuda" else "gloo"
     dist.init_process_group(backend)
-    try:
-        engine = train if kind == "train" else finetune
-        return engine(config, RankCallbacks(work), run_dir, resume=True)
-    finally:
-        dist.destroy_process_group()
+    engine = train if kind == "train" else finetune
+    result = engine(config, RankCallbacks(work), run_dir, resume=True)
+    # Leave together: a process tearing down its Gloo group while another still talks to it
+    # can abort ("terminate called without an active exception"). On failure torchrun stops all.
+    dist.barrier()
+    dist.destroy_process_group()
+    return result
 
 
 if __name__ == "__main__":
