@@ -24,6 +24,9 @@ COMMAND_MODULES = (
     "submit",
     "jobs",
     "toy1d",
+    "score_model",
+    "demo",
+    "report",
 )
 
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import or_, select, text, update
+from sqlalchemy.orm import aliased
 from sqlalchemy.dialects import postgresql, sqlite
 
 from db.models import FINISHED_STATES, Artifact, Evaluation, Job, Metric, Run, utcnow
@@ -62,13 +63,20 @@ def submit_job(kind: str, config: dict[str, Any], name: str | None = None,
 
 
 def claim_next_job(worker_id: str, lease_s: float, *, url: str | None = None) -> Job | None:
-    """Atomically take the highest-priority, oldest queued job; None when the queue is empty."""
+    """Atomically take the highest-priority, oldest queued job that is ready; None when there is none.
+
+    A job whose run has a parent run (a fine-tune of a training run, an evaluation of a model)
+    waits until that parent has succeeded, so several workers never start a job before its input.
+    """
     with write_session(url) as session:
         now = _now(session)
+        parent = aliased(Run)
+        ready = or_(Run.parent_run_id.is_(None), parent.status == "succeeded")
         job = session.scalars(
-            select(Job).where(Job.status == "queued")
+            select(Job).join(Run, Run.id == Job.run_id).outerjoin(parent, parent.id == Run.parent_run_id)
+            .where(Job.status == "queued", ready)
             .order_by(Job.priority.desc(), Job.id).limit(1)
-            .with_for_update(skip_locked=True)
+            .with_for_update(skip_locked=True, of=Job)
         ).first()
         if job is None:
             return None

@@ -29,7 +29,7 @@ from taser_engine.stein import LaplacianKind, MethodKind, stein_terms
 class SteinPenaltyConfig(BaseModel):
     """How the TASER penalty is computed; serialisable and validated once."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     probe: ProbeKind = "margin"
     laplacian: LaplacianKind = "none"

@@ -60,7 +60,47 @@ def test_job_configs_refer_to_runs_by_id_and_name_bad_fields():
 
     with pytest.raises(JobConfigError, match="model_run"):
         validate_config("evaluate", {})
-    with pytest.raises(JobConfigError, match="source"):
-        validate_config("finetune", {"source_run": 999999, "epochs": 1})
     with pytest.raises(JobConfigError, match="epochs"):
         validate_config("train", {"epochs": 0})
+
+
+def test_score_model_job_feeds_a_taser_training_job(queue_db):
+    from db import queue
+
+    score_id = queue.submit_job("score-model", validate_config("score-model", {
+        "dataset": "digits", "epochs": 1, "block_out_channels": [16, 32], "layers_per_block": 1,
+        "warmup_steps": 5}).model_dump(mode="json"))
+    _drain()
+    scored = queue.get_job(score_id)
+    assert scored.status == "succeeded", scored.error
+    from diffusers import DDPMScheduler, UNet2DModel
+
+    from app.paths import run_dir_for
+
+    folder = run_dir_for(scored.run_id)
+    UNet2DModel.from_pretrained(folder)
+    DDPMScheduler.from_pretrained(folder)
+
+    train_id = queue.submit_job("train", validate_config("train", {
+        "dataset": "digits", "epochs": 1, "batch_size": 128, "max_train_samples": 256, "taser": True,
+        "score_model_run": scored.run_id}).model_dump(mode="json"))
+    _drain()
+    trained = queue.get_job(train_id)
+    assert trained.status == "succeeded", trained.error
+    assert json.loads((run_dir_for(trained.run_id) / "result.json").read_text())["score_model"] == str(folder)
+
+
+def test_a_job_waits_for_its_parent_run(queue_db):
+    from app.jobs import referenced_run
+    from db import queue
+
+    parent_job = queue.submit_job("count", {"steps": 1, "step_s": 0.0})
+    parent_run = queue.get_job(parent_job).run_id
+    config = validate_config("evaluate", {"model_run": parent_run}).model_dump(mode="json")
+    assert referenced_run(config) == parent_run
+    child_job = queue.submit_job("evaluate", config, parent_run_id=referenced_run(config), priority=10)
+    claimed = queue.claim_next_job("w1", 60)
+    assert claimed.id == parent_job  # the child has the higher priority but its input is not ready
+    assert queue.claim_next_job("w2", 60) is None
+    queue.complete(parent_job, "w1", {"ok": True})
+    assert queue.claim_next_job("w2", 60).id == child_job

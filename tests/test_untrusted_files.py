@@ -66,3 +66,21 @@ def test_failed_write_leaves_previous_checkpoint_intact(tmp_path):
     assert (tmp_path / "model.safetensors").read_bytes() == before
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
     load_model(tmp_path)
+
+
+@pytest.mark.parametrize("command", ["evaluate", "finetune"])
+def test_cli_refuses_a_code_running_pickle_with_a_clear_message(tmp_path, capsys, command):
+    from app.cli import main
+
+    save_model(tmp_path, build_model(ModelSpec(width=4)))  # model.json beside the file
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.pt"
+    with open(evil, "wb") as handle:
+        pickle.dump({"weight": _RunsCode(str(marker))}, handle, protocol=2)
+    argv = (["evaluate", "--model", str(evil), "--n", "5", "--attacks", "spsa", "--quiet"]
+            if command == "evaluate" else
+            ["finetune", "--from", str(evil), "--epochs", "1", "--out", str(tmp_path / "ft"), "--quiet"])
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "refused" in err and "Traceback" not in err
+    assert not marker.exists()

@@ -96,7 +96,9 @@ def _user_error(message: str) -> Exception:
 
 def build_config(factory, preset: str, overrides: dict):
     try:
-        return factory(preset, **overrides)
+        config = factory(preset, **overrides)
+        config.check_inputs_exist()
+        return config
     except ValidationError as exc:
         raise _user_error(format_errors(exc)) from exc
     except ValueError as exc:

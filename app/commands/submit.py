@@ -26,7 +26,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from app.jobs import JobConfigError, normalized_config
+    from app.jobs import JobConfigError, normalized_config, referenced_run
     from db import queue
 
     raw = _read_config(args.config)
@@ -36,7 +36,7 @@ def run(args) -> int:
         raise UserError(str(exc)) from None
     if args.max_attempts < 1:
         raise UserError("--max-attempts must be at least 1")
-    job_id = queue.submit_job(args.kind, config, name=args.name, parent_run_id=args.parent,
+    job_id = queue.submit_job(args.kind, config, name=args.name, parent_run_id=args.parent or referenced_run(config),
                               tags=args.tag, priority=args.priority, max_attempts=args.max_attempts)
     if args.json:
         job = queue.get_job(job_id)

@@ -32,11 +32,15 @@ def _kaleido_scope():
     return PlotlyScope(plotlyjs=plotly_js, mathjax=False)
 
 
+def png_bytes(fig: go.Figure, width: int = 1200, height: int = 500, scale: float = 1.0) -> bytes:
+    """`fig` rendered as PNG by the bundled Chromium of kaleido 0.2.1."""
+    return _kaleido_scope().transform(json.loads(fig.to_json()), format="png", width=width,
+                                      height=height, scale=scale)
+
+
 def write_png(fig: go.Figure, path: str | Path, width: int = 1200, height: int = 500, scale: float = 1.0) -> Path:
-    """Render `fig` to a PNG file with the bundled Chromium of kaleido 0.2.1."""
+    """Render `fig` to a PNG file (see `png_bytes`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    image = _kaleido_scope().transform(json.loads(fig.to_json()), format="png", width=width,
-                                       height=height, scale=scale)
-    path.write_bytes(image)
+    path.write_bytes(png_bytes(fig, width, height, scale))
     return path

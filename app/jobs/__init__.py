@@ -28,6 +28,10 @@ JOB_KINDS: dict[str, str] = {
     "train": "app.jobs.train",
     "finetune": "app.jobs.finetune",
     "evaluate": "app.jobs.evaluate",
+    "score-model": "app.jobs.score_model",
+    "toy1d": "app.jobs.toy1d",
+    "bench-overhead": "app.jobs.bench_overhead",
+    "alignment": "app.jobs.alignment",
 }
 
 
@@ -71,6 +75,19 @@ def validate_config(kind: str, raw: dict[str, Any] | None) -> Any:
 def normalized_config(kind: str, raw: dict[str, Any] | None) -> dict[str, Any]:
     """Validated config as JSON-ready data with every default filled in (what gets stored)."""
     return validate_config(kind, raw).model_dump(mode="json")
+
+
+# Config fields that name another run whose output the job reads, most important first.
+RUN_REFERENCE_FIELDS = ("source_run", "model_run", "score_model_run")
+
+
+def referenced_run(config: dict[str, Any]) -> int | None:
+    """The run a job must wait for (its parent): the first run named by a reference field."""
+    for name in RUN_REFERENCE_FIELDS:
+        value = config.get(name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
 
 
 def describe_validation_error(kind: str, exc) -> str:

@@ -19,7 +19,7 @@ STATE_FILE = "count_state.json"
 
 
 class Config(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     steps: int = Field(20, ge=1, le=1_000_000, description="number of steps (epochs)")
     step_s: float = Field(0.05, ge=0.0, le=60.0, description="seconds each step sleeps")
     lr: float = Field(0.1, gt=0.0, le=10.0, description="gradient-descent step size")

@@ -12,7 +12,7 @@ from pydantic import Field, model_validator
 
 from app.commands.evaluate import run_metadata
 from app.jobs import JobError
-from app.jobs._runs import run_config
+from app.jobs._runs import run_config, run_id_in
 from app.paths import run_dir_for
 from taser_engine.checkpoints import CheckpointError, atomic_write_json, load_model
 from taser_engine.evaluation import EvaluationCancelled, EvaluationConfig, evaluate_model
@@ -26,8 +26,9 @@ class Config(EvaluationConfig):
     @model_validator(mode="before")
     @classmethod
     def _dataset_of_the_run(cls, data):
-        if isinstance(data, dict) and data.get("model_run") is not None and "dataset" not in data:
-            dataset = run_config(int(data["model_run"])).get("dataset")
+        run_id = run_id_in(data, "model_run")
+        if run_id is not None and "dataset" not in data:
+            dataset = run_config(run_id).get("dataset")
             if dataset:
                 data = {**data, "dataset": dataset}
         return data
@@ -43,11 +44,14 @@ def run(config: Config, ctx) -> dict:
         model = load_model(run_dir_for(config.model_run))
     except CheckpointError as exc:
         raise JobError(f"run {config.model_run} has no usable model: {exc}") from None
+    settings = config.model_dump(exclude={"model_run"})
+    metadata = _metadata(config.model_run)
+    if "dataset" not in config.model_fields_set and metadata.get("dataset"):
+        settings["dataset"] = metadata["dataset"]  # the run had not written its config at submit time
     try:
-        result = evaluate_model(model, EvaluationConfig(**config.model_dump(exclude={"model_run"})),
-                                callbacks=ctx)
+        result = evaluate_model(model, EvaluationConfig(**settings), callbacks=ctx)
     except EvaluationCancelled:
         return {"cancelled": True}
-    payload = result.to_json(run=_metadata(config.model_run))
+    payload = result.to_json(run=metadata)
     atomic_write_json(Path(ctx.run_dir) / RESULT_FILE, payload)
     return payload

@@ -9,7 +9,9 @@ from taser_engine.training import FinetuneConfig, finetune
 
 
 class Config(FinetuneConfig):
-    source_run: int | None = Field(None, ge=1, description="id of the finished training run to fine-tune")
+    source_run: int = Field(..., ge=1, description="id of the training run to fine-tune")
+    source: str = Field("", description="filled in from source_run")
+    epochs: int = Field(5, ge=1, le=100_000)
     score_model_run: int | None = Field(
         None, ge=1, description="id of a finished score-model run to take the score from (instead of score_model)")
 

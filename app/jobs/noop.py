@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict
 
 
 class Config(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     tag: str = ""  # free text, echoed in the summary so tests can tell jobs apart
 
 

@@ -9,6 +9,7 @@ from taser_engine.training import TrainConfig, train
 
 
 class Config(TrainConfig):
+    epochs: int = Field(10, ge=1, le=100_000)  # a default, so `taser submit train` works bare
     score_model_run: int | None = Field(
         None, ge=1, description="id of a finished score-model run to take the score from (instead of score_model)")
 

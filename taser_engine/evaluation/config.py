@@ -23,7 +23,7 @@ ATTACK_NAMES = {
 
 
 class EvaluationConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     dataset: str = "digits"
     n_eval: int = Field(N_EVAL, ge=1, description="evaluation subset size (whole test set if smaller)")

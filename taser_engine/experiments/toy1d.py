@@ -43,7 +43,7 @@ class Toy1DConfig(BaseModel):
     """Everything that defines a 1D study. Paper values are defaults where the paper states them
     (N(0, 1) inputs, sin target, the λ grid); the rest are this project's recorded choices."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     seeds: int = Field(5, ge=1, le=100, description="number of seeds (data sample + initialisation)")
     base_seed: int = Field(0, ge=0, description="seeds are base_seed, base_seed+1, ...")

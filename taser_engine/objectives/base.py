@@ -33,7 +33,7 @@ class BaseLoss:
 class Objective(BaseModel):
     """Base class; subclasses set `method` and implement `loss_from` (and `attack` if adversarial)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     method: str
 

@@ -64,3 +64,66 @@ class GaussianScore(ScoreSource):
             quad = (z * z * self.precision.to(x)).sum(dim=1)
             logdet = self.cov.to(x).log().sum()
         return -0.5 * (quad + logdet + self.dim * math.log(2 * math.pi))
+
+
+class GaussianMixtureScore(ScoreSource):
+    """Score of p = Σ_k w_k N(μ_k, Σ_k) on flattened inputs: Σ_k r_k(x)·(−Σ_k⁻¹(x − μ_k)).
+
+    `means` (K, d), `covs` (K, d, d) or a scalar / (K,) isotropic variance, `weights` (K,).
+    `noised(ᾱ)` gives the density of √ᾱ·x + √(1−ᾱ)·ε (the DDPM forward process) and `affine(a, b)`
+    the density of a·x + b, both again Gaussian mixtures, so learned scores at any timestep and in
+    any coordinates have an exact reference. Computed in float64.
+    """
+
+    def __init__(self, means: Tensor, covs: Tensor | float = 1.0, weights: Tensor | None = None):
+        self.means = torch.as_tensor(means, dtype=torch.float64)
+        if self.means.dim() != 2:
+            raise ValueError("means must be (K, d)")
+        k, d = self.means.shape
+        covs = torch.as_tensor(covs, dtype=torch.float64)
+        if covs.dim() == 0:
+            covs = covs.expand(k)
+        if covs.dim() == 1:
+            covs = covs.view(k, 1, 1) * torch.eye(d, dtype=torch.float64)
+        if covs.shape != (k, d, d):
+            raise ValueError(f"covs must be ({k}, {d}, {d}), got {tuple(covs.shape)}")
+        self.covs = covs.clone()
+        self.chol = torch.linalg.cholesky(self.covs)  # raises unless positive-definite
+        w = torch.full((k,), 1.0 / k, dtype=torch.float64) if weights is None else torch.as_tensor(weights, dtype=torch.float64)
+        if w.shape != (k,) or (w <= 0).any():
+            raise ValueError("weights must be K positive numbers")
+        self.weights = w / w.sum()
+
+    @property
+    def dim(self) -> int:
+        return self.means.shape[1]
+
+    def noised(self, alpha_bar: float) -> "GaussianMixtureScore":
+        eye = torch.eye(self.dim, dtype=torch.float64)
+        return GaussianMixtureScore(math.sqrt(alpha_bar) * self.means,
+                                    alpha_bar * self.covs + (1.0 - alpha_bar) * eye, self.weights)
+
+    def affine(self, scale: float, shift: float) -> "GaussianMixtureScore":
+        return GaussianMixtureScore(scale * self.means + shift, scale ** 2 * self.covs, self.weights)
+
+    def _component_terms(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Per-component log w_k N(x; μ_k, Σ_k) (B, K) and Σ_k⁻¹(x − μ_k) (B, K, d)."""
+        z = x.flatten(1).to(torch.float64)[:, None, :] - self.means[None]  # (B, K, d)
+        sol = torch.cholesky_solve(z.permute(1, 2, 0), self.chol).permute(2, 0, 1)  # Σ⁻¹ z
+        quad = (z * sol).sum(-1)
+        logdet = 2 * torch.log(torch.diagonal(self.chol, dim1=-2, dim2=-1)).sum(-1)
+        log_comp = self.weights.log() - 0.5 * (quad + logdet + self.dim * math.log(2 * math.pi))
+        return log_comp, sol
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        return torch.logsumexp(self._component_terms(x)[0], dim=1).to(x.dtype)
+
+    def __call__(self, x: Tensor) -> Tensor:
+        log_comp, sol = self._component_terms(x)
+        resp = torch.softmax(log_comp, dim=1)
+        return (-(resp[..., None] * sol).sum(1)).to(x.dtype).view_as(x)
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        comp = torch.multinomial(self.weights, n, replacement=True, generator=generator)
+        z = torch.randn(n, self.dim, generator=generator, dtype=torch.float64)
+        return self.means[comp] + (self.chol[comp] @ z[..., None]).squeeze(-1)

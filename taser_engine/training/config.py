@@ -32,10 +32,16 @@ DEFAULT_WIDTH = {"small_cnn": 32, "mlp": 128, "resnet18": 64}
 GAUSSIAN = "gaussian"
 
 
+def _looks_like_hub_id(name: str) -> bool:
+    """`owner/model` as the Hugging Face hub names models (not a local path)."""
+    parts = name.split("/")
+    return len(parts) == 2 and all(parts) and not name.startswith((".", "~")) and "\\" not in name
+
+
 class _RunConfig(BaseModel):
     """Fields shared by training from scratch and fine-tuning."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, validate_assignment=True)
 
     # data
     dataset: str = "digits"
@@ -101,12 +107,27 @@ class _RunConfig(BaseModel):
             raise ValueError(f"data_root: dataset {self.dataset!r} is read from a local directory; give it")
         if self.penalty.centering == "global" and self.penalty.center is None:
             raise ValueError("penalty.center: centering='global' needs the constant (estimate_center)")
-        if self.taser and self.score_model != GAUSSIAN and not Path(self.score_model).exists():
-            raise ValueError(f"score_model: {self.score_model!r} is neither 'gaussian' nor an existing directory")
         if self.batch_size < 2 * self.gpus:
             raise ValueError(f"batch_size: {self.batch_size} cannot give each of the {self.gpus} processes "
                              "the 2 samples a step needs (batch_size >= 2·gpus)")
         return self
+
+    def check_inputs_exist(self) -> None:
+        """ValueError naming the field when a local input (score model, source model) is missing.
+
+        Called where a run starts (and by the CLI up front), not during validation: a queued job
+        may name the folder of a run that has not finished yet.
+        """
+        if self.taser and self.score_model != GAUSSIAN and not Path(self.score_model).exists() \
+                and not _looks_like_hub_id(self.score_model):
+            raise ValueError(f"score_model: {self.score_model!r} is neither 'gaussian', an existing directory "
+                             "nor a hub id such as google/ddpm-cifar10-32")
+        source = getattr(self, "source", None)
+        if source is not None:
+            path = Path(source)
+            if not (path.is_file() or (path / "model.safetensors").is_file()):
+                raise ValueError(f"source: {source!r} holds no model.safetensors "
+                                 "(give a training run directory or a weights file)")
 
     # derived values
     @property
@@ -157,7 +178,8 @@ class FinetuneConfig(_RunConfig):
     """
 
     kind: Literal["finetune"] = "finetune"
-    source: str = Field(..., description="run directory holding model.safetensors + model.json")
+    source: str = Field(..., description="run directory (model.safetensors + model.json), or a weights file "
+                                         "(.safetensors / .pt state dict) with model.json beside it")
     taser: bool = True
     alpha: float = Field(1.0, ge=0.0, description="weight of the teacher KL(f_θ0 ‖ f_θ)")
     eta_max: float = Field(1e-3, gt=0.0)
@@ -165,12 +187,8 @@ class FinetuneConfig(_RunConfig):
     lr_warmup_fraction: float = Field(0.1, ge=0.0, le=1.0, description="T_warm as a share of T")
     adversarial_lite_steps: int | None = Field(None, ge=1, le=100)
 
-    @field_validator("source")
-    @classmethod
-    def _source_exists(cls, value: str) -> str:
-        if not (Path(value) / "model.safetensors").is_file():
-            raise ValueError(f"{value!r} holds no model.safetensors (give a training run directory)")
-        return value
+    # `source` and `score_model` are checked when the run starts (`check_inputs_exist`), not here:
+    # a queued job may name the folder of a run that has not finished yet (the queue waits for it).
 
     @model_validator(mode="after")
     def _lite(self):

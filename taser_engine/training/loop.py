@@ -473,6 +473,7 @@ def train(config: TrainConfig, callbacks: Callbacks | None = None, run_dir: str 
     `run_dir` receives config.json, checkpoint/ (resumable), and at the end model.safetensors,
     model.json and result.json.
     """
+    config.check_inputs_exist()
     device, ranks = _devices(config)
     torch.manual_seed(config.seed)
     model = build_model(config.model_spec()).to(device)
@@ -493,6 +494,7 @@ def train(config: TrainConfig, callbacks: Callbacks | None = None, run_dir: str 
 def finetune(config: FinetuneConfig, callbacks: Callbacks | None = None, run_dir: str | Path = "run",
              resume: bool = True) -> dict:
     """TASER fine-tuning of `config.source` (eq. 26); returns the result dict like `train`."""
+    config.check_inputs_exist()
     device, ranks = _devices(config)
     torch.manual_seed(config.seed)
     model = load_model(Path(config.source)).to(device)

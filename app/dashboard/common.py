@@ -1,0 +1,101 @@
+"""Shared page plumbing: the error boundary, "not available yet" handling, small formatters.
+
+Pages never show a traceback: `page_body` runs a page function and turns any exception into a
+readable st.error (the traceback goes to the server log, where a developer looks for it).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+import streamlit as st
+
+log = logging.getLogger("taser.dashboard")
+
+STATUS_ICONS = {"queued": "⏳", "running": "▶️", "succeeded": "✅", "failed": "❌", "cancelled": "⏹️"}
+
+
+class NotAvailable(Exception):
+    """A page part whose engine module has not landed yet (or whose results do not exist yet)."""
+
+
+def page_body(render: Callable[[], None]) -> None:
+    """Run a page's body; any failure becomes one readable message instead of a traceback."""
+    try:
+        render()
+    except NotAvailable as exc:
+        st.info(str(exc))
+    except ImportError as exc:  # an engine part that has not landed (or a mismatched one)
+        log.warning("page part not available: %s", exc)
+        st.info(f"This part is not available yet in this installation ({exc}).")
+    except Exception as exc:  # noqa: BLE001 - the browser must never see a traceback
+        log.error("page failed:\n%s", traceback.format_exc())
+        st.error(f"This page could not be drawn: {type(exc).__name__}: {exc}. "
+                 "The details are in the dashboard's server log.")
+
+
+def require(module: str, what: str):
+    """Import an engine module lazily; NotAvailable with a clear message when it is not there."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise NotAvailable(f"{what} is not available yet in this installation "
+                           f"(module `{module}` could not be imported: {exc}).") from None
+
+
+def optional(module: str):
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        return None
+
+
+def format_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+
+
+def run_label(run: dict) -> str:
+    name = run.get("name") or run.get("kind", "run")
+    return f"#{run['id']} {name}"
+
+
+def database_location() -> str:
+    from db.dashboard_queries import database_location as location
+
+    return location()
+
+
+def artifact_root() -> Path:
+    from app.worker import artifact_root as root
+
+    return root()
+
+
+def run_dir(run_id: int) -> Path:
+    from app.worker import run_dir_for
+
+    return run_dir_for(run_id)
+
+
+def embedded_worker_note() -> str:
+    flag = os.environ.get("TASER_EMBEDDED_WORKER")
+    if flag == "1":
+        return "an embedded worker was started with this dashboard"
+    if flag == "0":
+        return "started with --no-worker: run `taser worker` somewhere to execute jobs"
+    return "no embedded worker (not started through `taser dashboard`)"

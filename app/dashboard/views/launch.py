@@ -1,0 +1,110 @@
+"""Launch: one form per registered job kind, generated from its pydantic config, with presets.
+
+Nothing is queued unless the config validates; each validation error is shown under its field.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app.dashboard.forms import error_messages, field_specs, render_form
+from app.dashboard.presets import apply_preset, presets_for
+
+# Kinds shown first (the product's own); the rest (test kinds like noop/count) follow.
+PREFERRED_ORDER = ("train", "finetune", "score-model", "evaluate", "toy1d", "bench-overhead", "demo")
+
+
+def ordered_kinds(names: list[str]) -> list[str]:
+    return sorted(names, key=lambda name: (PREFERRED_ORDER.index(name) if name in PREFERRED_ORDER
+                                           else len(PREFERRED_ORDER), name))
+
+
+@st.cache_resource(show_spinner=False)
+def unavailable_kinds(kinds: tuple[str, ...]) -> dict[str, str]:
+    """Kinds whose module (or its engine module) cannot be imported: {kind: reason}."""
+    from app.jobs import get_kind
+
+    missing = {}
+    for kind in kinds:
+        try:
+            get_kind(kind)
+        except ImportError as exc:
+            missing[kind] = str(exc)
+    return missing
+
+
+def render() -> None:
+    from app.jobs import get_kind, kind_names
+
+    st.title("Launch a run")
+    demo_launcher()
+    kinds = ordered_kinds(kind_names())
+    missing = unavailable_kinds(tuple(kinds))
+    requested = st.query_params.get("kind")
+    first = next((kind for kind in kinds if kind not in missing), kinds[0])
+    kind = st.selectbox("Job kind", kinds, index=kinds.index(requested if requested in kinds else first),
+                        format_func=lambda k: f"{k} (not installed yet)" if k in missing else k,
+                        key="launch.kind")
+    if kind in missing:
+        st.info(f"The `{kind}` job kind is not available yet in this installation ({missing[kind]}).")
+        return
+    config_class = get_kind(kind).config_class
+    presets = presets_for(kind)
+    preset = st.selectbox("Preset", list(presets), key=f"launch.{kind}.preset")
+    values, unknown = apply_preset(config_class, presets[preset])
+    if unknown:
+        st.caption(f"Preset fields this config does not have (ignored): {', '.join(unknown)}")
+    if config_class.__doc__:
+        st.caption(config_class.__doc__.strip().splitlines()[0])
+    specs = field_specs(config_class)
+    with st.form(key=f"launch.{kind}.form"):
+        raw, placeholders = render_form(specs, values, key_prefix=f"launch.{kind}.{preset}")
+        st.divider()
+        meta = st.columns(3)
+        name = meta[0].text_input("Run name", key=f"launch.{kind}.name")
+        tags = meta[1].text_input("Tags (comma-separated)", key=f"launch.{kind}.tags")
+        priority = meta[2].number_input("Priority (higher runs first)", value=0, step=1, key=f"launch.{kind}.priority")
+        submitted = st.form_submit_button("Queue this run", type="primary")
+    if submitted:
+        submit(kind, config_class, raw, placeholders, name, tags, int(priority))
+
+
+def submit(kind: str, config_class, raw: dict, placeholders: dict, name: str, tags: str, priority: int) -> None:
+    from pydantic import ValidationError
+
+    from app.jobs import referenced_run
+    from db import queue
+
+    try:
+        config = config_class.model_validate(raw)
+    except ValidationError as exc:
+        problems = error_messages(exc)
+        for field, messages in problems.items():
+            holder = placeholders.get(field) or placeholders.get(field.split(".")[0])
+            if holder is not None:
+                holder.error("; ".join(messages))
+        fields = ", ".join(field or "(config)" for field in problems)
+        st.error(f"Nothing was queued: fix the highlighted field(s): {fields}.")
+        return
+    tag_list = [tag.strip() for tag in tags.replace(";", ",").split(",") if tag.strip()]
+    stored = config.model_dump(mode="json")
+    job_id = queue.submit_job(kind, stored, name=name or None, tags=tag_list, priority=priority,
+                              parent_run_id=referenced_run(stored))
+    run_id = queue.get_job(job_id).run_id
+    st.success(f"Queued job {job_id} (run #{run_id}).")
+    st.page_link("screens/run.py", label=f"Open run #{run_id}", query_params={"run": str(run_id)})
+
+
+def demo_launcher() -> None:
+    with st.expander("Demo: queue every installed job kind on the bundled data"):
+        preset = st.radio("Demo preset", ["quick (under 5 minutes on a CPU)", "full (under 30 minutes)"],
+                          key="launch.demo.preset", horizontal=True)
+        if st.button("Queue the demo", key="launch.demo.queue"):
+            from app.demo import queue_demo
+
+            queued, notes = queue_demo(quick=preset.startswith("quick"))
+            if queued:
+                st.success(f"Queued {len(queued)} job(s): " + ", ".join(f"{item['key']} (run #{item['run_id']})"
+                                                                        for item in queued))
+            for note in notes:
+                st.caption(note)

@@ -1,0 +1,161 @@
+"""A run's page: status, live metric curves (loss parts, λ(t), LR, Stein statistics), config,
+summary, evaluations, log tail and artifacts to download."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import streamlit as st
+
+from app.dashboard.common import STATUS_ICONS, format_eta, run_dir, run_label
+
+MAX_DOWNLOAD_BYTES = 200 * 1024 * 1024
+
+
+def selected_run_id() -> int | None:
+    from db import dashboard_queries as dq
+
+    requested = st.query_params.get("run")
+    runs = dq.run_table(limit=500)
+    if not runs:
+        st.info("No runs yet.")
+        return None
+    ids = [run["id"] for run in runs]
+    labels = {run["id"]: f"#{run['id']} {run['name'] or run['kind']} ({run['status']})" for run in runs}
+    default = int(requested) if requested and requested.isdigit() and int(requested) in labels else ids[0]
+    if requested and requested.isdigit() and int(requested) not in labels:
+        st.warning(f"There is no run #{requested}; showing the newest one.")
+    chosen = st.selectbox("Run", ids, index=ids.index(default), format_func=labels.get, key="run.select")
+    if str(chosen) != requested:
+        st.query_params["run"] = str(chosen)
+    return chosen
+
+
+def render() -> None:
+    st.title("Run")
+    run_id = selected_run_id()
+    if run_id is None:
+        return
+    live_part(run_id)
+    static_part(run_id)
+
+
+def live_part(run_id: int) -> None:
+    from db import queries
+
+    status = (queries.get_run(run_id) or {}).get("status")
+    every = 2.0 if status in ("queued", "running") else None
+
+    @st.fragment(run_every=every)
+    def header_and_curves() -> None:
+        from db import queries
+        from db import dashboard_queries as dq
+
+        from app.figures.curves import group_keys, metric_curves
+
+        run = queries.get_run(run_id)
+        job = run["job"] or {}
+        st.subheader(f"{STATUS_ICONS.get(run['status'], '')} {run_label(run)} · {run['kind']} · {run['status']}")
+        if run["status"] in ("queued", "running"):
+            st.progress(run["progress"] or 0.0,
+                        text=f"{job.get('progress_message', '')} · ETA {format_eta(run['eta_s']) or '?'}")
+        if run["error"]:
+            st.error(f"Failed: {run['error']}")
+        series = dq.metric_series([run_id]).get(run_id, {})
+        if not series:
+            st.caption("No metrics recorded.")
+            return
+        groups = group_keys(list(series))
+        log_y = st.toggle("log scale", key="run.log_y")
+        for tab, (group, keys) in zip(st.tabs(list(groups)), groups.items()):
+            with tab:
+                st.plotly_chart(metric_curves({run_label(run): series}, keys, log_y=log_y),
+                                width="stretch", key=f"run.curves.{group}")
+
+    header_and_curves()
+
+
+def static_part(run_id: int) -> None:
+    from db import queries
+
+    run = queries.get_run(run_id)
+    job = run["job"] or {}
+    meta, notes = st.columns([2, 1])
+    with meta:
+        st.write(f"created {run['created_at']} · started {run['started_at'] or '-'} · finished "
+                 f"{run['finished_at'] or '-'} · attempts {job.get('attempts', 0)} · tags "
+                 f"{', '.join(run['tags']) or '-'}" + (f" · parent #{run['parent_run_id']}" if run["parent_run_id"] else ""))
+    with notes:
+        edit_notes(run)
+    config_tab, summary_tab, eval_tab, log_tab, files_tab = st.tabs(
+        ["Config", "Summary", "Evaluations", "Log tail", "Artifacts"])
+    with config_tab:
+        st.json(run["config"], expanded=True)
+    with summary_tab:
+        summary = run["summary"]
+        if summary:
+            st.json(_shorten(summary), expanded=1)
+        else:
+            st.caption("No summary yet (it is written when the run finishes).")
+    with eval_tab:
+        if run["evaluations"]:
+            st.dataframe([{key: value for key, value in row.items() if key != "per_sample"}
+                          for row in run["evaluations"]], hide_index=True)
+        else:
+            st.caption("No evaluations stored for this run.")
+    with log_tab:
+        st.code(run["log_tail"] or "(empty)", language=None)
+    with files_tab:
+        artifact_downloads(run)
+
+
+def edit_notes(run: dict) -> None:
+    from db import queue
+
+    text = st.text_area("Notes", value=run["notes"] or "", key=f"run.notes.{run['id']}", height=80)
+    if st.button("Save notes", key=f"run.notes_save.{run['id']}") and text != run["notes"]:
+        queue.set_run_notes(run["id"], text)
+        st.toast("notes saved")
+
+
+def artifact_downloads(run: dict) -> None:
+    from app.dashboard.common import artifact_root
+
+    root = artifact_root()
+    files = {root / item["path"]: item["kind"] for item in run["artifacts"]}
+    folder = run_dir(run["id"])
+    if folder.exists():
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                files.setdefault(path, "file")
+    if not files:
+        st.caption("No artifacts.")
+        return
+    for index, (path, kind) in enumerate(sorted(files.items())):
+        label = f"{path.name} ({kind}, {_size(path)})"
+        if not path.exists():
+            st.write(f"{label}: missing on disk")
+        elif path.stat().st_size > MAX_DOWNLOAD_BYTES:
+            st.write(f"{label}: too large to download here; path `{path}`")
+        else:
+            st.download_button(label, data=Path(path).read_bytes(), file_name=path.name,
+                               key=f"run.download.{run['id']}.{index}")
+
+
+def _size(path: Path) -> str:
+    if not path.exists():
+        return "?"
+    size = path.stat().st_size
+    return f"{size / 1024:.1f} KiB" if size < 1024**2 else f"{size / 1024**2:.1f} MiB"
+
+
+def _shorten(value, max_list: int = 20):
+    """Summaries may hold long curves; show their start and length instead of every number."""
+    if isinstance(value, dict):
+        return {key: _shorten(item, max_list) for key, item in value.items()}
+    if isinstance(value, list) and len(value) > max_list:
+        return [_shorten(item, max_list) for item in value[:max_list]] + [f"... {len(value) - max_list} more"]
+    if isinstance(value, list):
+        return [_shorten(item, max_list) for item in value]
+    return value

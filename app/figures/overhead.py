@@ -1,0 +1,40 @@
+"""Runtime overhead of the TASER penalty: ms per sample with and without it, and the ratio."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+
+def row_label(row: Mapping) -> str:
+    probes = f", K={row['num_probes']}" if row.get("laplacian") == "hutchinson" else ""
+    return f"{row['method']} · {row['laplacian']}{probes}"
+
+
+def overhead_figure(rows: Sequence[Mapping]) -> go.Figure:
+    """Per model/device: bars of ms/sample (plain step vs step with TASER) and the ratio."""
+    groups = sorted({(row["model"], row["device"]) for row in rows})
+    if not groups:
+        from app.figures.curves import empty_figure
+
+        return empty_figure("no overhead rows")
+    fig = make_subplots(rows=len(groups), cols=2, horizontal_spacing=0.12,
+                        subplot_titles=[title for model, device in groups
+                                        for title in (f"{model} on {device}: ms / sample",
+                                                      f"{model} on {device}: ratio to plain step")])
+    for index, (model, device) in enumerate(groups, start=1):
+        mine = [row for row in rows if row["model"] == model and row["device"] == device]
+        labels = [row_label(row) for row in mine]
+        fig.add_trace(go.Bar(x=labels, y=[row["plain_ms_per_sample"] for row in mine], name="without TASER",
+                             marker_color="#7f7f7f", legendgroup="plain", showlegend=index == 1), row=index, col=1)
+        fig.add_trace(go.Bar(x=labels, y=[row["ms_per_sample"] for row in mine], name="with TASER",
+                             marker_color="#1f77b4", legendgroup="taser", showlegend=index == 1), row=index, col=1)
+        fig.add_trace(go.Bar(x=labels, y=[row["ratio"] for row in mine], name="ratio", marker_color="#ff7f0e",
+                             legendgroup="ratio", showlegend=index == 1,
+                             text=[f"×{row['ratio']:.2f}" for row in mine], textposition="outside"),
+                      row=index, col=2)
+        fig.add_hline(y=1.0, line_dash="dot", line_color="black", row=index, col=2)
+    fig.update_layout(barmode="group", height=380 * len(groups), title="TASER overhead per training step")
+    return fig

@@ -1,0 +1,94 @@
+"""`alignment` job: how a trained classifier's input gradient lines up with the data's score.
+
+For a finished run that saved a model (`model.safetensors` + `model.json` in its run folder), on
+`n` test images: cos(s, ∇f) and |sᵀ∇f| per sample (`taser_engine.penalty.alignment`, margin
+probe at the true label), and a few example images with their score and gradient maps. The score
+is the diagonal Gaussian fitted to the training images (the closed-form score TASER uses when no
+diffusion model is given) or, with `score: diffusion`, a diffusers score model directory. The
+summary's `alignment` block is what the Score field & alignment page draws.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+GAUSSIAN_VAR_FLOOR = 1e-4  # pixels that never vary in the training set would give infinite precision
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model_run: int = Field(..., ge=1, description="id of the finished run whose saved model is examined")
+    dataset: str = Field("digits", description="dataset the model was trained on")
+    data_root: str | None = Field(None, description="local root of CIFAR-10 / MNIST")
+    n: int = Field(256, ge=2, le=20_000, description="test images examined")
+    score: Literal["gaussian", "diffusion"] = "gaussian"
+    score_model: str | None = Field(None, description="diffusers score-model directory (score: diffusion)")
+    score_timestep: int = Field(50, ge=0, le=10_000)
+    examples: int = Field(4, ge=0, le=16, description="example images with score / gradient maps")
+    seed: int = 0
+
+
+def run(config: Config, ctx) -> dict:
+    import torch
+
+    from app.jobs import JobError
+    from taser_engine.checkpoints import CheckpointError, load_model
+    from taser_engine.datasets import load_dataset
+    from taser_engine.penalty import alignment
+
+    model_dir = Path(ctx.run_dir).parent / str(config.model_run)  # run folders are siblings
+    try:
+        model = load_model(model_dir).eval()
+    except CheckpointError as exc:
+        raise JobError(f"run {config.model_run} has no usable model: {exc}") from None
+    ctx.on_progress(0, 2, "loading data")
+    train_x = load_dataset(config.dataset, "train", config.data_root).tensors[0]
+    test_x, test_y = load_dataset(config.dataset, "test", config.data_root).tensors
+    order = torch.randperm(test_x.shape[0], generator=torch.Generator().manual_seed(config.seed))[: config.n]
+    x, y = test_x[order], test_y[order]
+    score = score_source(config, train_x)
+    s = score(x)
+    ctx.on_progress(1, 2, "alignment")
+    arrays = alignment(model, x, y, s)
+    block = {"cosine": arrays["cosine"].tolist(), "abs_directional": arrays["abs_directional"].tolist(),
+             "examples": examples(model, x[: config.examples], y[: config.examples], s[: config.examples])}
+    ctx.on_metrics(0, {"cosine_mean": arrays["cosine"].mean().item(),
+                       "abs_directional_mean": arrays["abs_directional"].mean().item()})
+    ctx.on_progress(2, 2, "done")
+    return {"model_run": config.model_run, "dataset": config.dataset, "score": config.score, "n": int(x.shape[0]),
+            "cosine_mean": arrays["cosine"].mean().item(),
+            "abs_directional_mean": arrays["abs_directional"].mean().item(), "alignment": block}
+
+
+def score_source(config: Config, train_x):
+    if config.score == "diffusion":
+        if not config.score_model:
+            from app.jobs import JobConfigError
+
+            raise JobConfigError("invalid alignment config: field 'score_model': needed with score 'diffusion'")
+        from taser_engine.scores import load_score_source  # diffusers is heavy: only when asked
+
+        return load_score_source(config.score_model, timestep=config.score_timestep)
+    from taser_engine.scores.analytic import GaussianScore
+
+    flat = train_x.flatten(1).double()
+    return GaussianScore(flat.mean(0).float(), flat.var(0).clamp_min(GAUSSIAN_VAR_FLOOR).float())
+
+
+def examples(model, x, y, s) -> list[dict]:
+    """Image, score map and probe-gradient map per example (channels averaged to one 2D map)."""
+    import torch
+
+    from taser_engine.probes import logit_margin
+
+    if x.shape[0] == 0:
+        return []
+    x = x.detach().clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(logit_margin(model(x), y).sum(), x)
+    return [{"title": f"test image, label {int(label)}", "image": image.mean(0).tolist(),
+             "score": score.mean(0).tolist(), "grad": gradient.mean(0).tolist()}
+            for image, label, score, gradient in zip(x.detach(), y, s.detach(), grad)]

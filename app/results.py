@@ -1,0 +1,71 @@
+"""Result rows the pages and the report share: pure functions from stored run summaries to tables.
+
+Evaluation summaries follow `taser evaluate --json` ({"n", "clean_acc", "robust": {...},
+"robust_avg", "per_sample": {"clean": [0/1...], attack: [0/1...]}, "flags": [...]}); overhead
+summaries follow `taser bench overhead --json` ({"rows": [...]}).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from app.figures.robustness import bootstrap_interval
+
+
+def is_evaluation(summary: Mapping | None) -> bool:
+    return bool(summary) and "clean_acc" in summary
+
+
+def robustness_rows(labelled: Sequence[tuple[str, Mapping]]) -> tuple[list[dict], list[dict]]:
+    """(table rows with 95% bootstrap CIs, bar-chart rows) for evaluation summaries."""
+    table, bars = [], []
+    for label, summary in labelled:
+        per_sample = summary.get("per_sample") or {}
+        values = {"clean": summary.get("clean_acc")}
+        values.update(summary.get("robust") or {})
+        if summary.get("robust_avg") is not None:
+            values["robust avg."] = summary["robust_avg"]
+        intervals = {}
+        for column in values:
+            key = "clean" if column == "clean" else column
+            vector = per_sample.get(key)
+            if column == "robust avg." and "autoattack" in per_sample and "spsa" in per_sample:
+                vector = [(a + b) / 2 for a, b in zip(per_sample["autoattack"], per_sample["spsa"])]
+            if vector:
+                intervals[column] = bootstrap_interval(vector)
+        row = {"run": label, "n": summary.get("n")}
+        for column, value in values.items():
+            low, high = intervals.get(column, (None, None))
+            row[column] = _percent(value)
+            row[f"{column} 95% CI"] = f"[{_percent(low)}, {_percent(high)}]" if low is not None else "—"
+        flags = summary.get("flags") or []
+        raised = [flag.get("name", "flag") for flag in flags if isinstance(flag, Mapping) and flag.get("raised")]
+        row["gradient-masking flags"] = ", ".join(raised) if raised else "none raised"
+        table.append(row)
+        bars.append({"label": label, "values": values, "ci": intervals})
+    return table, bars
+
+
+def masking_details(labelled: Sequence[tuple[str, Mapping]]) -> list[dict]:
+    rows = []
+    for label, summary in labelled:
+        for flag in summary.get("flags") or []:
+            if isinstance(flag, Mapping):
+                rows.append({"run": label, **{key: _text(value) for key, value in flag.items()}})
+    return rows
+
+
+def overhead_table(rows: Sequence[Mapping]) -> list[dict]:
+    return [{"model": row["model"], "device": row["device"], "method": row["method"],
+             "laplacian": row["laplacian"], "K": row.get("num_probes"),
+             "ms/sample (plain)": row["plain_ms_per_sample"], "ms/sample (TASER)": row["ms_per_sample"],
+             "ratio": row["ratio"], "residual rel. error": row.get("rel_error"),
+             "gradient rel. error": row.get("grad_rel_error")} for row in rows]
+
+
+def _percent(value) -> str | None:
+    return None if value is None else f"{100 * value:.1f}%"
+
+
+def _text(value) -> str:
+    return value if isinstance(value, str) else repr(value)

@@ -1,0 +1,73 @@
+"""Seeding a dashboard test database by running small real jobs through the real worker."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+MAIN = Path(__file__).resolve().parent.parent / "app" / "dashboard" / "main.py"
+PAGES = ("home", "launch", "runs", "run", "compare", "extrapolation", "alignment", "robustness",
+         "overhead", "paper_check", "report")
+
+
+def engine_available(module: str) -> bool:
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
+
+
+def seed(url: str, artifact_root: Path) -> dict[str, int]:
+    """Queue and run: two `count` trainings (metrics, checkpoints), a failing one, a tiny toy1d
+    study and a tiny overhead benchmark when their engine modules are installed; leave one job
+    queued. Returns {name: run_id}."""
+    from app.jobs import normalized_config
+    from app.worker import Worker, WorkerOptions
+    from db import queue
+
+    plan = [("count-a", "count", {"steps": 12, "step_s": 0.0, "lr": 0.1}, ["demo", "a"]),
+            ("count-b", "count", {"steps": 12, "step_s": 0.0, "lr": 0.3}, ["b"]),
+            ("count-fail", "count", {"steps": 5, "step_s": 0.0, "fail_at_step": 3}, [])]
+    if engine_available("taser_engine.experiments.toy1d"):
+        plan.append(("toy1d", "toy1d", {"seeds": 2, "epochs": 60, "lambdas": [0.0, 0.01], "n_test": 256,
+                                        "grid_points": 101}, []))
+    if engine_available("taser_engine.overhead"):
+        plan.append(("overhead", "bench-overhead", {"models": ["small_cnn"], "devices": ["cpu"],
+                                                    "methods": ["jvp"], "laplacians": ["none"],
+                                                    "warmup": 0, "repeats": 1}, []))
+    runs = {"model": model_run(url, artifact_root)}
+    plan.append(("alignment", "alignment", {"model_run": runs["model"], "n": 64, "examples": 2}, []))
+    for name, kind, config, tags in plan:
+        job_id = queue.submit_job(kind, normalized_config(kind, config), name=name, tags=tags, url=url)
+        runs[name] = queue.get_job(job_id, url=url).run_id
+    Worker(WorkerOptions(once=True, poll_interval_s=0.05, url=url, root=artifact_root)).run()
+    waiting = queue.submit_job("count", normalized_config("count", {"steps": 3}), name="waiting", url=url)
+    runs["waiting"] = queue.get_job(waiting, url=url).run_id
+    return runs
+
+
+def model_run(url: str, artifact_root: Path) -> int:
+    """A finished run that saved a small CNN trained briefly on digits (what trainings leave)."""
+    import torch
+
+    from app.jobs import normalized_config
+    from app.worker import Worker, WorkerOptions, run_dir_for
+    from db import queue
+    from taser_engine.checkpoints import save_model
+    from taser_engine.datasets import load_dataset
+    from taser_engine.models import ModelSpec, build_model
+
+    job_id = queue.submit_job("noop", normalized_config("noop", {"tag": "model"}), name="digits-cnn", url=url)
+    run_id = queue.get_job(job_id, url=url).run_id
+    Worker(WorkerOptions(once=True, poll_interval_s=0.05, url=url, root=artifact_root)).run()
+    torch.manual_seed(0)
+    model = build_model(ModelSpec(arch="small_cnn", width=8))
+    x, y = load_dataset("digits", "train").tensors
+    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(30):
+        optimiser.zero_grad()
+        torch.nn.functional.cross_entropy(model(x[:256]), y[:256]).backward()
+        optimiser.step()
+    save_model(run_dir_for(run_id, artifact_root), model.eval())
+    return run_id

@@ -1,0 +1,283 @@
+"""Every dashboard page, rendered with Streamlit's AppTest on a database seeded by real jobs.
+
+The seed runs small real jobs (count trainings, a failing one, and a tiny 1D study and overhead
+benchmark where their engine modules are installed) through the real worker into a temporary
+SQLite database named by TASER_DATABASE_URL.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.dashboard_support import MAIN, PAGES, engine_available, seed
+
+pytest.importorskip("streamlit.testing.v1")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+TIMEOUT_S = 60
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory):
+    from db.session import dispose_engines
+
+    root = tmp_path_factory.mktemp("dashboard")
+    url = f"sqlite:///{root / 'taser.db'}"
+    saved = {key: os.environ.get(key) for key in ("TASER_DATABASE_URL", "TASER_ARTIFACT_ROOT")}
+    os.environ["TASER_DATABASE_URL"] = url
+    os.environ["TASER_ARTIFACT_ROOT"] = str(root / "artifacts")
+    runs = seed(url, root / "artifacts")
+    yield {"url": url, "runs": runs}
+    dispose_engines()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def open_page(page: str, query: dict | None = None) -> AppTest:
+    at = AppTest.from_file(str(MAIN), default_timeout=TIMEOUT_S)
+    at.run()
+    if query:
+        at.query_params.update(query)
+    at.switch_page(f"screens/{page}.py").run()
+    return at
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [item.value for item in at.exception]
+    assert not at.error, [item.value for item in at.error]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_without_error(seeded, page):
+    at = open_page(page)
+    assert_clean(at)
+    assert at.title, f"{page} has no title"
+
+
+def test_home_counts_match_the_database(seeded):
+    from db import dashboard_queries as dq
+
+    at = open_page("home")
+    shown = {metric.label.split()[-1]: int(metric.value) for metric in at.metric}
+    assert shown == {state: dq.status_counts().get(state, 0)
+                     for state in ("queued", "running", "succeeded", "failed", "cancelled")}
+    assert shown["failed"] == 1 and shown["queued"] == 1
+    assert any("taser.db" in item.value for item in at.markdown)  # where the data lives
+
+
+def test_runs_table_shows_status_progress_and_error(seeded):
+    at = open_page("runs")
+    frame = at.dataframe[0].value
+    assert set(frame["id"]) == set(seeded["runs"].values())
+    failed = frame[frame["id"] == seeded["runs"]["count-fail"]].iloc[0]
+    assert "failed" in failed["status"] and "NaN loss" in failed["message"]
+    done = frame[frame["id"] == seeded["runs"]["count-a"]].iloc[0]
+    assert done["progress"] == 1.0
+    at.multiselect(key="runs.status").set_value(["failed"]).run()
+    assert list(at.dataframe[0].value["id"]) == [seeded["runs"]["count-fail"]]
+
+
+def test_cancel_and_requeue_from_the_runs_page(seeded):
+    from db import queries
+
+    waiting = seeded["runs"]["waiting"]
+    at = open_page("runs")
+    at.number_input(key="runs.action_id").set_value(waiting).run()
+    at.button(key="runs.cancel").click().run()
+    assert_clean(at)
+    assert queries.get_run(waiting)["status"] == "cancelled"
+    at.button(key="runs.requeue").click().run()
+    assert queries.get_run(waiting)["status"] == "queued"
+
+
+def test_run_detail_shows_curves_config_and_log(seeded):
+    run_id = seeded["runs"]["count-a"]
+    at = open_page("run", {"run": str(run_id)})
+    assert_clean(at)
+    assert at.selectbox(key="run.select").value == run_id
+    charts = at.get("plotly_chart")
+    assert charts, "no metric curves drawn"
+    assert any("--- job" in code.value for code in at.code)  # the log tail
+    assert any('"steps"' in item.value for item in at.json)  # the config
+
+
+def test_launch_rejects_invalid_input_and_queues_valid(seeded):
+    from db import dashboard_queries as dq
+
+    before = len(dq.run_table())
+    at = open_page("launch")
+    at.selectbox(key="launch.kind").set_value("count").run()
+    prefix = "launch.count.defaults (paper settings)"
+    # form widgets commit on submit, as in a browser: set the value, click, then run once
+    at.number_input(key=f"{prefix}.steps").set_value(0)
+    submit = next(button for button in at.button if button.label == "Queue this run")
+    submit.click().run()
+    assert len(dq.run_table()) == before, "an invalid config was queued"
+    assert any("steps" in item.value and "Nothing was queued" in item.value for item in at.error)
+    assert any("greater than or equal to 1" in item.value for item in at.error)  # next to the field
+    at.number_input(key=f"{prefix}.steps").set_value(4)
+    at.text_input(key="launch.count.name").set_value("from-the-form")
+    next(button for button in at.button if button.label == "Queue this run").click().run()
+    assert not at.exception and any("Queued job" in item.value for item in at.success)
+    newest = dq.run_table(limit=1)[0]
+    assert newest["name"] == "from-the-form"
+    assert dq.runs_by_id([newest["id"]])[0]["config"]["steps"] == 4
+
+
+def test_compare_overlays_curves_and_diffs_configs(seeded):
+    at = open_page("compare")
+    assert_clean(at)
+    a, b = seeded["runs"]["count-a"], seeded["runs"]["count-b"]
+    at.multiselect(key="compare.runs").set_value([a, b]).run()
+    figure = at.get("plotly_chart")[0].proto.spec
+    assert "count-a" in figure and "count-b" in figure
+    diff = at.dataframe[-1].value
+    assert list(diff["field"]) == ["lr"]
+
+
+def test_report_page_builds_a_download(seeded):
+    at = open_page("report")
+    at.multiselect(key="report.runs").set_value([seeded["runs"]["count-a"]]).run()
+    at.button(key="report.build").click().run()
+    assert_clean(at)
+    assert at.get("download_button"), "no download offered"
+
+
+def test_report_is_self_contained(seeded):
+    from app.report import build_report
+
+    text = build_report([seeded["runs"]["count-a"], seeded["runs"]["count-b"]])
+    assert "<script src=" not in text  # nothing fetched when opened
+    assert "Plotly.newPlot" in text and text.count("Run #") >= 2
+    with_alignment = build_report([seeded["runs"]["alignment"]])
+    assert with_alignment.count("Plotly.newPlot") >= 2  # histograms and example maps
+    with pytest.raises(ValueError, match="no run"):
+        build_report([10_000])
+
+
+@pytest.mark.skipif(not engine_available("taser_engine.experiments.toy1d"), reason="1D study engine not installed")
+def test_extrapolation_page_shows_the_study(seeded):
+    at = open_page("extrapolation")
+    assert_clean(at)
+    assert len(at.get("plotly_chart")) >= 2 and at.dataframe
+
+
+@pytest.mark.skipif(not engine_available("taser_engine.overhead"), reason="overhead engine not installed")
+def test_overhead_page_shows_the_benchmark(seeded):
+    at = open_page("overhead")
+    assert_clean(at)
+    assert at.get("plotly_chart") and "small_cnn" in set(at.dataframe[0].value["model"])
+
+
+def test_pages_without_their_engine_say_so(seeded):
+    for page, module in (("extrapolation", "taser_engine.experiments.toy1d"), ("overhead", "taser_engine.overhead")):
+        if engine_available(module):
+            continue
+        at = open_page(page)
+        assert_clean(at)
+        assert at.info, f"{page}: no explanation shown"
+
+
+def test_score_field_page_trains_the_2d_pair(seeded):
+    at = open_page("alignment")
+    at.select_slider(key="field.steps").set_value(100).run()
+    at.button(key="field.train").click().run(timeout=120)
+    assert_clean(at)
+    assert {"field.fig", "field.hist"} <= {chart.key for chart in at.get("plotly_chart")}
+    table = at.dataframe[0].value
+    assert list(table["model"])[0] == "without TASER"
+
+
+def test_report_command_writes_the_file(seeded, tmp_path, capsys):
+    from app.cli import main
+
+    out = tmp_path / "report.html"
+    a, b = seeded["runs"]["count-a"], seeded["runs"]["count-b"]
+    assert main(["report", "--runs", f"{a}-{b}", "--out", str(out)]) == 0
+    text = out.read_text()
+    assert f"Run #{a}" in text and f"Run #{b}" in text
+    assert main(["report", "--runs", "99999", "--out", str(out)]) == 2
+    assert "no run(s) with id 99999" in capsys.readouterr().err
+
+
+def test_demo_queues_every_installed_kind_and_notes_the_rest(seeded):
+    from app.demo import demo_plan, queue_demo
+    from app.jobs import get_kind, kind_names
+    from db import dashboard_queries as dq
+
+    def installed(kind: str) -> bool:
+        if kind not in kind_names():
+            return False
+        try:
+            get_kind(kind)
+        except ImportError:
+            return False
+        return True
+
+    quick = [step for step in demo_plan() if step.in_quick]
+    expected, skipped = [], set()
+    for step in quick:
+        refs_ok = not step.required_refs or all(key in expected for key in step.refs.values())
+        if installed(step.kind) and refs_ok:
+            expected.append(step.key)
+        else:
+            skipped.add(step.key)
+    before = {run["id"] for run in dq.run_table()}
+    queued, notes = queue_demo(quick=True)
+    assert [item["key"] for item in queued] == expected
+    assert {note.split()[1].rstrip(":") for note in notes} == skipped
+    new = {run["id"]: run for run in dq.run_table() if run["id"] not in before}
+    assert sorted(new) == sorted(item["run_id"] for item in queued)
+    assert all("demo" in run["tags"] for run in new.values())
+    for item in queued:  # leave the shared database as the other tests expect it
+        from db import queue
+
+        queue.request_cancel(item["job_id"])
+
+
+def test_demo_plan_covers_every_method_with_and_without_taser():
+    from app.demo import BASE_METHODS, demo_plan
+
+    plan = demo_plan()
+    keys = {step.key for step in plan}
+    trains = [step for step in plan if step.kind == "train"]
+    assert {(step.quick["method"], step.quick["taser"]) for step in trains} == {
+        (method, taser) for method in BASE_METHODS for taser in (False, True)}
+    evaluations = [step for step in plan if step.kind == "evaluate"]
+    assert len(evaluations) == len(trains)
+    assert {step.refs["model_run"] for step in evaluations} == {step.key for step in trains}
+    assert all(step.refs.get("score_model_run") == "score-model" for step in trains if step.quick["taser"])
+    assert all(ref in keys for step in plan for ref in step.refs.values())
+    assert {"toy1d", "bench-overhead", "score-model"} <= {step.kind for step in plan}
+
+
+def test_alignment_job_results_on_the_score_field_page(seeded):
+    from db import queries
+
+    run = queries.get_run(seeded["runs"]["alignment"])
+    assert run["status"] == "succeeded", run["error"]
+    block = run["summary"]["alignment"]
+    assert len(block["cosine"]) == 64 and all(-1.0001 <= c <= 1.0001 for c in block["cosine"])
+    assert len(block["examples"]) == 2 and len(block["examples"][0]["grad"]) == 8  # 8×8 digit maps
+    at = open_page("alignment")
+    assert_clean(at)
+    assert at.selectbox(key="field.model_run").value == seeded["runs"]["model"]
+    assert {chart.key for chart in at.get("plotly_chart")} == {"field.img_hist", "field.maps"}
+
+
+def test_demo_wait_reports_final_states_and_times_out(seeded):
+    from app.cli import UserError
+    from app.commands.demo import wait_for
+    from db import queries
+
+    job_of = {name: queries.get_run(run_id)["job_id"] for name, run_id in seeded["runs"].items()}
+    states = wait_for([job_of["count-a"], job_of["count-fail"]], timeout_s=5, poll_s=0.05)
+    assert states == {job_of["count-a"]: "succeeded", job_of["count-fail"]: "failed"}
+    if queries.get_run(seeded["runs"]["waiting"])["status"] == "queued":  # nobody runs it here
+        with pytest.raises(UserError, match="not finished"):
+            wait_for([job_of["waiting"]], timeout_s=0.2, poll_s=0.05)
