@@ -54,6 +54,8 @@ def add_common_flags(p) -> None:
     p.add_argument("--amp", action="store_true", default=None, help="bfloat16 autocast on CUDA")
     p.add_argument("--cpu-threads", type=int, help="torch threads on the CPU (digits-cpu preset: 1)")
     p.add_argument("--checkpoint-every-steps", type=int)
+    p.add_argument("--gpus", type=int, help="data-parallel processes through torchrun (GPUs on CUDA, "
+                                            "CPU processes otherwise; default 1)")
     p.add_argument("--out", required=True, type=Path, help="run directory")
     p.add_argument("--json", type=Path, help="write the result here")
     p.add_argument("--no-resume", action="store_true", help="start over even if RUN_DIR holds a checkpoint")
@@ -65,7 +67,7 @@ def overrides_from(args, own_fields: tuple[str, ...]) -> dict:
     names = ("dataset", "data_root", "download", "method", "score_model", "score_timestep", "lambda_",
              "epochs", "batch_size", "epsilon", "steps", "step_size", "beta", "lambda_mart", "awp_gamma",
              "awp_warmup", "max_train_samples", "max_test_samples", "seed", "device", "amp",
-             "cpu_threads", "checkpoint_every_steps") + own_fields
+             "cpu_threads", "checkpoint_every_steps", "gpus") + own_fields
     values = {FIELD_OF.get(n, n): getattr(args, n) for n in names}
     if args.config is not None:
         try:
@@ -107,7 +109,7 @@ def run_engine(fn, config, args) -> int:
     console = ConsoleCallbacks(quiet=args.quiet)
     try:
         with stop_on_sigint(console):
-            result = fn(config, console, args.out, resume=not args.no_resume)
+            result = _run_here_or_data_parallel(fn, config, console, args)
     except (RunMismatchError, CheckpointError, FileNotFoundError) as exc:
         raise _user_error(str(exc)) from exc
     except ValueError as exc:
@@ -122,6 +124,20 @@ def run_engine(fn, config, args) -> int:
         print(f"clean_acc {result['clean_acc']:.4f}  {result['ms_per_sample']:.3f} ms/sample "
               f"({result['ms_per_sample_without_penalty']:.3f} without the penalty)  -> {args.out}")
     return 0
+
+
+def _run_here_or_data_parallel(fn, config, console: Callbacks, args) -> dict:
+    if config.gpus == 1:
+        return fn(config, console, args.out, resume=not args.no_resume)
+    from app.distributed_train import launch
+    from app.jobs import JobError
+
+    if args.no_resume:
+        raise _user_error("--no-resume is not supported with --gpus > 1; use a new --out directory")
+    try:
+        return launch(config.kind, config, console, args.out)
+    except JobError as exc:
+        raise _user_error(str(exc)) from exc
 
 
 class ConsoleCallbacks(Callbacks):

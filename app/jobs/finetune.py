@@ -23,4 +23,8 @@ class Config(FinetuneConfig):
 
 
 def run(config: Config, ctx) -> dict:
+    if config.gpus > 1:  # data-parallel: torchrun starts the processes (app/distributed_train.py)
+        from app.distributed_train import launch
+
+        return launch("finetune", config, ctx, ctx.run_dir)
     return finetune(config, ctx, ctx.run_dir, resume=True)

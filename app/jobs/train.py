@@ -20,4 +20,8 @@ class Config(TrainConfig):
 
 
 def run(config: Config, ctx) -> dict:
+    if config.gpus > 1:  # data-parallel: torchrun starts the processes (app/distributed_train.py)
+        from app.distributed_train import launch
+
+        return launch("train", config, ctx, ctx.run_dir)
     return train(config, ctx, ctx.run_dir, resume=True)

@@ -93,12 +93,12 @@ class _AWPMixin:
         return self.awp_gamma > 0 and epoch + 1 >= self.awp_warmup
 
     def compute(self, model: nn.Module, x: Tensor, y: Tensor, epoch: int = 0,
-                generator: torch.Generator | None = None) -> BaseLoss:
+                generator: torch.Generator | None = None, loss_model: nn.Module | None = None) -> BaseLoss:
         x_adv = self.attack(model, x, y, generator)
-        if self.awp_active(epoch):
+        if self.awp_active(epoch):  # data-parallel: each process's direction is its shard's
             direction = self._awp.direction(model, self, x, x_adv, y)
             self._awp.apply(model, direction, self.awp_gamma)
-        return self.loss_from(model, x, x_adv, y)
+        return self.loss_from(loss_model or model, x, x_adv, y)
 
     def after_step(self, model: nn.Module) -> None:
         self._awp.remove(model)

@@ -49,9 +49,14 @@ class Objective(BaseModel):
         raise NotImplementedError
 
     def compute(self, model: nn.Module, x: Tensor, y: Tensor, epoch: int = 0,
-                generator: torch.Generator | None = None) -> BaseLoss:
-        """The base loss of one step; `epoch` counts from 0."""
-        return self.loss_from(model, x, self.attack(model, x, y, generator), y)
+                generator: torch.Generator | None = None, loss_model: nn.Module | None = None) -> BaseLoss:
+        """The base loss of one step; `epoch` counts from 0.
+
+        `loss_model` (default `model`) is what the final loss forward goes through: a
+        DistributedDataParallel wrapper of `model`, so its gradient reducer sees the step, while
+        the attack runs on the bare module (an attack's input gradients must not be all-reduced).
+        """
+        return self.loss_from(loss_model or model, x, self.attack(model, x, y, generator), y)
 
     def after_step(self, model: nn.Module) -> None:
         """Called once after the optimiser step."""

@@ -83,6 +83,9 @@ class _RunConfig(BaseModel):
     eval_batch_size: int = Field(512, ge=1)
     log_every_steps: int = Field(10, ge=1)
     checkpoint_every_steps: int | None = Field(None, ge=1, description="also checkpoint mid-epoch")
+    gpus: int = Field(1, ge=1, le=1024, description=(
+        "data-parallel processes (torchrun + DistributedDataParallel): one per GPU on CUDA, "
+        "that many CPU processes on the CPU; the global batch is split across them"))
 
     @field_validator("dataset")
     @classmethod
@@ -104,6 +107,9 @@ class _RunConfig(BaseModel):
             raise ValueError(f"data_root: dataset {self.dataset!r} is read from a local directory; give it")
         if self.penalty.centering == "global" and self.penalty.center is None:
             raise ValueError("penalty.center: centering='global' needs the constant (estimate_center)")
+        if self.batch_size < 2 * self.gpus:
+            raise ValueError(f"batch_size: {self.batch_size} cannot give each of the {self.gpus} processes "
+                             "the 2 samples a step needs (batch_size >= 2·gpus)")
         return self
 
     def check_inputs_exist(self) -> None:

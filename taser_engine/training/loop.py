@@ -10,6 +10,14 @@ Reproducible and resumable: the data order of each epoch is a permutation drawn 
 and the epoch; augmentation and attack/probe noise come from two generators whose states are
 checkpointed; the learning rate and λ are functions of the step. So a run interrupted (or
 cancelled through `should_stop`) and resumed ends with the same weights as one left alone.
+
+Data-parallel (`config.gpus` > 1, run by `torchrun`; see distributed.py): every process takes its
+shard of the same global batch; the base-loss forward goes through the DDP wrapper, the penalty
+through the bare module (see `_Stepper.data_parallel_step`); process 0 alone writes checkpoints,
+the model and result.json, and reports progress and metrics (averaged over the processes).
+The TASER penalty is computed per process on its shard: with batch centring, r̄ is the SHARD's
+mean residual, and the global batch's penalty is the size-weighted mean of the shards' penalties
+(with N processes, the same as one process taking the penalty on N sub-batches).
 """
 
 from __future__ import annotations
@@ -33,7 +41,9 @@ from taser_engine.objectives import Objective, build_objective
 from taser_engine.penalty import taser_penalty
 from taser_engine.schedules import lambda_ramp, warmup_cosine_lr
 from taser_engine.scores import GaussianScore, ScoreSource
+from taser_engine.training import distributed
 from taser_engine.training.config import GAUSSIAN, FinetuneConfig, TrainConfig, _RunConfig
+from taser_engine.training.distributed import Ranks
 from taser_engine.training.state import (TrainingState, has_checkpoint, load_checkpoint,
                                          read_checkpoint_config, save_checkpoint)
 
@@ -62,6 +72,8 @@ class _Setup:
     score: ScoreSource | None
     data: dict[str, Tensor]
     device: torch.device
+    ranks: Ranks | None = None  # set when data-parallel
+    ddp: nn.Module | None = None  # the DistributedDataParallel wrapper of `model`
 
 
 def resolve_device(name: str) -> torch.device:
@@ -105,11 +117,12 @@ def build_score_source(config: _RunConfig, train_x: Tensor, device: torch.device
     return source.to(device) if hasattr(source, "to") else source
 
 
-def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[Tensor]:
-    """The epoch's batches of indices; a last batch of one sample is dropped (BatchNorm)."""
+def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, processes: int = 1) -> list[Tensor]:
+    """The epoch's global batches of indices; a last batch too small to give each of the
+    `processes` at least 2 samples is dropped (BatchNorm, the penalty's variance)."""
     generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
     chunks = torch.randperm(n, generator=generator).split(batch_size)
-    return [c for c in chunks if c.numel() >= 2]
+    return [c for c in chunks if c.numel() >= 2 * processes]
 
 
 @torch.no_grad()
@@ -144,9 +157,14 @@ class _Stepper:
         self.generators = generators
         cfg = setup.config
         self.lambda_warmup_steps = round(cfg.lambda_warmup_fraction * total_steps)
+        self.share = 1.0  # this process's share n_rank/B of the current global batch
 
     def batch(self, index: Tensor) -> tuple[Tensor, Tensor]:
-        data, device = self.setup.data, self.setup.device
+        data, device, ranks = self.setup.data, self.setup.device, self.setup.ranks
+        if ranks is not None:
+            global_size = index.numel()
+            index = distributed.shard(index, ranks)
+            self.share = index.numel() / global_size
         index = index.to(device)
         x, y = data["train_x"][index], data["train_y"][index]
         if self.setup.config.use_augmentation:
@@ -154,25 +172,12 @@ class _Stepper:
         return x, y
 
     def __call__(self, x: Tensor, y: Tensor, epoch: int, step: int, timing: dict[str, float]) -> dict[str, Tensor | float]:
+        if self.setup.ddp is not None:
+            return self.data_parallel_step(x, y, epoch, step, timing)
         setup, cfg, model = self.setup, self.setup.config, self.setup.model
-        lr = setup.lr_at(step, self.total_steps)
-        for group in setup.optimizer.param_groups:
-            group["lr"] = lr
-        model.train()
         _sync(setup.device)
         t0 = time.perf_counter()
-        with _autocast(setup):
-            base = setup.objective.compute(model, x, y, epoch, self.generators["noise"])
-        loss = base.value.float()
-        metrics: dict[str, Tensor | float] = {"loss/base": base.value.detach().float(), **base.parts, "lr": lr}
-        if setup.teacher is not None:
-            kl = self._teacher_kl(x, base.logits)
-            loss = loss + cfg.alpha * kl
-            metrics["loss/kl"] = kl.detach()
-        if base.logits is not None:
-            metrics["train_acc"] = (base.logits.detach().argmax(1) == y).float().mean()
-        if base.logits_adv is not None:
-            metrics["train_adv_acc"] = (base.logits_adv.detach().argmax(1) == y).float().mean()
+        loss, metrics = self._base_loss(x, y, epoch, step)
         setup.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         _sync(setup.device)
@@ -201,6 +206,74 @@ class _Stepper:
         timing["samples"] = timing.get("samples", 0.0) + x.shape[0]
         return metrics
 
+    def data_parallel_step(self, x: Tensor, y: Tensor, epoch: int, step: int,
+                           timing: dict[str, float]) -> dict[str, Tensor | float]:
+        """One step on this process's shard, gradients averaged over the processes by DDP.
+
+        The penalty's torch.func JVPs cannot run through the DDP wrapper, and a second backward
+        would not be reduced (DDP reduces once per forward through the wrapper). So the base loss
+        is computed through `setup.ddp` (which arms the gradient reducer for this step), the
+        penalty on the bare module, and ONE backward of their sum: every parameter's gradient
+        accumulates both parts before its reducer hook fires, so DDP averages the full gradient
+        of L_base + α·KL + λ·R. Each process's loss is weighted by n_rank·world/B, so the average
+        is the gradient of the global batch (tested against one process in test_distributed.py).
+        The penalty time is its forward only here (its backward is fused with the base's).
+        """
+        setup, cfg, model, ranks = self.setup, self.setup.config, self.setup.model, self.setup.ranks
+        _sync(setup.device)
+        t0 = time.perf_counter()
+        loss, metrics = self._base_loss(x, y, epoch, step, loss_model=setup.ddp)
+        _sync(setup.device)
+        t1 = time.perf_counter()
+        if setup.score is not None:
+            lam = lambda_ramp(step, cfg.taser_lambda, self.lambda_warmup_steps)
+            with torch.no_grad():
+                score = setup.score(x)
+            penalty = taser_penalty(model, x, y, score, cfg.penalty, self.generators["noise"])
+            loss = loss + lam * penalty.value
+            metrics.update({"loss/taser": penalty.value.detach(), "lambda": lam,
+                            **{k: torch.tensor(float(v)) for k, v in penalty.diagnostics.items()}})
+        _sync(setup.device)
+        t2 = time.perf_counter()
+        setup.optimizer.zero_grad(set_to_none=True)
+        (loss * (self.share * ranks.world_size)).backward()
+        metrics["loss/total"] = loss.detach()
+        metrics = distributed.weighted_mean(metrics, self.share, ranks)
+        if not torch.isfinite(metrics["loss/total"]):  # on every process alike: the mean is shared
+            raise NonFiniteLossError(f"non-finite loss ({metrics['loss/total'].item()}) at step {step + 1}, "
+                                     f"epoch {epoch + 1}")
+        setup.optimizer.step()
+        setup.objective.after_step(model)
+        _sync(setup.device)
+        t3 = time.perf_counter()
+        penalty_s = (t2 - t1) if setup.score is not None else 0.0
+        timing["base_s"] = timing.get("base_s", 0.0) + (t3 - t0) - penalty_s
+        timing["penalty_s"] = timing.get("penalty_s", 0.0) + penalty_s
+        timing["samples"] = timing.get("samples", 0.0) + x.shape[0] / self.share  # the global batch
+        return metrics
+
+    def _base_loss(self, x: Tensor, y: Tensor, epoch: int, step: int,
+                   loss_model: nn.Module | None = None) -> tuple[Tensor, dict[str, Tensor | float]]:
+        """Set the step's learning rate; L_base (+ α·KL when fine-tuning) in train mode, with metrics."""
+        setup, cfg, model = self.setup, self.setup.config, self.setup.model
+        lr = setup.lr_at(step, self.total_steps)
+        for group in setup.optimizer.param_groups:
+            group["lr"] = lr
+        model.train()
+        with _autocast(setup):
+            base = setup.objective.compute(model, x, y, epoch, self.generators["noise"], loss_model=loss_model)
+        loss = base.value.float()
+        metrics: dict[str, Tensor | float] = {"loss/base": base.value.detach().float(), **base.parts, "lr": lr}
+        if setup.teacher is not None:
+            kl = self._teacher_kl(x, base.logits)
+            loss = loss + cfg.alpha * kl
+            metrics["loss/kl"] = kl.detach()
+        if base.logits is not None:
+            metrics["train_acc"] = (base.logits.detach().argmax(1) == y).float().mean()
+        if base.logits_adv is not None:
+            metrics["train_adv_acc"] = (base.logits_adv.detach().argmax(1) == y).float().mean()
+        return loss, metrics
+
     def _teacher_kl(self, x: Tensor, logits: Tensor | None) -> Tensor:
         """KL(f_θ0(x) ‖ f_θ(x)) on the clean batch, averaged over the batch."""
         if logits is None:
@@ -224,9 +297,28 @@ def _start_or_resume(setup: _Setup, run_dir: Path, resume: bool,
             changed = sorted(k for k in set(stored) | set(config_dump) if stored.get(k) != config_dump.get(k))
             raise RunMismatchError(f"{run_dir} holds a run with a different config ({', '.join(changed)}); "
                                    "use another output directory or resume=False")
-        return load_checkpoint(run_dir, setup.model, setup.optimizer, generators)
-    atomic_write_json(run_dir / CONFIG_FILE, config_dump)
+        suffix = setup.ranks.rng_suffix if setup.ranks else ""
+        return load_checkpoint(run_dir, setup.model, setup.optimizer, generators, suffix)
+    if setup.ranks is None or setup.ranks.is_main:
+        atomic_write_json(run_dir / CONFIG_FILE, config_dump)
     return TrainingState()
+
+
+class _OnlyStop(Callbacks):
+    """What processes other than 0 of a data-parallel run tell their driver: nothing; they
+    only listen for a stop request."""
+
+    def __init__(self, inner: Callbacks):
+        self.inner = inner
+
+    def should_stop(self) -> bool:
+        return self.inner.should_stop()
+
+
+def _stop_requested(callbacks: Callbacks, ranks: Ranks | None) -> bool:
+    """`should_stop`, agreed by all processes of a data-parallel run (so all stop at one step)."""
+    asked = callbacks.should_stop()
+    return asked if ranks is None else distributed.any_rank(asked, ranks)
 
 
 def _epoch_summary(state: TrainingState, setup: _Setup, epoch: int) -> dict[str, float]:
@@ -260,14 +352,19 @@ def _fit(setup: _Setup, callbacks: Callbacks | None, run_dir: Path, resume: bool
 
 def _fit_loop(setup: _Setup, callbacks: Callbacks | None, run_dir: Path, resume: bool) -> dict:
     callbacks = callbacks or Callbacks()
+    ranks = setup.ranks
+    if ranks is not None and not ranks.is_main:
+        callbacks = _OnlyStop(callbacks)
     cfg, run_dir = setup.config, Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    generators = {"augment": torch.Generator().manual_seed(cfg.seed + 1),
-                  "noise": torch.Generator(setup.device).manual_seed(cfg.seed + 2)}
+    stream = 0 if ranks is None else ranks.rank * 10_007  # each process its own random stream
+    generators = {"augment": torch.Generator().manual_seed(cfg.seed + 1 + stream),
+                  "noise": torch.Generator(setup.device).manual_seed(cfg.seed + 2 + stream)}
     n = setup.data["train_x"].shape[0]
-    steps_per_epoch = len(epoch_batches(n, cfg.batch_size, cfg.seed, 0))
+    steps_per_epoch = len(epoch_batches(n, cfg.batch_size, cfg.seed, 0, cfg.gpus))
     total_steps = cfg.epochs * steps_per_epoch
     state = _start_or_resume(setup, run_dir, resume, generators)
+    distributed.barrier(ranks)  # nobody starts before every process has read the checkpoint
     stepper = _Stepper(setup, total_steps, generators)
     config_dump = cfg.model_dump(mode="json")
     mark = time.perf_counter()
@@ -281,8 +378,10 @@ def _fit_loop(setup: _Setup, callbacks: Callbacks | None, run_dir: Path, resume:
         if not all(torch.isfinite(p).all() for p in setup.model.parameters()):
             raise NonFiniteLossError(f"weights became non-finite by step {state.step}")
         saved_at["step"] = state.step
-        path = save_checkpoint(run_dir, setup.model, setup.optimizer, generators, state, config_dump)
-        callbacks.on_checkpoint(path, state.step)
+        states = generators if ranks is None else distributed.gather_states(generators, ranks)
+        if ranks is None or ranks.is_main:
+            path = save_checkpoint(run_dir, setup.model, setup.optimizer, states, state, config_dump)
+            callbacks.on_checkpoint(path, state.step)
 
     try:
         stopped = _epochs(setup, cfg, state, stepper, callbacks, checkpoint, n, total_steps)
@@ -299,9 +398,9 @@ def _epochs(setup: _Setup, cfg, state: TrainingState, stepper: _Stepper, callbac
     stopped = False
     while state.epoch < cfg.epochs and not stopped:
         epoch = state.epoch
-        batches = epoch_batches(n, cfg.batch_size, cfg.seed, epoch)
+        batches = epoch_batches(n, cfg.batch_size, cfg.seed, epoch, cfg.gpus)
         for b in range(state.batch_in_epoch, len(batches)):
-            if callbacks.should_stop():
+            if _stop_requested(callbacks, setup.ranks):
                 stopped = True
                 checkpoint()
                 break
@@ -341,12 +440,24 @@ def _result(setup: _Setup, run_dir: Path, state: TrainingState, stopped: bool, t
         "clean_acc": last.get("clean_acc"), "train_acc": last.get("train_acc"),
         "ms_per_sample": base_ms + penalty_ms, "ms_per_sample_without_penalty": base_ms,
         "penalty_ms_per_sample": penalty_ms, "wall_s": timing.get("wall_s", 0.0),
-        "device": str(setup.device), "stopped": stopped, "run_dir": str(run_dir), "history": state.history,
+        "device": str(setup.device), "processes": setup.ranks.world_size if setup.ranks else 1,
+        "stopped": stopped, "run_dir": str(run_dir), "history": state.history,
     }
-    if not stopped:
+    if not stopped and (setup.ranks is None or setup.ranks.is_main):
         save_model(run_dir, setup.model)
         atomic_write_json(run_dir / RESULT_FILE, result)
     return result
+
+
+def _devices(config: _RunConfig) -> tuple[torch.device, Ranks | None]:
+    """This process's device, and its ranks when it is one of `config.gpus` data-parallel processes."""
+    device = resolve_device(config.device)
+    ranks = distributed.current_ranks(device)
+    processes = ranks.world_size if ranks else 1
+    if processes != config.gpus:
+        raise ValueError(f"gpus: the config asks for {config.gpus} processes but this one runs in a group of "
+                         f"{processes}; launch gpus > 1 through torchrun (the worker and `taser train` do)")
+    return (ranks.device if ranks else device), ranks
 
 
 def _optimizer(config: _RunConfig, model: nn.Module, kind: str, lr: float, momentum: float) -> torch.optim.Optimizer:
@@ -363,9 +474,10 @@ def train(config: TrainConfig, callbacks: Callbacks | None = None, run_dir: str 
     model.json and result.json.
     """
     config.check_inputs_exist()
-    device = resolve_device(config.device)
+    device, ranks = _devices(config)
     torch.manual_seed(config.seed)
     model = build_model(config.model_spec()).to(device)
+    ddp = distributed.wrap(model, ranks) if ranks else None
     data = load_data(config, device)
     optimizer = _optimizer(config, model, config.optimizer, config.lr, config.momentum)
 
@@ -375,7 +487,7 @@ def train(config: TrainConfig, callbacks: Callbacks | None = None, run_dir: str 
         return warmup_cosine_lr(step, total, config.lr, config.lr_min, 0)
     setup = _Setup(config, model, None, optimizer, lr_at,
                    build_objective(config.method, **config.objective_params()),
-                   build_score_source(config, data["train_x"], device), data, device)
+                   build_score_source(config, data["train_x"], device), data, device, ranks, ddp)
     return _fit(setup, callbacks, Path(run_dir), resume)
 
 
@@ -383,7 +495,7 @@ def finetune(config: FinetuneConfig, callbacks: Callbacks | None = None, run_dir
              resume: bool = True) -> dict:
     """TASER fine-tuning of `config.source` (eq. 26); returns the result dict like `train`."""
     config.check_inputs_exist()
-    device = resolve_device(config.device)
+    device, ranks = _devices(config)
     torch.manual_seed(config.seed)
     model = load_model(Path(config.source)).to(device)
     info = dataset_info(config.dataset)
@@ -391,6 +503,7 @@ def finetune(config: FinetuneConfig, callbacks: Callbacks | None = None, run_dir
         raise ValueError(f"dataset: {config.dataset!r} images are {info.in_channels}×{info.image_size}², "
                          f"the model in {config.source} takes {model.spec.in_channels}×{model.spec.image_size}²")
     teacher = copy.deepcopy(model).eval().requires_grad_(False)
+    ddp = distributed.wrap(model, ranks) if ranks else None
     data = load_data(config, device)
     optimizer = _optimizer(config, model, "adam", config.eta_max, 0.9)
 
@@ -399,5 +512,5 @@ def finetune(config: FinetuneConfig, callbacks: Callbacks | None = None, run_dir
         return warmup_cosine_lr(step, total, config.eta_max, config.eta_min, warm)
     setup = _Setup(config, model, teacher, optimizer, lr_at,
                    build_objective(config.base_method, **config.objective_params()),
-                   build_score_source(config, data["train_x"], device), data, device)
+                   build_score_source(config, data["train_x"], device), data, device, ranks, ddp)
     return _fit(setup, callbacks, Path(run_dir), resume)

@@ -63,13 +63,16 @@ def _optimizer_from_flat(tensors: dict[str, Tensor], meta: dict) -> dict:
 
 
 def save_checkpoint(run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
-                    generators: dict[str, torch.Generator], state: TrainingState, config: dict) -> Path:
+                    generators: dict[str, torch.Generator | Tensor], state: TrainingState, config: dict) -> Path:
+    """Write a checkpoint; `generators` maps names to generators or to generator states
+    (data-parallel runs pass the other processes' states, gathered, as tensors)."""
     ckpt_dir = Path(run_dir) / CHECKPOINT_DIR
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     optim_tensors, optim_meta = _optimizer_to_flat(optimizer)
     tensors.update(optim_tensors)
-    tensors.update({f"rng.{name}": g.get_state().cpu() for name, g in generators.items()})
+    tensors.update({f"rng.{name}": (g if isinstance(g, Tensor) else g.get_state()).cpu()
+                    for name, g in generators.items()})
     tensor_name = f"ckpt-{state.step:09d}.safetensors"
     fd, tmp = tempfile.mkstemp(dir=ckpt_dir, prefix=".ckpt.", suffix=".tmp")
     os.close(fd)
@@ -99,7 +102,9 @@ def read_checkpoint_config(run_dir: Path) -> dict:
 
 
 def load_checkpoint(run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
-                    generators: dict[str, torch.Generator]) -> TrainingState:
+                    generators: dict[str, torch.Generator], rng_suffix: str = "") -> TrainingState:
+    """Load weights, optimiser and `generators` (from `rng.<name><rng_suffix>`: one process's
+    own states in a data-parallel run) in place; returns where the run was."""
     ckpt_dir = Path(run_dir) / CHECKPOINT_DIR
     try:
         payload = json.loads((ckpt_dir / STATE_FILE).read_text())
@@ -111,7 +116,7 @@ def load_checkpoint(run_dir: Path, model: nn.Module, optimizer: torch.optim.Opti
     model.to(device)
     optimizer.load_state_dict(_optimizer_from_flat(tensors, payload["optimizer"]))
     for name, generator in generators.items():
-        generator.set_state(tensors[f"rng.{name}"])
+        generator.set_state(tensors.get(f"rng.{name}{rng_suffix}", tensors[f"rng.{name}"]))
     return TrainingState(epoch=payload["epoch"], batch_in_epoch=payload["batch_in_epoch"],
                          step=payload["step"], history=payload["history"], timing=payload["timing"],
                          epoch_sums=payload.get("epoch_sums", {}))
