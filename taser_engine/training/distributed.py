@@ -85,7 +85,7 @@ def weighted_mean(metrics: dict[str, Tensor | float], share: float, ranks: Ranks
     keys = [k for k, v in metrics.items() if isinstance(v, Tensor)]
     if not keys:
         return dict(metrics)
-    stacked = torch.stack([metrics[k].detach().float().reshape(()) for k in keys]).to(ranks.device) * share
+    stacked = torch.stack([metrics[k].detach().float().reshape(()).to(ranks.device) for k in keys]) * share
     dist.all_reduce(stacked)
     return {**metrics, **dict(zip(keys, stacked.unbind()))}
 
