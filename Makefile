@@ -25,7 +25,7 @@ test: install browser
 # Debian chromium for the dashboard's browser test (Playwright drives it; no browser download).
 # Installed only when missing; failure is ignored and the browser test then skips, saying why.
 browser:
-	-@test -x /usr/bin/chromium || apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	-@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 || \
 		echo "note: could not install chromium; the browser test will be skipped"
 
 test-slow: install

@@ -13,15 +13,15 @@ is correct. The task loss still sees the model in whatever mode the caller chose
 
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Literal
+from typing import Callable, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
+from taser_engine.modes import eval_mode
 from taser_engine.probes import LogitProbe, ProbeKind
 from taser_engine.stein import LaplacianKind, MethodKind, stein_terms
 
@@ -49,16 +49,8 @@ class PenaltyResult:
     diagnostics: dict[str, float] = field(default_factory=dict)
 
 
-@contextlib.contextmanager
-def per_sample_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Eval mode for the duration of the block, each module's own flag restored afterwards."""
-    flags = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        yield model
-    finally:
-        for module, was_training in flags:
-            module.training = was_training
+# The penalty pass: eval mode makes each residual depend on its own sample only (module docstring).
+per_sample_mode = eval_mode
 
 
 def centred_variance(residual: Tensor, detach_mean: bool = True, center: float | None = None) -> Tensor:

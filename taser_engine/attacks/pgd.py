@@ -9,26 +9,15 @@ exactly. The model's train/eval flags are the caller's business (`eval_mode` hel
 
 from __future__ import annotations
 
-import contextlib
-from typing import Callable, Iterator, Literal
+from typing import Callable, Literal
 
 import torch
 from torch import Tensor, nn
 
+from taser_engine.modes import eval_mode  # noqa: F401  (re-exported: attacks run in eval mode)
+
 StartKind = Literal["normal", "uniform", "none"]
 TRADES_START_STD = 0.001
-
-
-@contextlib.contextmanager
-def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Eval mode while attacking (BatchNorm running statistics untouched), flags restored after."""
-    flags = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        yield model
-    finally:
-        for module, was_training in flags:
-            module.training = was_training
 
 
 def random_start(x: Tensor, eps: float, start: StartKind, generator: torch.Generator | None) -> Tensor:

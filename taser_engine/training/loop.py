@@ -174,7 +174,7 @@ class _Stepper:
     def __call__(self, x: Tensor, y: Tensor, epoch: int, step: int, timing: dict[str, float]) -> dict[str, Tensor | float]:
         if self.setup.ddp is not None:
             return self.data_parallel_step(x, y, epoch, step, timing)
-        setup, cfg, model = self.setup, self.setup.config, self.setup.model
+        setup, model = self.setup, self.setup.model
         _sync(setup.device)
         t0 = time.perf_counter()
         loss, metrics = self._base_loss(x, y, epoch, step)
@@ -183,11 +183,7 @@ class _Stepper:
         _sync(setup.device)
         t1 = time.perf_counter()
         if setup.score is not None:
-            # On the clean batch, and (under AWP) at the perturbed weights like the base loss.
-            lam = lambda_ramp(step, cfg.taser_lambda, self.lambda_warmup_steps)
-            with torch.no_grad():
-                score = setup.score(x)
-            penalty = taser_penalty(model, x, y, score, cfg.penalty, self.generators["noise"])
+            lam, penalty = self._penalty(x, y, step)
             (lam * penalty.value).backward()
             loss = loss.detach() + lam * penalty.value.detach()
             metrics.update({"loss/taser": penalty.value.detach(), "lambda": lam, **penalty.diagnostics})
@@ -206,6 +202,14 @@ class _Stepper:
         timing["samples"] = timing.get("samples", 0.0) + x.shape[0]
         return metrics
 
+    def _penalty(self, x: Tensor, y: Tensor, step: int):
+        """(λ(t), R_TASER) on the clean batch; under AWP at the perturbed weights like the base loss."""
+        cfg = self.setup.config
+        lam = lambda_ramp(step, cfg.taser_lambda, self.lambda_warmup_steps)
+        with torch.no_grad():
+            score = self.setup.score(x)
+        return lam, taser_penalty(self.setup.model, x, y, score, cfg.penalty, self.generators["noise"])
+
     def data_parallel_step(self, x: Tensor, y: Tensor, epoch: int, step: int,
                            timing: dict[str, float]) -> dict[str, Tensor | float]:
         """One step on this process's shard, gradients averaged over the processes by DDP.
@@ -219,17 +223,14 @@ class _Stepper:
         is the gradient of the global batch (tested against one process in test_distributed.py).
         The penalty time is its forward only here (its backward is fused with the base's).
         """
-        setup, cfg, model, ranks = self.setup, self.setup.config, self.setup.model, self.setup.ranks
+        setup, model, ranks = self.setup, self.setup.model, self.setup.ranks
         _sync(setup.device)
         t0 = time.perf_counter()
         loss, metrics = self._base_loss(x, y, epoch, step, loss_model=setup.ddp)
         _sync(setup.device)
         t1 = time.perf_counter()
         if setup.score is not None:
-            lam = lambda_ramp(step, cfg.taser_lambda, self.lambda_warmup_steps)
-            with torch.no_grad():
-                score = setup.score(x)
-            penalty = taser_penalty(model, x, y, score, cfg.penalty, self.generators["noise"])
+            lam, penalty = self._penalty(x, y, step)
             loss = loss + lam * penalty.value
             metrics.update({"loss/taser": penalty.value.detach(), "lambda": lam,
                             **{k: torch.tensor(float(v)) for k, v in penalty.diagnostics.items()}})

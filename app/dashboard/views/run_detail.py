@@ -3,7 +3,6 @@ summary, evaluations, log tail and artifacts to download."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import streamlit as st
