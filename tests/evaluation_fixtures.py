@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 import torch
 from torch import nn
 
@@ -14,15 +13,6 @@ from taser_engine.checkpoints import save_model
 from taser_engine.datasets import load_dataset
 from taser_engine.models import ModelSpec, build_model
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: the test machine is shared, and oversubscribed threads make tiny models
-    100× slower. Import it into a test module to apply it there."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def train_digits_mlp(seed: int = 0, epochs: int = 40, noise: float = 0.0) -> nn.Module:

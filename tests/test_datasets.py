@@ -14,12 +14,7 @@ from taser_engine.datasets import (CIFAR10_DIR, augment_batch, dataset_info, loa
 from taser_engine.training import TrainConfig, train
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def write_cifar10(root, per_batch: int = 4) -> dict[str, np.ndarray]:

@@ -93,15 +93,9 @@ def test_gpus_above_one_outside_torchrun_is_refused(tmp_path):
 
 
 @pytest.fixture
-def queue_db(tmp_path, monkeypatch):
-    monkeypatch.setenv("TASER_DATABASE_URL", f"sqlite:///{tmp_path / 'taser.db'}")
-    monkeypatch.setenv("TASER_ARTIFACT_ROOT", str(tmp_path / "artifacts"))
+def queue_db(queue_db, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    from db.session import dispose_engines
-
-    dispose_engines()
-    yield tmp_path
-    dispose_engines()
+    return queue_db
 
 
 def test_a_two_gpu_train_job_succeeds_through_the_worker(queue_db):

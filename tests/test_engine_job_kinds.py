@@ -7,16 +7,6 @@ import pytest
 from app.jobs import validate_config
 
 
-@pytest.fixture
-def queue_db(tmp_path, monkeypatch):
-    monkeypatch.setenv("TASER_DATABASE_URL", f"sqlite:///{tmp_path / 'taser.db'}")
-    monkeypatch.setenv("TASER_ARTIFACT_ROOT", str(tmp_path / "artifacts"))
-    from db.session import dispose_engines
-
-    dispose_engines()
-    yield tmp_path
-    dispose_engines()
-
 
 def _drain():
     from app.worker import Worker, WorkerOptions

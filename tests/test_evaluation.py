@@ -9,7 +9,9 @@ import pytest
 import torch
 from torch import nn
 
-from evaluation_fixtures import one_thread, train_digits_mlp  # noqa: F401 (autouse fixture)
+from evaluation_fixtures import train_digits_mlp
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 from taser_engine.callbacks import Callbacks
 from taser_engine.checkpoints import load_model, save_model
 from taser_engine.evaluation import (

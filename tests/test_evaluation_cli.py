@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from app import cli
-from evaluation_fixtures import one_thread, save_run, train_digits_mlp  # noqa: F401 (autouse fixture)
+from evaluation_fixtures import save_run, train_digits_mlp
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 from taser_engine.evaluation.tables import RunEval, TableError, build_table, paper_table, render
 
 QUICK_FLAGS = ["--n", "40", "--spsa-nb-iter", "8", "--spsa-nb-sample", "8", "--spsa-lr", "0.02",

@@ -11,15 +11,6 @@ from taser_engine.checkpoints import load_model
 from taser_engine.models import ModelSpec, build_model
 
 
-@pytest.fixture
-def store(tmp_path, monkeypatch):
-    monkeypatch.setenv("TASER_DATABASE_URL", f"sqlite:///{tmp_path / 'taser.db'}")
-    monkeypatch.setenv("TASER_ARTIFACT_ROOT", str(tmp_path / "artifacts"))
-    from db.session import dispose_engines
-
-    dispose_engines()
-    yield tmp_path
-    dispose_engines()
 
 
 def _upload():
@@ -28,7 +19,7 @@ def _upload():
         model.spec.model_dump_json().encode()
 
 
-def test_a_valid_upload_becomes_a_run_that_loads_by_id(store):
+def test_a_valid_upload_becomes_a_run_that_loads_by_id(queue_db):
     from app.paths import run_dir_for
     from db.queries import get_run
 
@@ -51,7 +42,7 @@ class _Evil:
     ("net.safetensors", None, b'{"arch": "vgg"}', "not a valid model description"),
     ("net.safetensors", None, b" " * (MAX_SPEC_BYTES + 1), "over"),
 ])
-def test_bad_uploads_are_rejected_with_a_reason_and_record_nothing(store, name, weights, spec, reason):
+def test_bad_uploads_are_rejected_with_a_reason_and_record_nothing(queue_db, name, weights, spec, reason):
     from db.dashboard_queries import run_table
 
     _, good_weights, good_spec = _upload()

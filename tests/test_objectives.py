@@ -12,12 +12,7 @@ from taser_engine.attacks import pgd_linf
 from taser_engine.objectives import (MART, PGDAT, TRADES, MartAWP, Standard, TradesAWP, build_objective,
                                      perturbable_weights)
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 W = [[1.0, -2.0], [0.5, 1.5], [-1.0, 0.25]]

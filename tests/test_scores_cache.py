@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from scores_oracle import ddpm_scheduler, one_thread, tiny_unet  # noqa: F401 (fixture)
+from scores_oracle import ddpm_scheduler, tiny_unet
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 from taser_engine.datasets import load_dataset
 from taser_engine.scores import DiffusionScore
 from taser_engine.scores.cache import (

@@ -7,7 +7,9 @@ import math
 import pytest
 import torch
 
-from scores_oracle import GaussianOracle, ddpm_scheduler, one_thread, tiny_unet  # noqa: F401 (fixture)
+from scores_oracle import GaussianOracle, ddpm_scheduler, tiny_unet
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 from taser_engine.scores import (
     DiffusionScore, ScoreModelError, ScoreNormalisation, calibrate_normalisation, load_score_source,
 )

@@ -11,7 +11,9 @@ import pytest
 import torch
 from torch import nn
 
-from scores_oracle import GaussianOracle, ddpm_scheduler, one_thread  # noqa: F401 (fixture)
+from scores_oracle import GaussianOracle, ddpm_scheduler
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 from taser_engine.penalty import alignment
 from taser_engine.scores import DiffusionScore, GaussianMixtureScore, GaussianScore
 from taser_engine.scores.quality import alignment_report, stein_identity_check

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from scores_oracle import one_thread  # noqa: F401 (fixture)
+pytestmark = pytest.mark.usefixtures("one_thread")
 from taser_engine.callbacks import Callbacks
 from taser_engine.scores import DiffusionScore, load_score_source
 from taser_engine.scores.quality import analytic_comparison, default_mixture_2d, stein_identity_check

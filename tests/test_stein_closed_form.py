@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from taser_engine import GaussianScore, stein_residual, stein_terms
-from taser_engine.stein import LAPLACIANS, METHODS
+from taser_engine.stein import METHODS
 
 D = 4
 DT = torch.float64

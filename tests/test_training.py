@@ -14,13 +14,7 @@ from taser_engine.training import FinetuneConfig, TrainConfig, finetune, format_
 from taser_engine.training.loop import RunMismatchError, fit_gaussian_score
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The CI box's two cores are shared; one thread per test process avoids oversubscription."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny(**overrides) -> TrainConfig:
