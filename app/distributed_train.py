@@ -76,8 +76,14 @@ def launch(kind: str, config, callbacks: Callbacks, run_dir: str | Path, poll_s:
         process.wait()
         raise
     events.forward(callbacks)
-    if process.returncode != 0:
+    finished = (work / RESULT_FILE).exists() and not list(work.glob("error.rank*"))
+    if process.returncode != 0 and not finished:
         raise JobError(_failure(work, process.returncode))
+    if process.returncode != 0:
+        # Every process finished the run and process 0 saved it; one then died while the
+        # process group was torn down (a known Gloo shutdown abort). The result stands.
+        print(f"data-parallel: torchrun exited with code {process.returncode} after the run finished; "
+              "keeping the saved result", flush=True)
     return json.loads((work / RESULT_FILE).read_text())
 
 
@@ -185,9 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     work = args.run_dir / WORK_DIR
     rank = int(os.environ.get("RANK", "0"))
     try:
-        result = _run_rank(args.kind, args.run_dir, work)
-        if rank == 0:
-            atomic_write_json(work / RESULT_FILE, result)
+        _run_rank(args.kind, args.run_dir, work, rank)
         return 0
     except BaseException as exc:  # noqa: BLE001 - the launcher must read why
         from app.jobs.runner import failure_reason
@@ -197,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _run_rank(kind: str, run_dir: Path, work: Path) -> dict:
+def _run_rank(kind: str, run_dir: Path, work: Path, rank: int) -> None:
     import torch.distributed as dist
 
     from app.jobs import validate_config
@@ -209,11 +213,12 @@ def _run_rank(kind: str, run_dir: Path, work: Path) -> dict:
     dist.init_process_group(backend)
     engine = train if kind == "train" else finetune
     result = engine(config, RankCallbacks(work), run_dir, resume=True)
+    if rank == 0:  # before tearing down: the run's outcome must not depend on a clean exit
+        atomic_write_json(work / RESULT_FILE, result)
     # Leave together: a process tearing down its Gloo group while another still talks to it
     # can abort ("terminate called without an active exception"). On failure torchrun stops all.
     dist.barrier()
     dist.destroy_process_group()
-    return result
 
 
 if __name__ == "__main__":
