@@ -38,13 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"app.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"app.commands.{name}":
-                raise
-            continue  # listed but not built yet: keep every other subcommand usable
-        module.register(subparsers)
+        importlib.import_module(f"app.commands.{name}").register(subparsers)
     return parser
 
 

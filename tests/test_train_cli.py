@@ -5,21 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 import app.cli
 from taser_engine.checkpoints import load_model
 from taser_engine.objectives import METHODS
 
 
-@pytest.fixture(autouse=True)
-def only_training_commands(monkeypatch):
-    """Parse with the training subcommands only, so this test does not depend on the others'."""
-    monkeypatch.setattr(app.cli, "COMMAND_MODULES", ("train", "finetune"))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def run_cli(*argv: str) -> int:
