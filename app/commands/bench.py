@@ -22,6 +22,7 @@ def register(subparsers) -> None:
     o.add_argument("--devices", default=None, help="comma-separated, e.g. cpu,cuda (default: all present)")
     o.add_argument("--methods", default=None, help="comma-separated subset of autograd,jvp,fd")
     o.add_argument("--laplacians", default=None, help="comma-separated subset of none,hutchinson,exact")
+    o.add_argument("--fractions", default=None, help="comma-separated shares of the batch the penalty uses, e.g. 1,0.5")
     o.add_argument("--batch-size", type=int, default=32)
     o.add_argument("--repeats", type=int, default=None)
     o.set_defaults(handler=run_overhead_command)
@@ -33,6 +34,13 @@ def _overrides(args) -> dict:
         value = getattr(args, name)
         if value:
             out[name] = [v.strip() for v in value.split(",") if v.strip()]
+    if args.fractions:
+        from app.cli import UserError
+
+        try:
+            out["fractions"] = [float(v) for v in args.fractions.split(",") if v.strip()]
+        except ValueError:
+            raise UserError(f"--fractions: not a list of numbers: {args.fractions!r}") from None
     if args.repeats is not None:
         out["repeats"] = args.repeats
     return out
@@ -44,10 +52,10 @@ class _PrintProgress(Callbacks):
 
 
 def format_rows(rows: list[dict]) -> str:
-    header = f"{'model':<10} {'device':<6} {'method':<8} {'laplacian':<10} {'ms/sample':>10} {'plain':>8} {'ratio':>6} {'rel_err':>9} {'grad_err':>9}"
+    header = f"{'model':<10} {'device':<6} {'method':<8} {'laplacian':<10} {'frac':>4} {'ms/sample':>10} {'plain':>8} {'ratio':>6} {'rel_err':>9} {'grad_err':>9}"
     lines = [header, "-" * len(header)]
     for r in rows:
-        lines.append(f"{r['model']:<10} {r['device']:<6} {r['method']:<8} {r['laplacian']:<10} "
+        lines.append(f"{r['model']:<10} {r['device']:<6} {r['method']:<8} {r['laplacian']:<10} {r['fraction']:>4g} "
                      f"{r['ms_per_sample']:>10.3f} {r['plain_ms_per_sample']:>8.3f} {r['ratio']:>6.2f} "
                      f"{r['rel_error']:>9.2e} {r['grad_rel_error']:>9.2e}")
     return "\n".join(lines)
