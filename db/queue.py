@@ -342,6 +342,14 @@ def set_run_notes(run_id: int, notes: str, *, url: str | None = None) -> None:
         session.get(Run, run_id).notes = notes
 
 
+def set_run_tags(run_id: int, tags: Sequence[str], *, url: str | None = None) -> list[str]:
+    """Replace a run's tags (trimmed, empty ones dropped, duplicates removed); returns them."""
+    cleaned = list(dict.fromkeys(tag.strip() for tag in tags if tag.strip()))
+    with write_session(url) as session:
+        session.get(Run, run_id).tags = cleaned
+    return cleaned
+
+
 # ----------------------------------------------------------------------------------------------
 # reading the queue
 

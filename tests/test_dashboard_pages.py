@@ -292,3 +292,16 @@ def test_run_page_refuses_an_artifact_row_pointing_outside_the_root(seeded):
     assert not at.exception
     assert any("outside the artifact root" in w.value for w in at.warning)
     assert not any("passwd" in b.label for b in at.get("download_button"))
+
+
+def test_tags_and_notes_are_edited_on_the_run_page(seeded):
+    from db.queries import get_run
+
+    run_id = seeded["runs"]["count-a"]
+    at = open_page("run", {"run": str(run_id)})
+    at.text_input(key=f"run.tags.{run_id}").input("baseline, demo ,, baseline")
+    at.text_area(key=f"run.notes.{run_id}").input("compare with #2")
+    at.button(key=f"run.notes_save.{run_id}").click().run()
+    assert not at.exception
+    stored = get_run(run_id)
+    assert stored["tags"] == ["baseline", "demo"] and stored["notes"] == "compare with #2"

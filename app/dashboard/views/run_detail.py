@@ -113,9 +113,12 @@ def edit_notes(run: dict) -> None:
     from db import queue
 
     text = st.text_area("Notes", value=run["notes"] or "", key=f"run.notes.{run['id']}", height=80)
-    if st.button("Save notes", key=f"run.notes_save.{run['id']}") and text != run["notes"]:
+    tags = st.text_input("Tags (comma-separated)", value=", ".join(run["tags"] or []),
+                         key=f"run.tags.{run['id']}")
+    if st.button("Save notes and tags", key=f"run.notes_save.{run['id']}"):
         queue.set_run_notes(run["id"], text)
-        st.toast("notes saved")
+        saved = queue.set_run_tags(run["id"], tags.replace(";", ",").split(","))
+        st.toast(f"saved; tags: {', '.join(saved) or 'none'}")
 
 
 def artifact_downloads(run: dict) -> None:
