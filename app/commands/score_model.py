@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from taser_engine.callbacks import Callbacks
+from taser_engine.training.config import format_errors
 
 
 def register(subparsers) -> None:
@@ -99,14 +100,6 @@ def _user_error(message: str):
     return UserError(message)
 
 
-def _validation_message(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        field = ".".join(str(p) for p in err["loc"]) or "config"
-        parts.append(f"{field}: {err['msg']}")
-    return "; ".join(parts)
-
-
 def _timesteps(text: str) -> list[int]:
     try:
         return [int(t) for t in text.split(",") if t.strip()]
@@ -162,7 +155,7 @@ def train(args) -> int:
     try:
         config = ScoreModelTrainConfig(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
-        raise _user_error(_validation_message(exc)) from None
+        raise _user_error(format_errors(exc)) from None
     try:
         result = train_score_model(config, args.out, _PrintProgress(), resume=args.resume)
     except ValueError as exc:
@@ -270,7 +263,7 @@ def toy(args) -> int:
     try:
         config = ScoreModelTrainConfig(epochs=args.epochs, batch_size=256, warmup_steps=20, seed=args.seed)
     except ValidationError as exc:
-        raise _user_error(_validation_message(exc)) from None
+        raise _user_error(format_errors(exc)) from None
     started = time.perf_counter()
     model, scheduler, result = train_vector_denoiser(train_x, heldout_x, config, hidden=128)
     source = DiffusionScore(model, scheduler, args.timestep, data_scale=1.0, data_shift=0.0)
