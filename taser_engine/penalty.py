@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from taser_engine.modes import eval_mode
 from taser_engine.probes import LogitProbe, ProbeKind
-from taser_engine.stein import LaplacianKind, MethodKind, stein_terms
+from taser_engine.stein import LaplacianKind, MethodKind, SteinTerms, stein_terms
 
 
 class SteinPenaltyConfig(BaseModel):
@@ -74,15 +74,20 @@ def _subset(x: Tensor, y: Tensor, score: Tensor, fraction: float,
     return x[index], y[index], score[index]
 
 
+def penalty_terms(model: nn.Module, x: Tensor, y: Tensor, score: Tensor, config: SteinPenaltyConfig,
+                  generator: torch.Generator | None = None) -> SteinTerms:
+    """The Stein terms of the configured probe of `model`, computed in the per-sample (eval) mode."""
+    with per_sample_mode(model):
+        return stein_terms(LogitProbe(model, y, config.probe), x, score, config.laplacian,
+                           config.num_probes, config.method, generator, config.fd_step)
+
+
 def taser_penalty(model: nn.Module, x: Tensor, y: Tensor, score: Tensor | Callable[[Tensor], Tensor],
                   config: SteinPenaltyConfig, generator: torch.Generator | None = None) -> PenaltyResult:
     """The TASER penalty of `model` on the clean batch `(x, y)` with score field `score`."""
     s = score(x) if callable(score) else score
     x, y, s = _subset(x, y, s, config.fraction, generator)
-    with per_sample_mode(model):
-        probe = LogitProbe(model, y, config.probe)
-        terms = stein_terms(probe, x, s, config.laplacian, config.num_probes, config.method,
-                            generator, config.fd_step)
+    terms = penalty_terms(model, x, y, s, config, generator)
     center = config.center if config.centering == "global" else None
     if config.centering == "global" and center is None:
         raise ValueError("centering='global' needs a center; estimate it with estimate_center()")
@@ -132,9 +137,7 @@ def estimate_center(model: nn.Module, batches, config: SteinPenaltyConfig,
     """
     total, count = 0.0, 0
     for x, y, s in batches:
-        with per_sample_mode(model):
-            r = stein_terms(LogitProbe(model, y, config.probe), x, s, config.laplacian,
-                            config.num_probes, config.method, generator, config.fd_step).residual
+        r = penalty_terms(model, x, y, s, config, generator).residual
         total += r.detach().sum().item()
         count += r.shape[0]
     if count == 0:
