@@ -16,6 +16,8 @@ from typing import Callable, Literal
 import torch
 from torch import Tensor, nn
 
+from taser_engine.tangents import supports_tangent_batch, tangent_forward
+
 ProbeKind = Literal["margin", "logit", "softmax"]
 PROBE_KINDS: tuple[str, ...] = ("margin", "logit", "softmax")
 
@@ -109,11 +111,19 @@ class LogitProbe:
         return list(values.chunk(k))
 
     def jvp_terms_stacked(self, x: Tensor, directions: list[Tensor]) -> list[tuple[Tensor, Tensor]]:
-        """(vᵀ∇f, vᵀ∇²f v) for several directions in one batched JVP; piecewise-linear models only."""
+        """(vᵀ∇f, vᵀ∇²f v) for several directions in one batched JVP; piecewise-linear models only.
+
+        Models that support tangent batches (`taser_engine.tangents`) compute the primal once and
+        every tangent in the same ordinary forward; others fall back to `torch.func.jvp`.
+        """
         if not self.piecewise_linear:
             raise ValueError("stacked JVPs give exact curvature only for piecewise-linear models")
         k = len(directions)
-        logits, u = torch.func.jvp(self.model, (x.repeat(k, *([1] * (x.dim() - 1))),), (torch.cat(directions),))
+        if supports_tangent_batch(self.model):
+            logits, tangents = tangent_forward(self.model, x, directions)
+            logits, u = logits.repeat(k, 1), torch.cat(tangents)
+        else:
+            logits, u = torch.func.jvp(self.model, (x.repeat(k, *([1] * (x.dim() - 1))),), (torch.cat(directions),))
         first, second = _LOGIT_SPACE_DERIVATIVES[self.kind](logits, self.labels.repeat(k), u)
         return list(zip(first.chunk(k), second.chunk(k)))
 

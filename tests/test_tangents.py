@@ -1,0 +1,111 @@
+"""Tangent batches (taser_engine.tangents): exact JVPs of ReLU networks from one ordinary forward."""
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from taser_engine import LogitProbe, SteinPenaltyConfig, stein_residual, taser_penalty
+from taser_engine.models import ModelSpec, build_model
+from taser_engine.tangents import supports_tangent_batch, tangent_forward
+
+DT = torch.float64
+SPECS = {
+    "resnet18": ModelSpec(arch="resnet18", in_channels=3, image_size=8, width=4, mean=[0.4] * 3, std=[0.3] * 3),
+    "small_cnn": ModelSpec(arch="small_cnn", in_channels=1, image_size=8, width=6),
+    "mlp": ModelSpec(arch="mlp", in_channels=1, image_size=4, width=12),
+}
+
+
+def _model(arch: str) -> nn.Module:
+    torch.manual_seed(0)
+    model = build_model(SPECS[arch]).double()
+    g = torch.Generator().manual_seed(1)
+    for m in model.modules():  # non-trivial eval-mode BatchNorm: a real affine offset per channel
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.copy_(0.2 * torch.randn(m.num_features, generator=g))
+            m.running_var.copy_(0.5 + torch.rand(m.num_features, generator=g))
+            m.weight.data.copy_(1 + 0.2 * torch.randn(m.num_features, generator=g))
+            m.bias.data.copy_(0.2 * torch.randn(m.num_features, generator=g))
+    return model.eval()
+
+
+def _inputs(arch: str, n: int = 5):
+    spec = SPECS[arch]
+    g = torch.Generator().manual_seed(2)
+    x = torch.rand(n, spec.in_channels, spec.image_size, spec.image_size, generator=g, dtype=DT)
+    tangents = [torch.randn(x.shape, generator=g, dtype=DT) for _ in range(3)]
+    return x, tangents
+
+
+@pytest.mark.parametrize("arch", list(SPECS))
+def test_tangent_batch_equals_forward_mode_jvp(arch):
+    model = _model(arch)
+    x, tangents = _inputs(arch)
+    logits, jvps = tangent_forward(model, x, tangents)
+    torch.testing.assert_close(logits, model(x), rtol=1e-12, atol=1e-12)
+    for t, jvp in zip(tangents, jvps):
+        _, expected = torch.func.jvp(model, (x,), (t,))
+        torch.testing.assert_close(jvp, expected, rtol=1e-10, atol=1e-10)
+    assert all(not m._forward_hooks for m in model.modules())  # hooks are gone afterwards
+
+
+@pytest.mark.parametrize("arch", list(SPECS))
+@pytest.mark.parametrize("laplacian", ["none", "hutchinson"])
+def test_penalty_gradient_through_tangent_batch_matches_double_backward(arch, laplacian):
+    model = _model(arch).train()  # the penalty itself switches to eval mode
+    x, (s, *_) = _inputs(arch, n=6)
+    y = torch.randint(0, 10, (6,), generator=torch.Generator().manual_seed(3))
+    params = [p for p in model.parameters()]
+    grads = {}
+    for method in ("autograd", "jvp"):
+        cfg = SteinPenaltyConfig(method=method, laplacian=laplacian, num_probes=2)
+        value = taser_penalty(model, x, y, s, cfg, torch.Generator().manual_seed(4)).value
+        grads[method] = torch.cat([g.flatten() for g in torch.autograd.grad(value, params)])
+    assert grads["autograd"].norm() > 0
+    torch.testing.assert_close(grads["jvp"], grads["autograd"], rtol=1e-8, atol=1e-12)
+
+
+def test_float32_tangent_batch_stays_close_to_the_float64_reference():
+    """Offsets are subtracted after the affine maps; in float32 that must not cost accuracy."""
+    model = _model("resnet18")
+    x, (s, *_) = _inputs("resnet18")
+    s = 20 * s  # scores are large (≈ −ε/σ); the tangent rows dwarf the offsets
+    y = torch.arange(5)
+    ref = stein_residual(LogitProbe(model, y), x, s, "none", method="autograd")
+    model32 = copy.deepcopy(model).float()
+    fast = stein_residual(LogitProbe(model32, y), x.float(), s.float(), "none", method="jvp")
+    assert ((fast.double() - ref).norm() / ref.norm()).item() < 1e-5
+
+
+def test_support_needs_the_opt_in_eval_mode_and_known_modules():
+    model = _model("small_cnn")
+    assert supports_tangent_batch(model)
+    assert not supports_tangent_batch(model.train())  # train-mode BatchNorm couples samples
+    model.eval()
+    smooth = build_model(SPECS["small_cnn"].model_copy(update={"activation": "silu"})).eval()
+    assert not supports_tangent_batch(smooth)
+    unknown = copy.deepcopy(model)
+    unknown.features.append(nn.MaxPool2d(1))
+    assert not supports_tangent_batch(unknown)
+    inplace = copy.deepcopy(model)
+    inplace.features[2] = nn.ReLU(inplace=True)
+    assert not supports_tangent_batch(inplace)
+    undeclared = copy.deepcopy(model)
+    undeclared.tangent_batch = False
+    assert not supports_tangent_batch(undeclared)
+    with pytest.raises(ValueError, match="tangent batches"):
+        tangent_forward(undeclared, *_inputs("small_cnn")[:1], [])
+
+
+def test_models_without_tangent_support_fall_back_to_forward_mode():
+    model = _model("resnet18")
+    x, (s, v, _) = _inputs("resnet18")
+    y = torch.arange(5)
+    fast = LogitProbe(model, y).jvp_terms_stacked(x, [s, v])
+    model.tangent_batch = False
+    slow = LogitProbe(model, y).jvp_terms_stacked(x, [s, v])
+    for (f1, s1), (f2, s2) in zip(fast, slow):
+        torch.testing.assert_close(f1, f2, rtol=1e-10, atol=1e-10)
+        torch.testing.assert_close(s1, s2, rtol=1e-10, atol=1e-10)
