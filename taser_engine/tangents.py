@@ -73,6 +73,8 @@ def _tangent_hooks(model: nn.Module, rows: int) -> Iterator[None]:
 def _hook_for(module: nn.Module, rows: int) -> Callable | None:
     if isinstance(module, nn.ReLU):
         return _relu_hook(rows)
+    if isinstance(module, _BATCH_NORMS):
+        return _batch_norm_hook(rows)
     offset = _offset_function(module)
     return None if offset is None else _offset_hook(rows, offset)
 
@@ -81,8 +83,6 @@ def _offset_function(module: nn.Module) -> Callable[[Tensor], Tensor] | None:
     """The constant an affine leaf module adds to its output `out`, shaped to broadcast over it."""
     if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Linear)) and module.bias is not None:
         return lambda out: _per_channel(module.bias, out)
-    if isinstance(module, _BATCH_NORMS):
-        return lambda out: _per_channel(_batch_norm_offset(module), out)
     if isinstance(module, Normalize):
         return lambda out: _normalize_offset(module, out)
     return None
@@ -92,12 +92,13 @@ def _per_channel(values: Tensor, out: Tensor) -> Tensor:
     return values.view(-1, *([1] * (out.dim() - 2)))
 
 
-def _batch_norm_offset(bn: nn.Module) -> Tensor:
+def _batch_norm_affine(bn: nn.Module) -> tuple[Tensor, Tensor]:
+    """Eval-mode BatchNorm as `x·scale + offset` per channel."""
     scale = torch.rsqrt(bn.running_var + bn.eps)
     if bn.weight is not None:
         scale = scale * bn.weight
     offset = -bn.running_mean * scale
-    return offset + bn.bias if bn.bias is not None else offset
+    return scale, (offset + bn.bias if bn.bias is not None else offset)
 
 
 def _normalize_offset(module: Normalize, out: Tensor) -> Tensor:
@@ -107,15 +108,38 @@ def _normalize_offset(module: Normalize, out: Tensor) -> Tensor:
 
 
 def _offset_hook(rows: int, offset: Callable[[Tensor], Tensor]):
+    # Whole-batch arithmetic on a (k+1, rows, …) view, not slices and a cat: slicing would make
+    # the backward pass allocate, zero and copy a full-size gradient per slice.
     def hook(module: nn.Module, inputs: tuple[Tensor, ...], out: Tensor) -> Tensor:
-        return torch.cat([out[:rows], out[rows:] - offset(out)])
+        chunks = out.unflatten(0, (-1, rows))
+        return (chunks - (1 - _primal_indicator(chunks)) * offset(out)).flatten(0, 1)
+    return hook
+
+
+def _primal_indicator(chunks: Tensor) -> Tensor:
+    """1 for the primal chunk, 0 for the tangents, broadcastable over a (k+1, rows, …) view."""
+    indicator = torch.zeros(chunks.shape[0], *([1] * (chunks.dim() - 1)), dtype=chunks.dtype,
+                            device=chunks.device)
+    indicator[0] = 1
+    return indicator
+
+
+def _batch_norm_hook(rows: int):
+    # Recomputed as one per-channel affine map: cheaper to differentiate than native batch norm
+    # followed by an offset correction (its own output is discarded).
+    def hook(module: nn.Module, inputs: tuple[Tensor, ...], out: Tensor) -> Tensor:
+        chunks = inputs[0].unflatten(0, (-1, rows))
+        scale, offset = _batch_norm_affine(module)
+        shape = (-1, *([1] * (chunks.dim() - 3)))
+        return (chunks * scale.view(shape) + _primal_indicator(chunks) * offset.view(shape)).flatten(0, 1)
     return hook
 
 
 def _relu_hook(rows: int):
+    # relu(x) = x·[x > 0], so multiplying every chunk by the primal's mask is the primal ReLU and
+    # the tangents' JVP at once.
     def hook(module: nn.Module, inputs: tuple[Tensor, ...], out: Tensor) -> Tensor:
         pre = inputs[0]
         mask = (pre[:rows] > 0).to(pre.dtype)
-        tangents = pre[rows:].unflatten(0, (-1, rows)) * mask
-        return torch.cat([out[:rows], tangents.flatten(0, 1)])
+        return (pre.unflatten(0, (-1, rows)) * mask).flatten(0, 1)
     return hook
