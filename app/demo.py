@@ -61,7 +61,7 @@ def demo_plan() -> list[DemoStep]:
 
 def queue_demo(quick: bool = True, *, url: str | None = None) -> tuple[list[dict], list[str]]:
     """Queue the plan; returns ([{key, kind, job_id, run_id}], [notes about skipped steps])."""
-    from app.jobs import JobConfigError, kind_names, normalized_config, referenced_run
+    from app.jobs import JobConfigError, kind_names, normalized_config, referenced_run, referenced_runs
     from db import queue
 
     registered = set(kind_names())
@@ -87,7 +87,7 @@ def queue_demo(quick: bool = True, *, url: str | None = None) -> tuple[list[dict
             notes.append(f"skipped {step.key}: {exc}")
             continue
         job_id = queue.submit_job(step.kind, config, name=step.name, parent_run_id=referenced_run(config),
-                                  tags=[DEMO_TAG, "quick" if quick else "full"], url=url)
+                                  depends_on=referenced_runs(config), tags=[DEMO_TAG, "quick" if quick else "full"], url=url)
         run_id = queue.get_job(job_id, url=url).run_id
         run_of[step.key] = run_id
         queued.append({"key": step.key, "kind": step.kind, "job_id": job_id, "run_id": run_id})

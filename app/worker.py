@@ -87,6 +87,7 @@ class Worker:
             try:
                 if time.monotonic() >= next_reap:  # cheap, but no need to do it on every poll
                     queue.reap_expired_leases(url=self.options.url)
+                    queue.fail_jobs_with_failed_dependencies(url=self.options.url)
                     next_reap = time.monotonic() + min(self.options.poll_interval_s,
                                                        self.options.lease_s / 4)
                 job = queue.claim_next_job(self.worker_id, self.options.lease_s, url=self.options.url)

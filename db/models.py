@@ -1,7 +1,8 @@
-"""The schema: runs, jobs (the queue), metrics, evaluations, artifacts.
+"""The schema: runs, jobs (the queue), job dependencies, metrics, evaluations, artifacts.
 
 A run is one piece of work and its results (a training, an evaluation, a benchmark); its job is
-the queue entry that gets it executed, one job per run. Metrics are append-only points unique
+the queue entry that gets it executed, one job per run; a job may wait for other runs to succeed
+(its dependencies). Metrics are append-only points unique
 on (run, key, step), so a resumed job that reports a step again overwrites instead of
 duplicating. Times are naive UTC. Artifact paths are relative to the artifact root, so a
 database and its artifact folder can move together.
@@ -103,6 +104,15 @@ class Job(Base):
             "finished_at": _iso(self.finished_at), "heartbeat_at": _iso(self.heartbeat_at),
             "lease_expires_at": _iso(self.lease_expires_at),
         }
+
+
+class JobDependency(Base):
+    """A run whose success a queued job waits for (a fine-tune needs its source and score runs)."""
+
+    __tablename__ = "job_dependencies"
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True, index=True)
 
 
 class Metric(Base):

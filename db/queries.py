@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from db.models import Artifact, Evaluation, Job, Metric, Run
+from db.models import Artifact, Evaluation, Job, JobDependency, Metric, Run
 from db.session import read_session
 
 
@@ -52,7 +52,16 @@ def get_run(run_id: int, *, url: str | None = None) -> dict[str, Any] | None:
         result["evaluations"] = [evaluation.to_dict() for evaluation in evaluations]
         result["artifacts"] = [artifact.to_dict() for artifact in artifacts]
         result["metric_keys"] = metric_keys(run_id, url=url)
+        result["dependencies"] = dependencies_of(job.id, url=url) if job else []
         return result
+
+
+def dependencies_of(job_id: int, *, url: str | None = None) -> list[dict[str, Any]]:
+    """The runs a job waits for, with their current status, in id order."""
+    with read_session(url) as session:
+        rows = session.execute(select(Run.id, Run.status).join(JobDependency, JobDependency.run_id == Run.id)
+                               .where(JobDependency.job_id == job_id).order_by(Run.id)).all()
+    return [{"run_id": run_id, "status": status} for run_id, status in rows]
 
 
 def metric_keys(run_id: int, *, url: str | None = None) -> list[str]:

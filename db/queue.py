@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, text, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import aliased
 from sqlalchemy.dialects import postgresql, sqlite
 
-from db.models import FINISHED_STATES, Artifact, Evaluation, Job, Metric, Run, utcnow
+from db.models import FINISHED_STATES, Artifact, Evaluation, Job, JobDependency, Metric, Run, utcnow
 from db.session import get_engine, read_session, write_session
 
 DEFAULT_MAX_ATTEMPTS = 3
@@ -47,10 +47,18 @@ class Heartbeat:
 
 def submit_job(kind: str, config: dict[str, Any], name: str | None = None,
                parent_run_id: int | None = None, tags: Sequence[str] | None = None, *,
-               priority: int = 0, max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-               url: str | None = None) -> int:
-    """Queue a job of `kind` with an already validated `config`; returns the job id."""
+               depends_on: Sequence[int] = (), priority: int = 0,
+               max_attempts: int = DEFAULT_MAX_ATTEMPTS, url: str | None = None) -> int:
+    """Queue a job of `kind` with an already validated `config`; returns the job id.
+
+    The job is not claimed before every run in `depends_on`, and its parent run, has succeeded;
+    if one of them fails or is cancelled, the job fails (`fail_jobs_with_failed_dependencies`).
+    """
+    dependencies = sorted({*depends_on, *([parent_run_id] if parent_run_id is not None else [])})
     with write_session(url) as session:
+        missing = set(dependencies) - set(session.scalars(select(Run.id).where(Run.id.in_(dependencies))))
+        if dependencies and missing:
+            raise QueueError(f"no run with id {', '.join(map(str, sorted(missing)))} to depend on")
         run = Run(kind=kind, name=name, config=dict(config), status="queued",
                   parent_run_id=parent_run_id, tags=list(tags or []), notes="")
         session.add(run)
@@ -59,6 +67,7 @@ def submit_job(kind: str, config: dict[str, Any], name: str | None = None,
                   priority=priority, max_attempts=max_attempts)
         session.add(job)
         session.flush()
+        session.add_all(JobDependency(job_id=job.id, run_id=run_id) for run_id in dependencies)
         return job.id
 
 
@@ -78,16 +87,13 @@ def record_finished_run(kind: str, config: dict[str, Any], summary: dict[str, An
 def claim_next_job(worker_id: str, lease_s: float, *, url: str | None = None) -> Job | None:
     """Atomically take the highest-priority, oldest queued job that is ready; None when there is none.
 
-    A job whose run has a parent run (a fine-tune of a training run, an evaluation of a model)
-    waits until that parent has succeeded, so several workers never start a job before its input.
+    A job with dependencies (a fine-tune needs its source run and its score-model run) waits
+    until every one has succeeded, so several workers never start a job before its inputs.
     """
     with write_session(url) as session:
         now = _now(session)
-        parent = aliased(Run)
-        ready = or_(Run.parent_run_id.is_(None), parent.status == "succeeded")
         job = session.scalars(
-            select(Job).join(Run, Run.id == Job.run_id).outerjoin(parent, parent.id == Run.parent_run_id)
-            .where(Job.status == "queued", ready)
+            select(Job).where(Job.status == "queued", ~_unmet_dependency(succeeded=True))
             .order_by(Job.priority.desc(), Job.id).limit(1)
             .with_for_update(skip_locked=True, of=Job)
         ).first()
@@ -104,6 +110,30 @@ def claim_next_job(worker_id: str, lease_s: float, *, url: str | None = None) ->
         run.status = "running"
         run.started_at = run.started_at or now
         return job
+
+
+def _unmet_dependency(succeeded: bool):
+    """EXISTS clause: the job has a dependency whose run has not succeeded (or has failed)."""
+    dependency = aliased(Run)
+    status = (dependency.status != "succeeded") if succeeded else dependency.status.in_(("failed", "cancelled"))
+    return (select(JobDependency.run_id).join(dependency, dependency.id == JobDependency.run_id)
+            .where(JobDependency.job_id == Job.id, status).exists())
+
+
+def fail_jobs_with_failed_dependencies(*, url: str | None = None) -> list[int]:
+    """Fail queued jobs that wait for a run that failed or was cancelled; returns their ids."""
+    with write_session(url) as session:
+        now = _now(session)
+        blocked = session.scalars(select(Job).where(Job.status == "queued", _unmet_dependency(succeeded=False))
+                                  .with_for_update(skip_locked=True, of=Job)).all()
+        for job in blocked:
+            failed = session.execute(
+                select(Run.id, Run.status).join(JobDependency, JobDependency.run_id == Run.id)
+                .where(JobDependency.job_id == job.id, Run.status.in_(("failed", "cancelled")))
+                .order_by(Run.id)).all()
+            names = ", ".join(f"#{run_id} {status}" for run_id, status in failed)
+            _set_finished(session, job, "failed", f"not started: the run it needs did not succeed ({names})", now)
+        return [job.id for job in blocked]
 
 
 def heartbeat(job_id: int, worker_id: str, lease_s: float, *, url: str | None = None) -> Heartbeat:

@@ -128,3 +128,71 @@ def test_sqlite_pragmas(tmp_path):
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() > 0
     dispose_engines()
+
+
+def _run_of(job_id, url):
+    return queue.get_job(job_id, url=url).run_id
+
+
+def test_a_job_waits_for_every_dependency(url):
+    source = queue.submit_job("count", {}, name="source", url=url)
+    score = queue.submit_job("count", {}, name="score model", url=url)
+    deps = [_run_of(source, url), _run_of(score, url)]
+    child = queue.submit_job("noop", {}, parent_run_id=deps[0], depends_on=deps, priority=10, url=url)
+    assert [d["run_id"] for d in queries.dependencies_of(child, url=url)] == sorted(deps)
+    first, second = (queue.claim_next_job(w, 30, url=url) for w in ("w1", "w2"))
+    assert {first.id, second.id} == {source, score}  # the child outranks them but is not ready
+    assert queue.complete(source, first.worker_id if first.id == source else second.worker_id, url=url)
+    assert queue.claim_next_job("w3", 30, url=url) is None  # one input is still running
+    assert queue.complete(score, first.worker_id if first.id == score else second.worker_id, url=url)
+    assert queue.claim_next_job("w3", 30, url=url).id == child
+
+
+def test_a_failed_dependency_fails_the_waiting_job_with_the_reason(url):
+    source = queue.submit_job("count", {}, url=url)
+    other = queue.submit_job("count", {}, url=url)
+    child = queue.submit_job("noop", {}, depends_on=[_run_of(source, url), _run_of(other, url)], url=url)
+    independent = queue.submit_job("noop", {}, url=url)
+    claimed = queue.claim_next_job("w1", 30, url=url)
+    assert claimed.id == source
+    assert queue.fail_jobs_with_failed_dependencies(url=url) == []  # running is not failed
+    assert queue.fail(source, "w1", "diverged", url=url)
+    assert queue.fail_jobs_with_failed_dependencies(url=url) == [child]
+    job = queue.get_job(child, url=url)
+    assert job.status == "failed" and f"#{_run_of(source, url)} failed" in job.error
+    assert queries.get_run(job.run_id, url=url)["status"] == "failed"
+    assert queue.get_job(independent, url=url).status == "queued"
+    assert queue.fail_jobs_with_failed_dependencies(url=url) == []  # idempotent
+
+
+def test_depending_on_a_missing_run_is_refused(url):
+    with pytest.raises(queue.QueueError, match="no run with id 999"):
+        queue.submit_job("noop", {}, depends_on=[999], url=url)
+    assert queue.list_jobs(url=url) == []
+
+
+def test_migration_keeps_the_parent_of_jobs_queued_before_dependencies_existed(tmp_path):
+    from alembic import command
+
+    from db.migrate import alembic_config
+
+    url = sqlite_url(tmp_path)
+    command.upgrade(alembic_config(url), "0001")
+    engine = sa.create_engine(url)
+    with engine.begin() as c:
+        now = "2026-11-25 00:00:00"
+        for run_id, parent in ((1, None), (2, 1)):
+            c.execute(sa.text("INSERT INTO runs (id, kind, config, status, parent_run_id, tags, notes, created_at) "
+                              "VALUES (:id, 'noop', '{}', 'queued', :parent, '[]', '', :now)"),
+                      {"id": run_id, "parent": parent, "now": now})
+            c.execute(sa.text("INSERT INTO jobs (id, run_id, kind, config, status, priority, attempts, max_attempts, "
+                              "cancel_requested, progress_step, progress_total, progress_message, log_tail, created_at) "
+                              "VALUES (:id, :id, 'noop', '{}', 'queued', 0, 0, 3, 0, 0, 0, '', '', :now)"),
+                      {"id": run_id, "now": now})
+    engine.dispose()
+    get_engine(url)  # start-up migrates to head
+    assert queries.dependencies_of(2, url=url) == [{"run_id": 1, "status": "queued"}]
+    assert queries.dependencies_of(1, url=url) == []
+    assert queue.claim_next_job("w1", 30, url=url).id == 1
+    assert queue.claim_next_job("w1", 30, url=url) is None
+    dispose_engines()

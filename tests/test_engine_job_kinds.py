@@ -94,3 +94,24 @@ def test_a_job_waits_for_its_parent_run(queue_db):
     assert queue.claim_next_job("w2", 60) is None
     queue.complete(parent_job, "w1", {"ok": True})
     assert queue.claim_next_job("w2", 60).id == child_job
+
+
+def test_a_fine_tune_waits_for_its_source_and_its_score_model(queue_db):
+    from app.jobs import referenced_run, referenced_runs
+    from db import queries, queue
+
+    source_job = queue.submit_job("count", {"steps": 1, "step_s": 0.0})
+    score_job = queue.submit_job("count", {"steps": 1, "step_s": 0.0})
+    source_run, score_run = queue.get_job(source_job).run_id, queue.get_job(score_job).run_id
+    config = validate_config("finetune", {"source_run": source_run, "score_model_run": score_run}).model_dump(mode="json")
+    assert referenced_runs(config) == [source_run, score_run] and referenced_run(config) == source_run
+    child = queue.submit_job("finetune", config, parent_run_id=referenced_run(config),
+                             depends_on=referenced_runs(config), priority=10)
+    for job in (source_job, score_job):
+        assert queue.claim_next_job("w1", 60).id == job
+    queue.complete(source_job, "w1", {"ok": True})
+    assert queue.claim_next_job("w2", 60) is None  # the score model is still running
+    run = queries.get_run(queue.get_job(child).run_id)
+    assert [d["status"] for d in run["dependencies"]] == ["succeeded", "running"]
+    queue.complete(score_job, "w1", {"ok": True})
+    assert queue.claim_next_job("w2", 60).id == child

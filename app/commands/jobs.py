@@ -62,6 +62,8 @@ def show_job(args) -> int:
                 "attempts", "max_attempts", "worker_id", "error", "checkpoint_path",
                 "created_at", "started_at", "finished_at"):
         print(f"{key:>17}: {details[key]}")
+    waits_for = ", ".join(f"#{d['run_id']} ({d['status']})" for d in details["run"]["dependencies"])
+    print(f"{'waits for':>17}: {waits_for or '-'}")
     print(f"{'config':>17}: {json.dumps(details['config'])}")
     print(f"{'metrics':>17}: {', '.join(details['run']['metric_keys']) or '-'}")
     print("--- log tail ---")

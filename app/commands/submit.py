@@ -17,7 +17,7 @@ def register(subparsers) -> None:
                    help="JSON file with the kind's config (default: the kind's defaults)")
     p.add_argument("--name", help="a name for the run")
     p.add_argument("--tag", action="append", default=[], help="tag the run (repeatable)")
-    p.add_argument("--parent", type=int, metavar="RUN_ID", help="parent run (fine-tune / evaluation of)")
+    p.add_argument("--parent", type=int, metavar="RUN_ID", help="parent run (fine-tune / evaluation of); the job waits for it to succeed")
     p.add_argument("--priority", type=int, default=0, help="higher runs first (default 0)")
     p.add_argument("--max-attempts", type=int, default=3,
                    help="attempts before a job whose worker keeps dying is failed (default 3)")
@@ -26,7 +26,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from app.jobs import JobConfigError, normalized_config, referenced_run
+    from app.jobs import JobConfigError, normalized_config, referenced_run, referenced_runs
     from db import queue
 
     raw = _read_config(args.config)
@@ -36,8 +36,13 @@ def run(args) -> int:
         raise UserError(str(exc)) from None
     if args.max_attempts < 1:
         raise UserError("--max-attempts must be at least 1")
-    job_id = queue.submit_job(args.kind, config, name=args.name, parent_run_id=args.parent or referenced_run(config),
-                              tags=args.tag, priority=args.priority, max_attempts=args.max_attempts)
+    try:
+        job_id = queue.submit_job(args.kind, config, name=args.name,
+                                  parent_run_id=args.parent or referenced_run(config),
+                                  depends_on=referenced_runs(config), tags=args.tag,
+                                  priority=args.priority, max_attempts=args.max_attempts)
+    except queue.QueueError as exc:
+        raise UserError(str(exc)) from None
     if args.json:
         job = queue.get_job(job_id)
         args.json.write_text(json.dumps(

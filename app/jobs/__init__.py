@@ -81,13 +81,20 @@ def normalized_config(kind: str, raw: dict[str, Any] | None) -> dict[str, Any]:
 RUN_REFERENCE_FIELDS = ("source_run", "model_run", "score_model_run")
 
 
-def referenced_run(config: dict[str, Any]) -> int | None:
-    """The run a job must wait for (its parent): the first run named by a reference field."""
+def referenced_runs(config: dict[str, Any]) -> list[int]:
+    """Every run a job reads (it waits for all of them), most important first."""
+    runs = []
     for name in RUN_REFERENCE_FIELDS:
         value = config.get(name)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    return None
+        if isinstance(value, int) and not isinstance(value, bool) and value not in runs:
+            runs.append(value)
+    return runs
+
+
+def referenced_run(config: dict[str, Any]) -> int | None:
+    """The job's parent run (lineage shown in the dashboard): the first run it reads."""
+    runs = referenced_runs(config)
+    return runs[0] if runs else None
 
 
 def describe_validation_error(kind: str, exc) -> str:

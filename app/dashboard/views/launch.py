@@ -73,7 +73,7 @@ def render() -> None:
 def submit(kind: str, config_class, raw: dict, placeholders: dict, name: str, tags: str, priority: int) -> None:
     from pydantic import ValidationError
 
-    from app.jobs import referenced_run
+    from app.jobs import referenced_run, referenced_runs
     from db import queue
 
     try:
@@ -89,8 +89,12 @@ def submit(kind: str, config_class, raw: dict, placeholders: dict, name: str, ta
         return
     tag_list = [tag.strip() for tag in tags.replace(";", ",").split(",") if tag.strip()]
     stored = config.model_dump(mode="json")
-    job_id = queue.submit_job(kind, stored, name=name or None, tags=tag_list, priority=priority,
-                              parent_run_id=referenced_run(stored))
+    try:
+        job_id = queue.submit_job(kind, stored, name=name or None, tags=tag_list, priority=priority,
+                                  parent_run_id=referenced_run(stored), depends_on=referenced_runs(stored))
+    except queue.QueueError as exc:
+        st.error(f"Nothing was queued: {exc}.")
+        return
     run_id = queue.get_job(job_id).run_id
     st.success(f"Queued job {job_id} (run #{run_id}).")
     st.page_link("screens/run.py", label=f"Open run #{run_id}", query_params={"run": str(run_id)})

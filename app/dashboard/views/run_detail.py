@@ -59,6 +59,10 @@ def live_part(run_id: int) -> None:
         if run["status"] in ("queued", "running"):
             st.progress(run["progress"] or 0.0,
                         text=f"{job.get('progress_message', '')} · ETA {format_eta(run['eta_s']) or '?'}")
+        unmet = [d for d in run.get("dependencies", []) if d["status"] != "succeeded"]
+        if run["status"] == "queued" and unmet:
+            st.info("Waiting for " + ", ".join(f"run #{d['run_id']} ({d['status']})" for d in unmet)
+                    + " to succeed before it can start.")
         if run["error"]:
             st.error(f"Failed: {run['error']}")
         series = dq.metric_series([run_id]).get(run_id, {})
