@@ -79,6 +79,9 @@ def test_cli_user_errors_are_one_line(taser_cli, runs, tmp_path, capsys):
     assert taser_cli(["evaluate", "--model", str(runs["standard"]), "--attacks", "fgsm", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "attacks" in err and "Traceback" not in err
+    assert taser_cli(["evaluate", "--model", str(runs["standard"]), "--n", "0", "--eps-linf", "-1", "--quiet"]) == 2
+    err = capsys.readouterr().err  # every bad field is named, not just the first
+    assert "n_eval" in err and "eps_linf" in err and "Traceback" not in err
     unlabelled = tmp_path / "unlabelled.json"
     unlabelled.write_text(json.dumps({"run": {}, "per_sample": {"clean": [1]}, "subset": {"fingerprint": "x"}}))
     assert taser_cli(["table", "--runs", str(unlabelled)]) == 2

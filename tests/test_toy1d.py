@@ -167,3 +167,7 @@ def test_cli_rejects_bad_values_with_a_user_error():
     args = parser.parse_args(["toy1d", "--grid-min", "3", "--grid-max", "1", "--quiet"])
     with pytest.raises(UserError, match="grid"):
         args.handler(args)
+    args = parser.parse_args(["toy1d", "--epochs", "0", "--lr", "-1", "--quiet"])
+    with pytest.raises(UserError) as raised:  # every bad flag is named, not just the first
+        args.handler(args)
+    assert "--epochs" in str(raised.value) and "--lr" in str(raised.value)

@@ -121,8 +121,9 @@ def run(args) -> int:
             spsa_nb_sample=args.spsa_nb_sample, spsa_lr=args.spsa_lr, apgd_n_iter=args.apgd_n_iter,
             iteration_check=args.iteration_check)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise UserError(f"{'.'.join(map(str, first['loc'])) or 'config'}: {first['msg']}") from None
+        from taser_engine.training import format_errors
+
+        raise UserError(format_errors(exc)) from None
     try:
         model = load_model(args.model, map_location=args.device or _default_device())
     except CheckpointError as exc:

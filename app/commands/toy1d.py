@@ -64,10 +64,14 @@ def config_from_args(args) -> Toy1DConfig:
     try:
         return Toy1DConfig(**fields)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = str(err["loc"][0]) if err["loc"] else ""
-        prefix = f"--{field.replace('_', '-')}: " if field else ""
-        raise UserError(prefix + err["msg"].removeprefix("Value error, ")) from None
+        raise UserError("; ".join(_flag_message(err) for err in exc.errors())) from None
+
+
+def _flag_message(err: dict) -> str:
+    """A validation error named by the command-line flag it came from."""
+    field = str(err["loc"][0]) if err["loc"] else ""
+    prefix = f"--{field.replace('_', '-')}: " if field else ""
+    return prefix + err["msg"].removeprefix("Value error, ")
 
 
 def _cell(row: dict | None, split: str) -> str:
