@@ -55,11 +55,22 @@ def test_standard_without_taser(tmp_path):
     assert not result["taser"] and result["penalty_ms_per_sample"] == 0.0
 
 
+def test_penalty_on_part_of_the_batch(tmp_path):
+    run = tmp_path / "half"
+    assert run_cli("train", "--taser", "--penalty-fraction", "0.5", "--laplacian", "hutchinson", *QUICK,
+                   "--out", str(run), "--json", str(tmp_path / "h.json")) == 0
+    check_run(run, tmp_path / "h.json", 1)
+    penalty = json.loads((run / "config.json").read_text())["penalty"]
+    assert penalty["fraction"] == 0.5 and penalty["laplacian"] == "hutchinson"
+
+
 def test_bad_values_are_one_line_errors_naming_the_field(tmp_path, capsys):
     assert run_cli("train", "--epochs", "0", "--out", str(tmp_path / "x")) == 2
     assert "epochs" in capsys.readouterr().err
     assert run_cli("train", "--epochs", "1", "--dataset", "cifar10", "--out", str(tmp_path / "x")) == 2
     assert "data_root" in capsys.readouterr().err
+    assert run_cli("train", "--epochs", "1", "--taser", "--penalty-fraction", "0", "--out", str(tmp_path / "x")) == 2
+    assert "penalty.fraction" in capsys.readouterr().err
     assert run_cli("finetune", "--from", str(tmp_path / "nothing"), "--epochs", "1", "--out", str(tmp_path / "y")) == 2
     assert "source" in capsys.readouterr().err
 

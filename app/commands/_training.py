@@ -20,7 +20,7 @@ from taser_engine.training import PRESETS, RunMismatchError, format_errors
 # flag dest -> config field, for flags whose names differ from the field
 FIELD_OF = {"lambda_": "taser_lambda", "steps": "num_steps"}
 PENALTY_FLAGS = {"probe": "probe", "laplacian": "laplacian", "penalty_method": "method",
-                 "num_probes": "num_probes"}
+                 "num_probes": "num_probes", "penalty_fraction": "fraction"}
 
 
 def add_common_flags(p) -> None:
@@ -38,6 +38,8 @@ def add_common_flags(p) -> None:
     p.add_argument("--laplacian", choices=["none", "hutchinson", "exact"])
     p.add_argument("--penalty-method", choices=["jvp", "autograd", "fd"])
     p.add_argument("--num-probes", type=int)
+    p.add_argument("--penalty-fraction", type=float, metavar="F",
+                   help="share of each batch the penalty uses (default 1; 0.5 halves its cost)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--epsilon", type=float, help="L∞ budget (default: the dataset's)")
