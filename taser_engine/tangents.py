@@ -27,7 +27,9 @@ from taser_engine.models import Normalize
 # Leaf modules that are linear maps with no offset: the tangent rows pass through unchanged.
 _LINEAR_NO_OFFSET = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AvgPool1d, nn.AvgPool2d,
                      nn.Flatten, nn.Identity)
-_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
+# Every BatchNorm flavour, SyncBatchNorm included (data-parallel CUDA runs): in eval mode each is a
+# per-channel affine map on dimension 1.
+_BATCH_NORMS = (nn.modules.batchnorm._BatchNorm,)
 
 
 def supports_tangent_batch(model: nn.Module) -> bool:

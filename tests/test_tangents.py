@@ -67,6 +67,18 @@ def test_penalty_gradient_through_tangent_batch_matches_double_backward(arch, la
     torch.testing.assert_close(grads["jvp"], grads["autograd"], rtol=1e-8, atol=1e-12)
 
 
+def test_sync_batch_norm_in_eval_mode_is_supported():
+    """Data-parallel CUDA runs convert BatchNorm to SyncBatchNorm; the fast path must survive it."""
+    model = _model("small_cnn")
+    synced = nn.SyncBatchNorm.convert_sync_batchnorm(copy.deepcopy(model)).eval()
+    assert any(isinstance(m, nn.SyncBatchNorm) for m in synced.modules()) and supports_tangent_batch(synced)
+    x, tangents = _inputs("small_cnn")
+    logits, jvps = tangent_forward(synced, x, tangents)
+    torch.testing.assert_close(logits, model(x))
+    for t, jvp in zip(tangents, jvps):
+        torch.testing.assert_close(jvp, torch.func.jvp(model, (x,), (t,))[1])
+
+
 def test_float32_tangent_batch_stays_close_to_the_float64_reference():
     """Offsets are subtracted after the affine maps; in float32 that must not cost accuracy."""
     model = _model("resnet18")
