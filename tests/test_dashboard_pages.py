@@ -305,3 +305,16 @@ def test_tags_and_notes_are_edited_on_the_run_page(seeded):
     assert not at.exception
     stored = get_run(run_id)
     assert stored["tags"] == ["baseline", "demo"] and stored["notes"] == "compare with #2"
+
+
+def test_run_page_says_what_a_queued_job_waits_for(seeded):
+    from db import queue
+
+    waiting = seeded["runs"]["waiting"]
+    job_id = queue.submit_job("count", {"steps": 1}, name="blocked", depends_on=[waiting])
+    try:
+        at = open_page("run", {"run": str(queue.get_job(job_id).run_id)})
+        assert_clean(at)
+        assert any(f"Waiting for run #{waiting} (queued)" in item.value for item in at.info)
+    finally:  # leave the shared database as the other tests expect it
+        queue.request_cancel(job_id)
