@@ -3,8 +3,9 @@
 Every model takes inputs in [0, 1] and normalises inside (`Normalize`), so attacks, scores and
 the Stein penalty all live in the same [0, 1] coordinates. ReLU variants declare
 `piecewise_linear = True` (their logits have zero Hessian almost everywhere, which the
-forward-mode estimator exploits) and `tangent_batch = True` (see `tangents`); smooth variants (SiLU, Softplus, GELU) give the Laplacian
-term something to act on.
+forward-mode estimator exploits); smooth variants (SiLU, Softplus, GELU) give the Laplacian
+term something to act on. Every model declares `tangent_batch = True`: each nonlinearity in its
+forward is a module call, which `tangents` relies on.
 
 `ModelSpec` is the serialisable description stored with every checkpoint; `build_model(spec)`
 is the only constructor the rest of the product uses.
@@ -135,6 +136,6 @@ def build_model(spec: ModelSpec) -> nn.Module:
     model = _ARCHS[spec.arch](spec)
     model.piecewise_linear = spec.activation == "relu"
     # Every nonlinearity in these forwards is a module call, so tangents can ride in the batch.
-    model.tangent_batch = model.piecewise_linear
+    model.tangent_batch = True
     model.spec = spec
     return model

@@ -110,20 +110,39 @@ class LogitProbe:
         values = REDUCTIONS[self.kind](self.model(torch.cat(inputs)), self.labels.repeat(k))
         return list(values.chunk(k))
 
-    def jvp_terms_stacked(self, x: Tensor, directions: list[Tensor]) -> list[tuple[Tensor, Tensor]]:
-        """(vᵀ∇f, vᵀ∇²f v) for several directions in one batched JVP; piecewise-linear models only.
+    @property
+    def uses_tangent_batch(self) -> bool:
+        """Whether `tangent_terms` applies: the model supports tangent batches in its current mode."""
+        return supports_tangent_batch(self.model)
 
-        Models that support tangent batches (`taser_engine.tangents`) compute the primal once and
-        every tangent in the same ordinary forward; others fall back to `torch.func.jvp`.
+    def tangent_terms(self, x: Tensor, score: Tensor, directions: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
+        """(sᵀ∇f, [vᵀ∇²f v for each direction v]) from one tangent batch (`taser_engine.tangents`).
+
+        Piecewise-linear networks need first-order rows only: vᵀ∇²f v = (Jv)ᵀ H (Jv), with H the
+        reduction's logit-space Hessian. Smooth ones add a second-order row per direction for the
+        logits' own curvature, ∇_z f · vᵀ∇²z v.
+        """
+        derivatives = _LOGIT_SPACE_DERIVATIVES[self.kind]
+        if self.piecewise_linear:
+            out = tangent_forward(self.model, x, [score, *directions])
+        else:
+            out = tangent_forward(self.model, x, [score], curved=directions)
+        directional, _ = derivatives(out.primal, self.labels, out.first[0])
+        second = [derivatives(out.primal, self.labels, u)[1] for u in out.first[1:]]
+        if out.second:
+            grad_z = _reduction_gradient(self.kind, out.primal, self.labels)
+            second = [curvature + (grad_z * w).sum(dim=1) for curvature, w in zip(second, out.second)]
+        return directional, second
+
+    def jvp_terms_stacked(self, x: Tensor, directions: list[Tensor]) -> list[tuple[Tensor, Tensor]]:
+        """(vᵀ∇f, vᵀ∇²f v) for several directions in one batched `torch.func.jvp`.
+
+        Piecewise-linear models only; models that support tangent batches use `tangent_terms`.
         """
         if not self.piecewise_linear:
             raise ValueError("stacked JVPs give exact curvature only for piecewise-linear models")
         k = len(directions)
-        if supports_tangent_batch(self.model):
-            logits, tangents = tangent_forward(self.model, x, directions)
-            logits, u = logits.repeat(k, 1), torch.cat(tangents)
-        else:
-            logits, u = torch.func.jvp(self.model, (x.repeat(k, *([1] * (x.dim() - 1))),), (torch.cat(directions),))
+        logits, u = torch.func.jvp(self.model, (x.repeat(k, *([1] * (x.dim() - 1))),), (torch.cat(directions),))
         first, second = _LOGIT_SPACE_DERIVATIVES[self.kind](logits, self.labels.repeat(k), u)
         return list(zip(first.chunk(k), second.chunk(k)))
 

@@ -3,9 +3,11 @@
 Three differentiation back-ends estimate the same quantity and are interchangeable:
 
 - `autograd`: reverse mode, double backward; the reference.
-- `jvp`: forward mode (`torch.func.jvp`); `sᵀ∇f` is one JVP along s and each second directional
-  derivative `vᵀ∇²f v` a nested JVP. Probes that expose `jvp_terms` (see `probes.LogitProbe`)
-  get exact curvature of piecewise-linear networks from a single JVP per direction.
+- `jvp`: forward mode; `sᵀ∇f` is one JVP along s and each second directional derivative
+  `vᵀ∇²f v` a second-order one. Probes of models that support tangent batches
+  (`probes.LogitProbe.tangent_terms`, `tangents`) get all of them from one ordinary batched
+  forward; otherwise `torch.func.jvp` (exact curvature of piecewise-linear networks from a single
+  JVP per direction, nested JVPs for smooth ones).
 - `fd`: central finite differences of `f` alone. Accurate for the first-order term; the
   second-difference Laplacian is limited by float32 round-off (prefer float64 or another method).
 
@@ -115,6 +117,8 @@ def _autograd_terms(f: Probe, x: Tensor, s: Tensor, directions: list[Tensor],
 
 def _jvp_terms(f: Probe, x: Tensor, s: Tensor, directions: list[Tensor],
                fd_step: float | None) -> tuple[Tensor, list[Tensor]]:
+    if getattr(f, "uses_tangent_batch", False):
+        return f.tangent_terms(x, s, directions)
     if getattr(f, "piecewise_linear", False) and hasattr(f, "jvp_terms_stacked"):
         terms = f.jvp_terms_stacked(x, [s, *directions])
         return terms[0][0], [second for _, second in terms[1:]]

@@ -1,23 +1,29 @@
-"""Tangent batches: exact Jacobian-vector products of ReLU networks as one ordinary forward pass.
+"""Tangent batches: exact directional derivatives of a network as one ordinary forward pass.
 
-For a network built from affine maps and ReLUs, the JVP along t is the same network run on t with
-every bias (affine offset) removed and every ReLU replaced by multiplication with the primal's
-activation mask. So the primal x and k tangents can travel as a single batch `[x; t₁; …; t_k]`
-through the model's own modules: the linear layers run once on (k+1)·B rows, and the result is
-differentiable by plain reverse mode (no forward-mode dual tensors, no repeated primal), which
-is what makes the TASER penalty's parameter gradient cheap (see `benchmarks/`).
+For a network built from affine maps and pointwise activations σ, the JVP along t is the same
+network run on t with every bias (affine offset) removed and every activation replaced by
+multiplication with σ' at the primal's pre-activation. So the primal x and k tangents travel as a
+single batch `[x; t₁; …; t_k]` through the model's own modules: the linear layers run once on
+(k+1)·B rows, and the result is differentiable by plain reverse mode (no forward-mode dual
+tensors, no repeated primal), which is what makes the TASER penalty's parameter gradient cheap
+(see `benchmarks/`). Second directional derivatives (Taylor mode) ride along the same way: a
+"curved" tangent v brings a second row w, starting at 0, that linear maps treat like a tangent
+and an activation maps to `σ''(a)·v_a² + σ'(a)·w_a`; at the logits w = vᵀ∇²z v. ReLU has σ'' = 0,
+so ReLU networks need no second rows (their curvature is the probe's, see `probes`).
 
 This is done with forward hooks, so it is only correct when every operation in `forward` that is
 not linear goes through a hooked module. That is invisible from the module tree, so models opt in
-with a `tangent_batch = True` attribute (`models.build_model` sets it for its ReLU architectures,
-and the tests compare them with `torch.func.jvp`); `supports_tangent_batch` also checks that every
-leaf module is of a known kind and that normalisation layers are in eval mode.
+with a `tangent_batch = True` attribute (`models.build_model` sets it, and the tests compare every
+architecture and activation with `torch.func.jvp`); `supports_tangent_batch` also checks that
+every leaf module is of a known kind and that normalisation layers are in eval mode.
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Iterator
+import math
+from dataclasses import dataclass
+from typing import Callable, Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -32,6 +38,46 @@ _LINEAR_NO_OFFSET = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AvgPool1d, n
 _BATCH_NORMS = (nn.modules.batchnorm._BatchNorm,)
 
 
+def _silu(a: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    sig = torch.sigmoid(a)
+    return a * sig, sig * (1 + a * (1 - sig)), sig * (1 - sig) * (2 + a * (1 - 2 * sig))
+
+
+def _tanh(a: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    t = torch.tanh(a)
+    return t, 1 - t * t, -2 * t * (1 - t * t)
+
+
+def _gelu(a: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    cdf = 0.5 * (1 + torch.erf(a / math.sqrt(2)))
+    pdf = torch.exp(-0.5 * a * a) / math.sqrt(2 * math.pi)
+    return a * cdf, cdf + a * pdf, pdf * (2 - a * a)
+
+
+def _softplus(module: nn.Softplus) -> Callable[[Tensor], tuple[Tensor, Tensor, Tensor]]:
+    def derivatives(a: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        scaled = module.beta * a
+        sig = torch.sigmoid(scaled)
+        linear = scaled > module.threshold  # where nn.Softplus returns x itself
+        first = torch.where(linear, torch.ones_like(sig), sig)
+        second = torch.where(linear, torch.zeros_like(sig), module.beta * sig * (1 - sig))
+        return nn.functional.softplus(a, module.beta, module.threshold), first, second
+    return derivatives
+
+
+def _smooth_derivatives(module: nn.Module) -> Callable[[Tensor], tuple[Tensor, Tensor, Tensor]] | None:
+    """(σ(a), σ'(a), σ''(a)) of a supported smooth activation module, else None."""
+    if isinstance(module, nn.SiLU):
+        return _silu
+    if isinstance(module, nn.Tanh):
+        return _tanh
+    if isinstance(module, nn.GELU) and module.approximate == "none":
+        return _gelu
+    if isinstance(module, nn.Softplus):
+        return _softplus(module)
+    return None
+
+
 def supports_tangent_batch(model: nn.Module) -> bool:
     """Whether `tangent_forward` is exact for `model` in its current mode (see module docstring)."""
     if not getattr(model, "tangent_batch", False):
@@ -40,29 +86,56 @@ def supports_tangent_batch(model: nn.Module) -> bool:
 
 
 def _leaf_supported(module: nn.Module) -> bool:
-    if isinstance(module, nn.ReLU):
+    if isinstance(module, (nn.ReLU, nn.SiLU)):
         return not module.inplace
     if isinstance(module, _BATCH_NORMS):
         return not module.training and module.track_running_stats
+    if _smooth_derivatives(module) is not None:
+        return True
     return isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Linear, Normalize, *_LINEAR_NO_OFFSET,
                                nn.Sequential))
 
 
-def tangent_forward(model: nn.Module, x: Tensor, tangents: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
-    """`model(x)` and the JVPs `J·t` of its output for each tangent t, from one batched forward."""
+@dataclass
+class TangentOutputs:
+    """The model's output and its directional derivatives, each `(B, *out)`."""
+
+    primal: Tensor
+    first: list[Tensor]  # J·t for each tangent, then for each curved tangent
+    second: list[Tensor]  # vᵀ∇²(model) v for each curved tangent v
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """How the stacked batch is organised: chunks of `rows` rows, in this order."""
+
+    rows: int
+    plain: int  # tangents with first-order rows only
+    curved: int  # tangents with a second-order row as well (which come last)
+
+
+def tangent_forward(model: nn.Module, x: Tensor, tangents: Sequence[Tensor],
+                    curved: Sequence[Tensor] = ()) -> TangentOutputs:
+    """`model(x)`, its JVPs along `tangents` and `curved`, and second derivatives along `curved`.
+
+    One forward pass of the batch `[x; tangents; curved; 0 for each curved]`.
+    """
     if not supports_tangent_batch(model):
         raise ValueError("this model does not support tangent batches (see supports_tangent_batch)")
-    b = x.shape[0]
-    with _tangent_hooks(model, b):
-        out = model(torch.cat([x, *tangents]))
-    return out[:b], list(out[b:].split(b))
+    layout = _Layout(x.shape[0], len(tangents), len(curved))
+    zeros = [torch.zeros_like(x)] * len(curved)
+    with _tangent_hooks(model, layout):
+        out = model(torch.cat([x, *tangents, *curved, *zeros]))
+    chunks = out.split(layout.rows)
+    n_first = layout.plain + layout.curved
+    return TangentOutputs(chunks[0], list(chunks[1:1 + n_first]), list(chunks[1 + n_first:]))
 
 
 @contextlib.contextmanager
-def _tangent_hooks(model: nn.Module, rows: int) -> Iterator[None]:
+def _tangent_hooks(model: nn.Module, layout: _Layout) -> Iterator[None]:
     handles = []
     for module in model.modules():
-        hook = _hook_for(module, rows)
+        hook = _hook_for(module, layout)
         if hook is not None:
             handles.append(module.register_forward_hook(hook))
     try:
@@ -72,11 +145,15 @@ def _tangent_hooks(model: nn.Module, rows: int) -> Iterator[None]:
             handle.remove()
 
 
-def _hook_for(module: nn.Module, rows: int) -> Callable | None:
+def _hook_for(module: nn.Module, layout: _Layout) -> Callable | None:
+    rows = layout.rows
     if isinstance(module, nn.ReLU):
         return _relu_hook(rows)
     if isinstance(module, _BATCH_NORMS):
         return _batch_norm_hook(rows)
+    derivatives = _smooth_derivatives(module)
+    if derivatives is not None:
+        return _smooth_hook(layout, derivatives)
     offset = _offset_function(module)
     return None if offset is None else _offset_hook(rows, offset)
 
@@ -137,9 +214,22 @@ def _batch_norm_hook(rows: int):
     return hook
 
 
+def _smooth_hook(layout: _Layout, derivatives: Callable[[Tensor], tuple[Tensor, Tensor, Tensor]]):
+    def hook(module: nn.Module, inputs: tuple[Tensor, ...], out: Tensor) -> Tensor:
+        chunks = inputs[0].unflatten(0, (-1, layout.rows))
+        # One split (its backward is one cat), not several slices of the input.
+        primal, plain, curved, second = chunks.split([1, layout.plain, layout.curved, layout.curved])
+        value, d1, d2 = derivatives(primal)
+        parts = [value, plain * d1, curved * d1]
+        if layout.curved:
+            parts.append(curved * curved * d2 + second * d1)
+        return torch.cat(parts).flatten(0, 1)
+    return hook
+
+
 def _relu_hook(rows: int):
-    # relu(x) = x·[x > 0], so multiplying every chunk by the primal's mask is the primal ReLU and
-    # the tangents' JVP at once.
+    # relu(x) = x·[x > 0], so multiplying every chunk by the primal's mask is the primal ReLU, the
+    # tangents' JVP and (σ'' = 0) the second-order rows at once.
     def hook(module: nn.Module, inputs: tuple[Tensor, ...], out: Tensor) -> Tensor:
         pre = inputs[0]
         mask = (pre[:rows] > 0).to(pre.dtype)

@@ -18,9 +18,12 @@ SPECS = {
 }
 
 
-def _model(arch: str) -> nn.Module:
+ACTIVATIONS = ["relu", "silu", "softplus", "gelu"]
+
+
+def _model(arch: str, activation: str = "relu") -> nn.Module:
     torch.manual_seed(0)
-    model = build_model(SPECS[arch]).double()
+    model = build_model(SPECS[arch].model_copy(update={"activation": activation})).double()
     g = torch.Generator().manual_seed(1)
     for m in model.modules():  # non-trivial eval-mode BatchNorm: a real affine offset per channel
         if isinstance(m, nn.BatchNorm2d):
@@ -40,21 +43,29 @@ def _inputs(arch: str, n: int = 5):
 
 
 @pytest.mark.parametrize("arch", list(SPECS))
-def test_tangent_batch_equals_forward_mode_jvp(arch):
-    model = _model(arch)
-    x, tangents = _inputs(arch)
-    logits, jvps = tangent_forward(model, x, tangents)
-    torch.testing.assert_close(logits, model(x), rtol=1e-12, atol=1e-12)
-    for t, jvp in zip(tangents, jvps):
-        _, expected = torch.func.jvp(model, (x,), (t,))
-        torch.testing.assert_close(jvp, expected, rtol=1e-10, atol=1e-10)
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_tangent_batch_equals_forward_mode_derivatives(arch, activation):
+    model = _model(arch, activation)
+    x, (s, v, w) = _inputs(arch)
+    out = tangent_forward(model, x, [s], curved=[v, w])
+    torch.testing.assert_close(out.primal, model(x), rtol=1e-12, atol=1e-12)
+    for t, jvp in zip((s, v, w), out.first):
+        torch.testing.assert_close(jvp, torch.func.jvp(model, (x,), (t,))[1], rtol=1e-10, atol=1e-10)
+    for t, second in zip((v, w), out.second):
+        def along(inp, t=t):
+            return torch.func.jvp(model, (inp,), (t,))[1]
+        expected = torch.func.jvp(along, (x,), (t,))[1]  # tᵀ∇²(logits) t
+        torch.testing.assert_close(second, expected, rtol=1e-9, atol=1e-10)
+        if activation == "relu":
+            assert second.abs().max() == 0
     assert all(not m._forward_hooks for m in model.modules())  # hooks are gone afterwards
 
 
 @pytest.mark.parametrize("arch", list(SPECS))
+@pytest.mark.parametrize("activation", ["relu", "silu"])
 @pytest.mark.parametrize("laplacian", ["none", "hutchinson"])
-def test_penalty_gradient_through_tangent_batch_matches_double_backward(arch, laplacian):
-    model = _model(arch).train()  # the penalty itself switches to eval mode
+def test_penalty_gradient_through_tangent_batch_matches_double_backward(arch, activation, laplacian):
+    model = _model(arch, activation).train()  # the penalty itself switches to eval mode
     x, (s, *_) = _inputs(arch, n=6)
     y = torch.randint(0, 10, (6,), generator=torch.Generator().manual_seed(3))
     params = [p for p in model.parameters()]
@@ -73,9 +84,9 @@ def test_sync_batch_norm_in_eval_mode_is_supported():
     synced = nn.SyncBatchNorm.convert_sync_batchnorm(copy.deepcopy(model)).eval()
     assert any(isinstance(m, nn.SyncBatchNorm) for m in synced.modules()) and supports_tangent_batch(synced)
     x, tangents = _inputs("small_cnn")
-    logits, jvps = tangent_forward(synced, x, tangents)
-    torch.testing.assert_close(logits, model(x))
-    for t, jvp in zip(tangents, jvps):
+    out = tangent_forward(synced, x, tangents)
+    torch.testing.assert_close(out.primal, model(x))
+    for t, jvp in zip(tangents, out.first):
         torch.testing.assert_close(jvp, torch.func.jvp(model, (x,), (t,))[1])
 
 
@@ -96,8 +107,10 @@ def test_support_needs_the_opt_in_eval_mode_and_known_modules():
     assert supports_tangent_batch(model)
     assert not supports_tangent_batch(model.train())  # train-mode BatchNorm couples samples
     model.eval()
-    smooth = build_model(SPECS["small_cnn"].model_copy(update={"activation": "silu"})).eval()
-    assert not supports_tangent_batch(smooth)
+    assert supports_tangent_batch(_model("small_cnn", "gelu"))
+    approximate = _model("small_cnn", "gelu")
+    approximate.features[2] = nn.GELU(approximate="tanh")  # no derivatives coded for it
+    assert not supports_tangent_batch(approximate)
     unknown = copy.deepcopy(model)
     unknown.features.append(nn.MaxPool2d(1))
     assert not supports_tangent_batch(unknown)
@@ -111,13 +124,15 @@ def test_support_needs_the_opt_in_eval_mode_and_known_modules():
         tangent_forward(undeclared, *_inputs("small_cnn")[:1], [])
 
 
-def test_models_without_tangent_support_fall_back_to_forward_mode():
-    model = _model("resnet18")
-    x, (s, v, _) = _inputs("resnet18")
+@pytest.mark.parametrize("activation", ["relu", "softplus"])
+def test_models_without_tangent_support_fall_back_to_forward_mode(activation):
+    model = _model("resnet18", activation)
+    x, (s, v, w) = _inputs("resnet18")
     y = torch.arange(5)
-    fast = LogitProbe(model, y).jvp_terms_stacked(x, [s, v])
+    probe = LogitProbe(model, y)
+    assert probe.uses_tangent_batch
+    fast = stein_residual(probe, x, s, "hutchinson", 2, "jvp", torch.Generator().manual_seed(1))
     model.tangent_batch = False
-    slow = LogitProbe(model, y).jvp_terms_stacked(x, [s, v])
-    for (f1, s1), (f2, s2) in zip(fast, slow):
-        torch.testing.assert_close(f1, f2, rtol=1e-10, atol=1e-10)
-        torch.testing.assert_close(s1, s2, rtol=1e-10, atol=1e-10)
+    assert not probe.uses_tangent_batch
+    slow = stein_residual(probe, x, s, "hutchinson", 2, "jvp", torch.Generator().manual_seed(1))
+    torch.testing.assert_close(fast, slow, rtol=1e-9, atol=1e-10)
