@@ -56,8 +56,9 @@ def masking_details(labelled: Sequence[tuple[str, Mapping]]) -> list[dict]:
 
 
 def overhead_table(rows: Sequence[Mapping]) -> list[dict]:
-    return [{"model": row["model"], "device": row["device"], "method": row["method"],
-             "laplacian": row["laplacian"], "K": row.get("num_probes"),
+    return [{"model": row["model"], "activation": row.get("activation", "relu"), "device": row["device"],
+             "method": row["method"], "laplacian": row["laplacian"], "K": row.get("num_probes"),
+             "share of batch": row.get("fraction", 1.0),
              "ms/sample (plain)": row["plain_ms_per_sample"], "ms/sample (TASER)": row["ms_per_sample"],
              "ratio": row["ratio"], "residual rel. error": row.get("rel_error"),
              "gradient rel. error": row.get("grad_rel_error")} for row in rows]

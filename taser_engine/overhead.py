@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from taser_engine.callbacks import Callbacks, StopRequested
-from taser_engine.models import ModelSpec, build_model
+from taser_engine.models import Activation, ModelSpec, build_model
 from taser_engine.penalty import SteinPenaltyConfig, taser_penalty
 from taser_engine.stein import LAPLACIANS, METHODS
 
@@ -34,6 +34,8 @@ class OverheadConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     models: list[Literal["resnet18", "small_cnn"]] = ["resnet18", "small_cnn"]
+    activations: list[Activation] = Field(default_factory=lambda: ["relu"],
+                                          description="activation of the benchmarked models (paper: ReLU)")
     devices: list[str] = Field(default_factory=lambda: ["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
     methods: list[Literal["autograd", "jvp", "fd"]] = list(METHODS)
     laplacians: list[Literal["none", "hutchinson", "exact"]] = list(LAPLACIANS)
@@ -134,11 +136,11 @@ def _combinations(config: OverheadConfig, spec: ModelSpec):
 
 def run_overhead(config: OverheadConfig, callbacks: Callbacks | None = None) -> dict:
     callbacks = callbacks or Callbacks()
-    jobs = [(m, dev, combo) for m in config.models for dev in config.devices
+    jobs = [(m, a, dev, combo) for m in config.models for a in config.activations for dev in config.devices
             for combo in _combinations(config, BENCH_MODELS[m])]
     rows, done = [], 0
-    for model_name in config.models:
-        spec = BENCH_MODELS[model_name]
+    for model_name, activation in ((m, a) for m in config.models for a in config.activations):
+        spec = BENCH_MODELS[model_name].model_copy(update={"activation": activation})
         for device in config.devices:
             torch.manual_seed(config.seed)
             model = build_model(spec).to(device).train()
@@ -164,7 +166,7 @@ def run_overhead(config: OverheadConfig, callbacks: Callbacks | None = None) -> 
                                                           config.seed, references[laplacian])
                 rel_error, grad_error = errors[method, laplacian]
                 row = {
-                    "model": model_name, "device": device, "method": method, "laplacian": laplacian,
+                    "model": model_name, "activation": activation, "device": device, "method": method, "laplacian": laplacian,
                     "fraction": fraction,
                     "num_probes": config.num_probes if laplacian == "hutchinson" else 0,
                     "batch_size": config.batch_size,
@@ -176,6 +178,7 @@ def run_overhead(config: OverheadConfig, callbacks: Callbacks | None = None) -> 
                 }
                 rows.append(row)
                 done += 1
-                callbacks.on_progress(done, len(jobs), f"{model_name}/{device}/{method}/{laplacian}/{fraction:g}")
+                callbacks.on_progress(done, len(jobs),
+                                      f"{model_name}/{activation}/{device}/{method}/{laplacian}/{fraction:g}")
                 callbacks.on_metrics(done, {"ratio": row["ratio"], "ms_per_sample": row["ms_per_sample"]})
     return {"settings": config.model_dump(), "torch": torch.__version__, "rows": rows}

@@ -10,12 +10,19 @@ from plotly.subplots import make_subplots
 
 def row_label(row: Mapping) -> str:
     probes = f", K={row['num_probes']}" if row.get("laplacian") == "hutchinson" else ""
-    return f"{row['method']} · {row['laplacian']}{probes}"
+    fraction = row.get("fraction", 1.0)
+    share = f" · {fraction:g} of batch" if fraction != 1.0 else ""
+    return f"{row['method']} · {row['laplacian']}{probes}{share}"
+
+
+def model_label(row: Mapping) -> str:
+    activation = row.get("activation", "relu")
+    return row["model"] if activation == "relu" else f"{row['model']} ({activation})"
 
 
 def overhead_figure(rows: Sequence[Mapping]) -> go.Figure:
     """Per model/device: bars of ms/sample (plain step vs step with TASER) and the ratio."""
-    groups = sorted({(row["model"], row["device"]) for row in rows})
+    groups = sorted({(model_label(row), row["device"]) for row in rows})
     if not groups:
         from app.figures.curves import empty_figure
 
@@ -25,7 +32,7 @@ def overhead_figure(rows: Sequence[Mapping]) -> go.Figure:
                                         for title in (f"{model} on {device}: ms / sample",
                                                       f"{model} on {device}: ratio to plain step")])
     for index, (model, device) in enumerate(groups, start=1):
-        mine = [row for row in rows if row["model"] == model and row["device"] == device]
+        mine = [row for row in rows if model_label(row) == model and row["device"] == device]
         labels = [row_label(row) for row in mine]
         fig.add_trace(go.Bar(x=labels, y=[row["plain_ms_per_sample"] for row in mine], name="without TASER",
                              marker_color="#7f7f7f", legendgroup="plain", showlegend=index == 1), row=index, col=1)
