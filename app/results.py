@@ -56,7 +56,8 @@ def masking_details(labelled: Sequence[tuple[str, Mapping]]) -> list[dict]:
 
 
 def overhead_table(rows: Sequence[Mapping]) -> list[dict]:
-    return [{"model": row["model"], "activation": row.get("activation", "relu"), "device": row["device"],
+    return [{"model": row["model"], "activation": row.get("activation", "relu"),
+             "BatchNorm": row.get("batchnorm", "train"), "device": row["device"],
              "method": row["method"], "laplacian": row["laplacian"], "K": row.get("num_probes"),
              "share of batch": row.get("fraction", 1.0),
              "ms/sample (plain)": row["plain_ms_per_sample"], "ms/sample (TASER)": row["ms_per_sample"],

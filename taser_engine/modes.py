@@ -1,4 +1,5 @@
-"""Temporarily switching a model's mode, with every module's own flag restored afterwards."""
+"""Model modes: temporarily switching a model's mode (every module's own flag restored afterwards),
+and freezing BatchNorm for training."""
 
 from __future__ import annotations
 
@@ -22,3 +23,15 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
     finally:
         for module, was_training in flags:
             module.training = was_training
+
+
+def freeze_batchnorm(model: nn.Module) -> nn.Module:
+    """Put every BatchNorm in eval mode (running statistics used, not updated); the rest keeps its mode.
+
+    Call after `model.train()`. With BatchNorm frozen a ReLU network's training-mode function is
+    its per-sample (eval-mode) function, so the penalty's forward can also serve the base loss.
+    """
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.eval()
+    return model

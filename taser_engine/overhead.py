@@ -1,7 +1,8 @@
 """Overhead benchmark: wall time per sample of a training step with and without the TASER penalty.
 
 For each model × device × method × Laplacian it times, in one process, a plain SGD step
-(cross-entropy, backward, update) and the same step plus `λ·R_TASER`, and measures how far each
+(cross-entropy, backward, update) and the same step plus `λ·R_TASER` (BatchNorm in train mode, or
+frozen as when fine-tuning, where the penalty's forward also serves the loss), and measures how far each
 estimator's residual and parameter gradient are from the float64 double-backward reference
 (same Hutchinson probes). Timings are medians over repeats after warm-up.
 """
@@ -19,6 +20,7 @@ from torch import nn
 
 from taser_engine.callbacks import Callbacks, StopRequested
 from taser_engine.models import Activation, ModelSpec, build_model
+from taser_engine.modes import freeze_batchnorm
 from taser_engine.penalty import SteinPenaltyConfig, taser_penalty
 from taser_engine.stein import LAPLACIANS, METHODS
 
@@ -36,6 +38,9 @@ class OverheadConfig(BaseModel):
     models: list[Literal["resnet18", "small_cnn"]] = ["resnet18", "small_cnn"]
     activations: list[Activation] = Field(default_factory=lambda: ["relu"],
                                           description="activation of the benchmarked models (paper: ReLU)")
+    batchnorm: list[Literal["train", "frozen"]] = Field(default_factory=lambda: ["train"], description=(
+        "BatchNorm during the step: 'train' (batch statistics, training from scratch) or 'frozen' "
+        "(running statistics, as when fine-tuning: the penalty's forward also serves the loss)"))
     devices: list[str] = Field(default_factory=lambda: ["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
     methods: list[Literal["autograd", "jvp", "fd"]] = list(METHODS)
     laplacians: list[Literal["none", "hutchinson", "exact"]] = list(LAPLACIANS)
@@ -87,9 +92,26 @@ def _time_pair(plain_step, taser_step, device: str, warmup: int, repeats: int) -
 
 
 def _training_step(model: nn.Module, opt: torch.optim.Optimizer, x, y, score, penalty: SteinPenaltyConfig | None,
-                   seed: int):
+                   seed: int, batchnorm: str = "train"):
+    """One SGD step on cross-entropy (+ the penalty), as the training loop takes it.
+
+    With BatchNorm frozen and the penalty on the whole batch, the loss uses the logits of the
+    penalty's own forward (`PenaltyResult.logits`), as `training.loop` does.
+    """
     def step():
         opt.zero_grad(set_to_none=True)
+        model.train()
+        if batchnorm == "frozen":
+            freeze_batchnorm(model)
+            if penalty is not None:
+                g = torch.Generator(device=x.device).manual_seed(seed)
+                result = taser_penalty(model, x, y, score, penalty, g)
+                shared = result.logits is not None and penalty.fraction >= 1.0
+                logits = result.logits if shared else model(x)
+                loss = nn.functional.cross_entropy(logits, y) + result.value
+                loss.backward()
+                opt.step()
+                return
         loss = nn.functional.cross_entropy(model(x), y)
         if penalty is not None:
             g = torch.Generator(device=x.device).manual_seed(seed)
@@ -136,17 +158,18 @@ def _combinations(config: OverheadConfig, spec: ModelSpec):
 
 def run_overhead(config: OverheadConfig, callbacks: Callbacks | None = None) -> dict:
     callbacks = callbacks or Callbacks()
-    jobs = [(m, a, dev, combo) for m in config.models for a in config.activations for dev in config.devices
-            for combo in _combinations(config, BENCH_MODELS[m])]
+    variants = [(m, a, bn) for m in config.models for a in config.activations for bn in config.batchnorm]
+    jobs = [(v, dev, combo) for v in variants for dev in config.devices
+            for combo in _combinations(config, BENCH_MODELS[v[0]])]
     rows, done = [], 0
-    for model_name, activation in ((m, a) for m in config.models for a in config.activations):
+    for model_name, activation, batchnorm in variants:
         spec = BENCH_MODELS[model_name].model_copy(update={"activation": activation})
         for device in config.devices:
             torch.manual_seed(config.seed)
             model = build_model(spec).to(device).train()
             opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
             x, y, score = _batch(spec, config.batch_size, device, config.seed)
-            plain_step = _training_step(model, opt, x, y, score, None, config.seed)
+            plain_step = _training_step(model, opt, x, y, score, None, config.seed, batchnorm)
             # Accuracy is measured on a snapshot: the timed steps keep updating `model`.
             snapshot = copy.deepcopy(model)
             references: dict[str, tuple] = {}
@@ -157,7 +180,7 @@ def run_overhead(config: OverheadConfig, callbacks: Callbacks | None = None) -> 
                     raise StopRequested()
                 cfg = SteinPenaltyConfig(method=method, laplacian=laplacian, num_probes=config.num_probes)
                 taser_step = _training_step(model, opt, x, y, score, cfg.model_copy(update={"fraction": fraction}),
-                                            config.seed)
+                                            config.seed, batchnorm)
                 plain, seconds = _time_pair(plain_step, taser_step, device, config.warmup, config.repeats)
                 if laplacian not in references:  # the reference does not depend on the method
                     references[laplacian] = _reference(snapshot, x[:n_ref], y[:n_ref], score[:n_ref], cfg, config.seed)
@@ -166,8 +189,8 @@ def run_overhead(config: OverheadConfig, callbacks: Callbacks | None = None) -> 
                                                           config.seed, references[laplacian])
                 rel_error, grad_error = errors[method, laplacian]
                 row = {
-                    "model": model_name, "activation": activation, "device": device, "method": method, "laplacian": laplacian,
-                    "fraction": fraction,
+                    "model": model_name, "activation": activation, "batchnorm": batchnorm, "device": device,
+                    "method": method, "laplacian": laplacian, "fraction": fraction,
                     "num_probes": config.num_probes if laplacian == "hutchinson" else 0,
                     "batch_size": config.batch_size,
                     "ms_per_sample": 1000 * seconds / config.batch_size,
@@ -179,6 +202,6 @@ def run_overhead(config: OverheadConfig, callbacks: Callbacks | None = None) -> 
                 rows.append(row)
                 done += 1
                 callbacks.on_progress(done, len(jobs),
-                                      f"{model_name}/{activation}/{device}/{method}/{laplacian}/{fraction:g}")
+                                      f"{model_name}/{activation}/{batchnorm}-bn/{device}/{method}/{laplacian}/{fraction:g}")
                 callbacks.on_metrics(done, {"ratio": row["ratio"], "ms_per_sample": row["ms_per_sample"]})
     return {"settings": config.model_dump(), "torch": torch.__version__, "rows": rows}

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from taser_engine.modes import eval_mode
 from taser_engine.probes import LogitProbe, ProbeKind
 from taser_engine.stein import LaplacianKind, MethodKind, SteinTerms, stein_terms
+from taser_engine.tangents import TangentOutputs
 
 
 class SteinPenaltyConfig(BaseModel):
@@ -47,6 +48,11 @@ class PenaltyResult:
     value: Tensor  # scalar, differentiable
     residual: Tensor  # (b,) per-sample residuals of the samples used
     diagnostics: dict[str, float] = field(default_factory=dict)
+    # The model's logits on the samples used, from the penalty's own forward (same graph), when
+    # it ran one tangent batch; with the whole batch and a model whose training mode equals its
+    # per-sample mode (BatchNorm frozen), a clean base loss can use them instead of a forward.
+    logits: Tensor | None = None
+    rows: int = 0  # B-sized chunks that forward ran (1 primal + tangents), 0 when unknown
 
 
 # The penalty pass: eval mode makes each residual depend on its own sample only (module docstring).
@@ -77,9 +83,16 @@ def _subset(x: Tensor, y: Tensor, score: Tensor, fraction: float,
 def penalty_terms(model: nn.Module, x: Tensor, y: Tensor, score: Tensor, config: SteinPenaltyConfig,
                   generator: torch.Generator | None = None) -> SteinTerms:
     """The Stein terms of the configured probe of `model`, computed in the per-sample (eval) mode."""
+    return _penalty_pass(model, x, y, score, config, generator)[0]
+
+
+def _penalty_pass(model: nn.Module, x: Tensor, y: Tensor, score: Tensor, config: SteinPenaltyConfig,
+                  generator: torch.Generator | None) -> tuple[SteinTerms, TangentOutputs | None]:
+    probe = LogitProbe(model, y, config.probe)
     with per_sample_mode(model):
-        return stein_terms(LogitProbe(model, y, config.probe), x, score, config.laplacian,
-                           config.num_probes, config.method, generator, config.fd_step)
+        terms = stein_terms(probe, x, score, config.laplacian, config.num_probes, config.method,
+                            generator, config.fd_step)
+    return terms, probe.last_tangent_pass
 
 
 def taser_penalty(model: nn.Module, x: Tensor, y: Tensor, score: Tensor | Callable[[Tensor], Tensor],
@@ -87,7 +100,7 @@ def taser_penalty(model: nn.Module, x: Tensor, y: Tensor, score: Tensor | Callab
     """The TASER penalty of `model` on the clean batch `(x, y)` with score field `score`."""
     s = score(x) if callable(score) else score
     x, y, s = _subset(x, y, s, config.fraction, generator)
-    terms = penalty_terms(model, x, y, s, config, generator)
+    terms, tangent_pass = _penalty_pass(model, x, y, s, config, generator)
     center = config.center if config.centering == "global" else None
     if config.centering == "global" and center is None:
         raise ValueError("centering='global' needs a center; estimate it with estimate_center()")
@@ -98,7 +111,10 @@ def taser_penalty(model: nn.Module, x: Tensor, y: Tensor, score: Tensor | Callab
         "stein_r_var": r.var(unbiased=False).item(),
         "stein_abs_directional": terms.directional.detach().abs().mean().item(),
     }
-    return PenaltyResult(value, terms.residual, diagnostics)
+    if tangent_pass is None:
+        return PenaltyResult(value, terms.residual, diagnostics)
+    rows = 1 + len(tangent_pass.first) + len(tangent_pass.second)
+    return PenaltyResult(value, terms.residual, diagnostics, tangent_pass.primal, rows)
 
 
 def alignment(model: nn.Module, x: Tensor, y: Tensor, score: Tensor, probe: ProbeKind = "margin") -> dict[str, Tensor]:

@@ -16,7 +16,7 @@ from typing import Callable, Literal
 import torch
 from torch import Tensor, nn
 
-from taser_engine.tangents import supports_tangent_batch, tangent_forward
+from taser_engine.tangents import TangentOutputs, supports_tangent_batch, tangent_forward
 
 ProbeKind = Literal["margin", "logit", "softmax"]
 PROBE_KINDS: tuple[str, ...] = ("margin", "logit", "softmax")
@@ -100,6 +100,7 @@ class LogitProbe:
         self.labels = labels
         self.kind = kind
         self.piecewise_linear = is_piecewise_linear(model) if piecewise_linear is None else piecewise_linear
+        self.last_tangent_pass: TangentOutputs | None = None
 
     def __call__(self, x: Tensor) -> Tensor:
         return REDUCTIONS[self.kind](self.model(x), self.labels)
@@ -127,6 +128,7 @@ class LogitProbe:
             out = tangent_forward(self.model, x, [score, *directions])
         else:
             out = tangent_forward(self.model, x, [score], curved=directions)
+        self.last_tangent_pass = out  # its primal logits can serve a clean base loss (see penalty)
         directional, _ = derivatives(out.primal, self.labels, out.first[0])
         second = [derivatives(out.primal, self.labels, u)[1] for u in out.first[1:]]
         if out.second:

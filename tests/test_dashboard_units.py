@@ -232,10 +232,12 @@ def test_overhead_figure_keeps_fractions_and_activations_apart():
     base = {"device": "cpu", "method": "jvp", "laplacian": "none", "num_probes": 1, "plain_ms_per_sample": 1.0}
     rows = [{**base, "model": "resnet18", "fraction": 1.0, "ms_per_sample": 3.0, "ratio": 3.0},
             {**base, "model": "resnet18", "fraction": 0.5, "ms_per_sample": 2.0, "ratio": 2.0},
-            {**base, "model": "resnet18", "activation": "silu", "fraction": 1.0, "ms_per_sample": 4.0, "ratio": 4.0}]
+            {**base, "model": "resnet18", "activation": "silu", "fraction": 1.0, "ms_per_sample": 4.0, "ratio": 4.0},
+            {**base, "model": "resnet18", "batchnorm": "frozen", "fraction": 1.0, "ms_per_sample": 2.0, "ratio": 2.0}]
     fig = overhead_figure(rows)
     ratios = [trace for trace in fig.data if trace.name == "ratio"]
-    assert len(ratios) == 2  # one panel per model and activation
+    assert len(ratios) == 3  # one panel per model, activation and BatchNorm regime
     labels = sorted(label for trace in ratios for label in trace.x)
-    assert labels == ["jvp · none", "jvp · none", "jvp · none · 0.5 of batch"]
-    assert any("resnet18 (silu)" in annotation.text for annotation in fig.layout.annotations)
+    assert labels == ["jvp · none"] * 3 + ["jvp · none · 0.5 of batch"]
+    titles = " | ".join(annotation.text for annotation in fig.layout.annotations)
+    assert "resnet18 (silu)" in titles and "resnet18 (frozen BN)" in titles

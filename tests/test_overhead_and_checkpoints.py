@@ -16,12 +16,14 @@ REQUIRED_ROW_KEYS = {"model", "device", "method", "laplacian", "num_probes", "ms
 
 def test_bench_overhead_cli_writes_the_contract(tmp_path):
     out = tmp_path / "overhead.json"
-    code = main(["bench", "overhead", "--models", "small_cnn", "--activations", "relu,silu", "--methods", "autograd,jvp",
-                 "--laplacians", "none,hutchinson", "--repeats", "1", "--batch-size", "8", "--json", str(out)])
+    code = main(["bench", "overhead", "--models", "small_cnn", "--activations", "relu,silu", "--batchnorm", "train,frozen",
+                 "--methods", "autograd,jvp", "--laplacians", "none,hutchinson", "--repeats", "1", "--batch-size", "8",
+                 "--json", str(out)])
     assert code == 0
     rows = json.loads(out.read_text())["rows"]
-    assert {(r["activation"], r["method"], r["laplacian"]) for r in rows} == {
-        (a, m, lap) for a in ("relu", "silu") for m in ("autograd", "jvp") for lap in ("none", "hutchinson")}
+    assert {(r["activation"], r["batchnorm"], r["method"], r["laplacian"]) for r in rows} == {
+        (a, bn, m, lap) for a in ("relu", "silu") for bn in ("train", "frozen") for m in ("autograd", "jvp")
+        for lap in ("none", "hutchinson")}
     for row in rows:
         assert REQUIRED_ROW_KEYS <= set(row)
         assert row["ms_per_sample"] > 0 and math.isfinite(row["ratio"])

@@ -57,11 +57,12 @@ def test_standard_without_taser(tmp_path):
 
 def test_penalty_on_part_of_the_batch(tmp_path):
     run = tmp_path / "half"
-    assert run_cli("train", "--taser", "--penalty-fraction", "0.5", "--laplacian", "hutchinson", *QUICK,
+    assert run_cli("train", "--taser", "--penalty-fraction", "0.5", "--laplacian", "hutchinson", "--freeze-batchnorm", *QUICK,
                    "--out", str(run), "--json", str(tmp_path / "h.json")) == 0
     check_run(run, tmp_path / "h.json", 1)
     penalty = json.loads((run / "config.json").read_text())["penalty"]
     assert penalty["fraction"] == 0.5 and penalty["laplacian"] == "hutchinson"
+    assert json.loads((run / "config.json").read_text())["freeze_batchnorm"] is True
 
 
 def test_bad_values_are_one_line_errors_naming_the_field(tmp_path, capsys):

@@ -152,3 +152,39 @@ def test_non_finite_loss_fails_with_the_step_and_keeps_the_last_good_checkpoint(
     assert state["step"] == kept_step
     weights = load_file(str(tmp_path / "checkpoint" / state["tensors"]))
     assert all(torch.isfinite(t).all() for t in weights.values() if t.is_floating_point())
+
+
+def _batchnorm_statistics(model) -> torch.Tensor:
+    return torch.cat([m.running_mean for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)])
+
+
+@pytest.mark.parametrize("frozen", [False, True])
+def test_frozen_batchnorm_keeps_its_running_statistics(tmp_path, frozen):
+    config = tiny(method="standard", arch="small_cnn", epochs=1, taser=False, freeze_batchnorm=frozen)
+    train(config, None, tmp_path / "run")
+    statistics = _batchnorm_statistics(load_model(tmp_path / "run"))
+    assert (statistics.abs().max() == 0) == frozen  # BatchNorm starts with running mean 0
+
+
+def test_frozen_batchnorm_shares_the_penalty_forward_with_the_base_loss(tmp_path, monkeypatch):
+    """One forward for both gives the same training as separate forwards (SGD, so updates are
+    proportional to the gradients and comparable), and really skips the base loss's forward."""
+    from taser_engine.objectives.standard import Standard
+
+    forwards = []
+    original = Standard.loss_from
+    monkeypatch.setattr(Standard, "loss_from", lambda self, *a: forwards.append(1) or original(self, *a))
+    results, final = {}, {}
+    for method in ("jvp", "autograd"):  # autograd runs no tangent batch: the base loss runs its own forward
+        forwards.clear()
+        config = tiny(method="standard", arch="small_cnn", epochs=1, freeze_batchnorm=True, optimizer="sgd",
+                      lr=0.05, taser_lambda=1.0, lambda_warmup_fraction=0.0, penalty={"method": method})
+        cb = RecordingCallbacks()
+        results[method] = train(config, cb, tmp_path / method)
+        final[method] = weights(load_model(tmp_path / method))
+        steps = [m for _, scope, m in cb.metrics if scope == "step"]
+        assert steps and all(s["loss/taser"] > 0 and "loss/ce" in s for s in steps)
+        assert len(forwards) == (0 if method == "jvp" else len(steps))
+    for key, value in final["autograd"].items():
+        torch.testing.assert_close(final["jvp"][key], value, rtol=1e-4, atol=1e-6)
+    assert results["jvp"]["penalty_ms_per_sample"] > 0

@@ -40,6 +40,9 @@ def add_common_flags(p) -> None:
     p.add_argument("--num-probes", type=int)
     p.add_argument("--penalty-fraction", type=float, metavar="F",
                    help="share of each batch the penalty uses (default 1; 0.5 halves its cost)")
+    p.add_argument("--freeze-batchnorm", action="store_true", default=None,
+                   help="BatchNorm keeps its running statistics (usual for fine-tuning); with a standard "
+                        "base loss the penalty's forward then serves it too")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--epsilon", type=float, help="L∞ budget (default: the dataset's)")
@@ -69,7 +72,7 @@ def overrides_from(args, own_fields: tuple[str, ...]) -> dict:
     names = ("dataset", "data_root", "download", "method", "score_model", "score_timestep", "lambda_",
              "epochs", "batch_size", "epsilon", "steps", "step_size", "beta", "lambda_mart", "awp_gamma",
              "awp_warmup", "max_train_samples", "max_test_samples", "seed", "device", "amp",
-             "cpu_threads", "checkpoint_every_steps", "gpus") + own_fields
+             "cpu_threads", "checkpoint_every_steps", "gpus", "freeze_batchnorm") + own_fields
     values = {FIELD_OF.get(n, n): getattr(args, n) for n in names}
     if args.config is not None:
         try:

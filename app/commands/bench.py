@@ -20,6 +20,7 @@ def register(subparsers) -> None:
     o.add_argument("--quick", action="store_true", help="fewer repeats (about 1.5 minutes on 2 CPU cores)")
     o.add_argument("--models", default=None, help="comma-separated: resnet18,small_cnn")
     o.add_argument("--activations", default=None, help="comma-separated: relu (default), silu, softplus, gelu")
+    o.add_argument("--batchnorm", default=None, help="comma-separated: train (default), frozen (fine-tuning)")
     o.add_argument("--devices", default=None, help="comma-separated, e.g. cpu,cuda (default: all present)")
     o.add_argument("--methods", default=None, help="comma-separated subset of autograd,jvp,fd")
     o.add_argument("--laplacians", default=None, help="comma-separated subset of none,hutchinson,exact")
@@ -31,7 +32,7 @@ def register(subparsers) -> None:
 
 def _overrides(args) -> dict:
     out = {"batch_size": args.batch_size}
-    for name in ("models", "activations", "devices", "methods", "laplacians"):
+    for name in ("models", "activations", "batchnorm", "devices", "methods", "laplacians"):
         value = getattr(args, name)
         if value:
             out[name] = [v.strip() for v in value.split(",") if v.strip()]
@@ -53,11 +54,12 @@ class _PrintProgress(Callbacks):
 
 
 def format_rows(rows: list[dict]) -> str:
-    header = f"{'model':<16} {'device':<6} {'method':<8} {'laplacian':<10} {'frac':>4} {'ms/sample':>10} {'plain':>8} {'ratio':>6} {'rel_err':>9} {'grad_err':>9}"
+    from app.figures.overhead import model_label
+
+    header = f"{'model':<26} {'device':<6} {'method':<8} {'laplacian':<10} {'frac':>4} {'ms/sample':>10} {'plain':>8} {'ratio':>6} {'rel_err':>9} {'grad_err':>9}"
     lines = [header, "-" * len(header)]
     for r in rows:
-        model = r["model"] if r.get("activation", "relu") == "relu" else f"{r['model']}/{r['activation']}"
-        lines.append(f"{model:<16} {r['device']:<6} {r['method']:<8} {r['laplacian']:<10} {r['fraction']:>4g} "
+        lines.append(f"{model_label(r):<26} {r['device']:<6} {r['method']:<8} {r['laplacian']:<10} {r['fraction']:>4g} "
                      f"{r['ms_per_sample']:>10.3f} {r['plain_ms_per_sample']:>8.3f} {r['ratio']:>6.2f} "
                      f"{r['rel_error']:>9.2e} {r['grad_rel_error']:>9.2e}")
     return "\n".join(lines)

@@ -16,8 +16,10 @@ def row_label(row: Mapping) -> str:
 
 
 def model_label(row: Mapping) -> str:
-    activation = row.get("activation", "relu")
-    return row["model"] if activation == "relu" else f"{row['model']} ({activation})"
+    """The benchmarked variant: model, plus its activation and BatchNorm regime when not the default."""
+    notes = [row.get("activation", "relu"), f"{row.get('batchnorm', 'train')} BN"]
+    notes = [note for note in notes if note not in ("relu", "train BN")]
+    return row["model"] + (f" ({', '.join(notes)})" if notes else "")
 
 
 def overhead_figure(rows: Sequence[Mapping]) -> go.Figure:

@@ -53,7 +53,8 @@ class WeightPerturbation:
         if self.proxy is None:
             self.proxy = copy.deepcopy(model)
         self.proxy.load_state_dict(model.state_dict())
-        self.proxy.train()
+        for proxy_module, module in zip(self.proxy.modules(), model.modules()):
+            proxy_module.training = module.training  # train mode, or with BatchNorm frozen, as the model
         weights = perturbable_weights(self.proxy)
         loss = objective.loss_from(self.proxy, x, x_adv, y).value
         grads = torch.autograd.grad(loss, list(weights.values()), allow_unused=True)

@@ -48,6 +48,11 @@ class Objective(BaseModel):
     def loss_from(self, model: nn.Module, x: Tensor, x_adv: Tensor | None, y: Tensor) -> BaseLoss:
         raise NotImplementedError
 
+    def loss_from_clean_logits(self, logits: Tensor, y: Tensor) -> BaseLoss | None:
+        """The loss from logits on the clean batch alone, or None when the method needs more
+        (an adversarial input). Lets a training step reuse logits it already computed."""
+        return None
+
     def compute(self, model: nn.Module, x: Tensor, y: Tensor, epoch: int = 0,
                 generator: torch.Generator | None = None, loss_model: nn.Module | None = None) -> BaseLoss:
         """The base loss of one step; `epoch` counts from 0.

@@ -17,6 +17,8 @@ class Standard(Objective):
     method: Literal["standard"] = "standard"
 
     def loss_from(self, model: nn.Module, x: Tensor, x_adv: Tensor | None, y: Tensor) -> BaseLoss:
-        logits = model(x)
+        return self.loss_from_clean_logits(model(x), y)
+
+    def loss_from_clean_logits(self, logits: Tensor, y: Tensor) -> BaseLoss:
         ce = F.cross_entropy(logits, y)
         return BaseLoss(ce, logits=logits, parts={"loss/ce": ce.detach()})

@@ -73,6 +73,10 @@ class _RunConfig(BaseModel):
     taser_lambda: float = Field(1.0, ge=0.0, description="λ_max")
     lambda_warmup_fraction: float = Field(0.1, ge=0.0, le=1.0, description="T_warm of the λ ramp as a share of T")
     penalty: SteinPenaltyConfig = Field(default_factory=SteinPenaltyConfig)
+    freeze_batchnorm: bool = Field(False, description=(
+        "BatchNorm uses and keeps its running statistics during training (usual when fine-tuning). "
+        "Then, with the penalty on the whole batch and a clean base loss (standard), the penalty's "
+        "forward also gives the base loss its logits: one forward and one backward for both"))
 
     # running
     seed: int = Field(0, ge=0)

@@ -37,6 +37,7 @@ from taser_engine.callbacks import Callbacks
 from taser_engine.checkpoints import atomic_write_json, load_model, save_model
 from taser_engine.datasets import augment_batch, dataset_info, load_dataset
 from taser_engine.models import build_model
+from taser_engine.modes import freeze_batchnorm
 from taser_engine.objectives import Objective, build_objective
 from taser_engine.penalty import taser_penalty
 from taser_engine.schedules import lambda_ramp, warmup_cosine_lr
@@ -174,6 +175,8 @@ class _Stepper:
     def __call__(self, x: Tensor, y: Tensor, epoch: int, step: int, timing: dict[str, float]) -> dict[str, Tensor | float]:
         if self.setup.ddp is not None:
             return self.data_parallel_step(x, y, epoch, step, timing)
+        if self._can_share_forward():
+            return self.shared_forward_step(x, y, epoch, step, timing)
         setup, model = self.setup, self.setup.model
         _sync(setup.device)
         t0 = time.perf_counter()
@@ -198,6 +201,47 @@ class _Stepper:
         metrics["loss/total"] = loss.detach()
         penalty_s = (t2 - t1) if setup.score is not None else 0.0
         timing["base_s"] = timing.get("base_s", 0.0) + (t3 - t0) - penalty_s
+        timing["penalty_s"] = timing.get("penalty_s", 0.0) + penalty_s
+        timing["samples"] = timing.get("samples", 0.0) + x.shape[0]
+        return metrics
+
+    def _can_share_forward(self) -> bool:
+        """Whether the penalty's forward may also give the base loss its logits (see the config)."""
+        cfg = self.setup.config
+        # Adversarial objectives need their own forwards (and AWP perturbs the weights first).
+        return (self.setup.score is not None and cfg.freeze_batchnorm and cfg.penalty.fraction >= 1.0
+                and not self.setup.objective.adversarial)
+
+    def shared_forward_step(self, x: Tensor, y: Tensor, epoch: int, step: int,
+                            timing: dict[str, float]) -> dict[str, Tensor | float]:
+        """One step whose clean base loss uses the logits of the penalty's tangent batch.
+
+        With BatchNorm frozen (and no other mode-dependent layer: tangent batches refuse those),
+        the training-mode function is the per-sample one, so the primal rows of the penalty's
+        forward are exactly the base loss's forward. One forward, one backward. The time of that
+        shared work is split between base and penalty by rows (the base's share is 1 of R chunks).
+        If the penalty ran no tangent batch (another estimator), the base loss runs its own forward.
+        """
+        setup, model = self.setup, self.setup.model
+        _sync(setup.device)
+        t0 = time.perf_counter()
+        lam, penalty = self._penalty(x, y, step)
+        loss, metrics = self._base_loss(x, y, epoch, step, clean_logits=penalty.logits)
+        total = loss + lam * penalty.value
+        setup.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        metrics.update({"loss/taser": penalty.value.detach(), "lambda": lam, **penalty.diagnostics})
+        _sync(setup.device)
+        t1 = time.perf_counter()
+        if not torch.isfinite(total):
+            raise NonFiniteLossError(f"non-finite loss ({total.item()}) at step {step + 1}, epoch {epoch + 1}")
+        setup.optimizer.step()
+        setup.objective.after_step(model)
+        _sync(setup.device)
+        t2 = time.perf_counter()
+        metrics["loss/total"] = total.detach()
+        penalty_s = (t1 - t0) * (1 - 1 / penalty.rows) if penalty.logits is not None else 0.0
+        timing["base_s"] = timing.get("base_s", 0.0) + (t2 - t0) - penalty_s
         timing["penalty_s"] = timing.get("penalty_s", 0.0) + penalty_s
         timing["samples"] = timing.get("samples", 0.0) + x.shape[0]
         return metrics
@@ -253,16 +297,27 @@ class _Stepper:
         timing["samples"] = timing.get("samples", 0.0) + x.shape[0] / self.share  # the global batch
         return metrics
 
-    def _base_loss(self, x: Tensor, y: Tensor, epoch: int, step: int,
-                   loss_model: nn.Module | None = None) -> tuple[Tensor, dict[str, Tensor | float]]:
-        """Set the step's learning rate; L_base (+ α·KL when fine-tuning) in train mode, with metrics."""
-        setup, cfg, model = self.setup, self.setup.config, self.setup.model
+    def _set_lr_and_mode(self, step: int) -> float:
+        """The step's learning rate, and the model in training mode (BatchNorm frozen if asked)."""
+        setup, model = self.setup, self.setup.model
         lr = setup.lr_at(step, self.total_steps)
         for group in setup.optimizer.param_groups:
             group["lr"] = lr
         model.train()
-        with _autocast(setup):
-            base = setup.objective.compute(model, x, y, epoch, self.generators["noise"], loss_model=loss_model)
+        if setup.config.freeze_batchnorm:
+            freeze_batchnorm(model)
+        return lr
+
+    def _base_loss(self, x: Tensor, y: Tensor, epoch: int, step: int, loss_model: nn.Module | None = None,
+                   clean_logits: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor | float]]:
+        """L_base (+ α·KL when fine-tuning) in training mode, with metrics; from `clean_logits`
+        when given (they must come from the training-mode function on this batch)."""
+        setup, cfg, model = self.setup, self.setup.config, self.setup.model
+        lr = self._set_lr_and_mode(step)
+        base = setup.objective.loss_from_clean_logits(clean_logits, y) if clean_logits is not None else None
+        if base is None:
+            with _autocast(setup):
+                base = setup.objective.compute(model, x, y, epoch, self.generators["noise"], loss_model=loss_model)
         loss = base.value.float()
         metrics: dict[str, Tensor | float] = {"loss/base": base.value.detach().float(), **base.parts, "lr": lr}
         if setup.teacher is not None:
