@@ -133,29 +133,36 @@ def tangent_forward(model: nn.Module, x: Tensor, tangents: Sequence[Tensor],
 
 @contextlib.contextmanager
 def _tangent_hooks(model: nn.Module, layout: _Layout) -> Iterator[None]:
-    handles = []
+    """Nonlinear and normalisation modules get a stacked-batch `forward` for the pass (replacing
+    theirs, so no work is done twice); affine ones keep theirs plus a hook removing offsets."""
+    handles, replaced = [], []
     for module in model.modules():
-        hook = _hook_for(module, layout)
-        if hook is not None:
-            handles.append(module.register_forward_hook(hook))
+        forward = _stacked_forward(module, layout)
+        if forward is not None:
+            replaced.append((module, module.__dict__.get("forward")))
+            module.forward = forward
+            continue
+        offset = _offset_function(module)
+        if offset is not None:
+            handles.append(module.register_forward_hook(_offset_hook(layout.rows, offset)))
     try:
         yield
     finally:
         for handle in handles:
             handle.remove()
+        for module, own_forward in replaced:
+            del module.forward
+            if own_forward is not None:
+                module.forward = own_forward
 
 
-def _hook_for(module: nn.Module, layout: _Layout) -> Callable | None:
-    rows = layout.rows
+def _stacked_forward(module: nn.Module, layout: _Layout) -> Callable[[Tensor], Tensor] | None:
     if isinstance(module, nn.ReLU):
-        return _relu_hook(rows)
+        return _relu_forward(layout.rows)
     if isinstance(module, _BATCH_NORMS):
-        return _batch_norm_hook(rows)
+        return _batch_norm_forward(module, layout.rows)
     derivatives = _smooth_derivatives(module)
-    if derivatives is not None:
-        return _smooth_hook(layout, derivatives)
-    offset = _offset_function(module)
-    return None if offset is None else _offset_hook(rows, offset)
+    return None if derivatives is None else _smooth_forward(layout, derivatives)
 
 
 def _offset_function(module: nn.Module) -> Callable[[Tensor], Tensor] | None:
@@ -203,20 +210,20 @@ def _primal_indicator(chunks: Tensor) -> Tensor:
     return indicator
 
 
-def _batch_norm_hook(rows: int):
-    # Recomputed as one per-channel affine map: cheaper to differentiate than native batch norm
-    # followed by an offset correction (its own output is discarded).
-    def hook(module: nn.Module, inputs: tuple[Tensor, ...], out: Tensor) -> Tensor:
-        chunks = inputs[0].unflatten(0, (-1, rows))
+def _batch_norm_forward(module: nn.Module, rows: int):
+    # One per-channel affine map, offset on the primal rows only: cheaper to differentiate than
+    # native batch norm followed by an offset correction.
+    def forward(x: Tensor) -> Tensor:
+        chunks = x.unflatten(0, (-1, rows))
         scale, offset = _batch_norm_affine(module)
         shape = (-1, *([1] * (chunks.dim() - 3)))
         return (chunks * scale.view(shape) + _primal_indicator(chunks) * offset.view(shape)).flatten(0, 1)
-    return hook
+    return forward
 
 
-def _smooth_hook(layout: _Layout, derivatives: Callable[[Tensor], tuple[Tensor, Tensor, Tensor]]):
-    def hook(module: nn.Module, inputs: tuple[Tensor, ...], out: Tensor) -> Tensor:
-        chunks = inputs[0].unflatten(0, (-1, layout.rows))
+def _smooth_forward(layout: _Layout, derivatives: Callable[[Tensor], tuple[Tensor, Tensor, Tensor]]):
+    def forward(x: Tensor) -> Tensor:
+        chunks = x.unflatten(0, (-1, layout.rows))
         # One split (its backward is one cat), not several slices of the input.
         primal, plain, curved, second = chunks.split([1, layout.plain, layout.curved, layout.curved])
         value, d1, d2 = derivatives(primal)
@@ -224,14 +231,13 @@ def _smooth_hook(layout: _Layout, derivatives: Callable[[Tensor], tuple[Tensor, 
         if layout.curved:
             parts.append(curved * curved * d2 + second * d1)
         return torch.cat(parts).flatten(0, 1)
-    return hook
+    return forward
 
 
-def _relu_hook(rows: int):
+def _relu_forward(rows: int):
     # relu(x) = x·[x > 0], so multiplying every chunk by the primal's mask is the primal ReLU, the
     # tangents' JVP and (σ'' = 0) the second-order rows at once.
-    def hook(module: nn.Module, inputs: tuple[Tensor, ...], out: Tensor) -> Tensor:
-        pre = inputs[0]
-        mask = (pre[:rows] > 0).to(pre.dtype)
-        return (pre.unflatten(0, (-1, rows)) * mask).flatten(0, 1)
-    return hook
+    def forward(x: Tensor) -> Tensor:
+        mask = (x[:rows] > 0).to(x.dtype)
+        return (x.unflatten(0, (-1, rows)) * mask).flatten(0, 1)
+    return forward
