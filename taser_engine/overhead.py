@@ -98,25 +98,22 @@ def _training_step(model: nn.Module, opt: torch.optim.Optimizer, x, y, score, pe
     With BatchNorm frozen and the penalty on the whole batch, the loss uses the logits of the
     penalty's own forward (`PenaltyResult.logits`), as `training.loop` does.
     """
+    shared = batchnorm == "frozen" and penalty is not None and penalty.fraction >= 1.0
+
     def step():
         opt.zero_grad(set_to_none=True)
         model.train()
         if batchnorm == "frozen":
             freeze_batchnorm(model)
-            if penalty is not None:
-                g = torch.Generator(device=x.device).manual_seed(seed)
-                result = taser_penalty(model, x, y, score, penalty, g)
-                shared = result.logits is not None and penalty.fraction >= 1.0
-                logits = result.logits if shared else model(x)
-                loss = nn.functional.cross_entropy(logits, y) + result.value
-                loss.backward()
-                opt.step()
-                return
-        loss = nn.functional.cross_entropy(model(x), y)
+        logits = None if shared else model(x)
+        penalty_value = 0.0
         if penalty is not None:
             g = torch.Generator(device=x.device).manual_seed(seed)
-            loss = loss + taser_penalty(model, x, y, score, penalty, g).value
-        loss.backward()
+            result = taser_penalty(model, x, y, score, penalty, g)
+            penalty_value = result.value
+            if logits is None:  # shared, unless the estimator ran no tangent batch
+                logits = result.logits if result.logits is not None else model(x)
+        (nn.functional.cross_entropy(logits, y) + penalty_value).backward()
         opt.step()
     return step
 

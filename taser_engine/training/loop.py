@@ -177,7 +177,7 @@ class _Stepper:
             return self.data_parallel_step(x, y, epoch, step, timing)
         if self._can_share_forward():
             return self.shared_forward_step(x, y, epoch, step, timing)
-        setup, model = self.setup, self.setup.model
+        setup = self.setup
         _sync(setup.device)
         t0 = time.perf_counter()
         loss, metrics = self._base_loss(x, y, epoch, step)
@@ -192,17 +192,10 @@ class _Stepper:
             metrics.update({"loss/taser": penalty.value.detach(), "lambda": lam, **penalty.diagnostics})
         _sync(setup.device)
         t2 = time.perf_counter()
-        if not torch.isfinite(loss):  # before the update, so the weights stay those of the last good step
-            raise NonFiniteLossError(f"non-finite loss ({loss.item()}) at step {step + 1}, epoch {epoch + 1}")
-        setup.optimizer.step()
-        setup.objective.after_step(model)
-        _sync(setup.device)
-        t3 = time.perf_counter()
+        self._update(loss, epoch, step)
         metrics["loss/total"] = loss.detach()
         penalty_s = (t2 - t1) if setup.score is not None else 0.0
-        timing["base_s"] = timing.get("base_s", 0.0) + (t3 - t0) - penalty_s
-        timing["penalty_s"] = timing.get("penalty_s", 0.0) + penalty_s
-        timing["samples"] = timing.get("samples", 0.0) + x.shape[0]
+        _add_timing(timing, time.perf_counter() - t0, penalty_s, x.shape[0])
         return metrics
 
     def _can_share_forward(self) -> bool:
@@ -222,7 +215,7 @@ class _Stepper:
         shared work is split between base and penalty by rows (the base's share is 1 of R chunks).
         If the penalty ran no tangent batch (another estimator), the base loss runs its own forward.
         """
-        setup, model = self.setup, self.setup.model
+        setup = self.setup
         _sync(setup.device)
         t0 = time.perf_counter()
         lam, penalty = self._penalty(x, y, step)
@@ -233,17 +226,10 @@ class _Stepper:
         metrics.update({"loss/taser": penalty.value.detach(), "lambda": lam, **penalty.diagnostics})
         _sync(setup.device)
         t1 = time.perf_counter()
-        if not torch.isfinite(total):
-            raise NonFiniteLossError(f"non-finite loss ({total.item()}) at step {step + 1}, epoch {epoch + 1}")
-        setup.optimizer.step()
-        setup.objective.after_step(model)
-        _sync(setup.device)
-        t2 = time.perf_counter()
+        self._update(total, epoch, step)
         metrics["loss/total"] = total.detach()
         penalty_s = (t1 - t0) * (1 - 1 / penalty.rows) if penalty.logits is not None else 0.0
-        timing["base_s"] = timing.get("base_s", 0.0) + (t2 - t0) - penalty_s
-        timing["penalty_s"] = timing.get("penalty_s", 0.0) + penalty_s
-        timing["samples"] = timing.get("samples", 0.0) + x.shape[0]
+        _add_timing(timing, time.perf_counter() - t0, penalty_s, x.shape[0])
         return metrics
 
     def _penalty(self, x: Tensor, y: Tensor, step: int):
@@ -267,7 +253,7 @@ class _Stepper:
         is the gradient of the global batch (tested against one process in test_distributed.py).
         The penalty time is its forward only here (its backward is fused with the base's).
         """
-        setup, model, ranks = self.setup, self.setup.model, self.setup.ranks
+        setup, ranks = self.setup, self.setup.ranks
         _sync(setup.device)
         t0 = time.perf_counter()
         loss, metrics = self._base_loss(x, y, epoch, step, loss_model=setup.ddp)
@@ -284,18 +270,19 @@ class _Stepper:
         (loss * (self.share * ranks.world_size)).backward()
         metrics["loss/total"] = loss.detach()
         metrics = distributed.weighted_mean(metrics, self.share, ranks)
-        if not torch.isfinite(metrics["loss/total"]):  # on every process alike: the mean is shared
-            raise NonFiniteLossError(f"non-finite loss ({metrics['loss/total'].item()}) at step {step + 1}, "
-                                     f"epoch {epoch + 1}")
-        setup.optimizer.step()
-        setup.objective.after_step(model)
-        _sync(setup.device)
-        t3 = time.perf_counter()
+        self._update(metrics["loss/total"], epoch, step)  # on every process alike: the mean is shared
         penalty_s = (t2 - t1) if setup.score is not None else 0.0
-        timing["base_s"] = timing.get("base_s", 0.0) + (t3 - t0) - penalty_s
-        timing["penalty_s"] = timing.get("penalty_s", 0.0) + penalty_s
-        timing["samples"] = timing.get("samples", 0.0) + x.shape[0] / self.share  # the global batch
+        _add_timing(timing, time.perf_counter() - t0, penalty_s, x.shape[0] / self.share)  # the global batch
         return metrics
+
+    def _update(self, loss: Tensor, epoch: int, step: int) -> None:
+        """The optimiser step, refused on a non-finite loss before it happens, so the weights
+        stay those of the last good step."""
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(f"non-finite loss ({loss.item()}) at step {step + 1}, epoch {epoch + 1}")
+        self.setup.optimizer.step()
+        self.setup.objective.after_step(self.setup.model)
+        _sync(self.setup.device)
 
     def _set_lr_and_mode(self, step: int) -> float:
         """The step's learning rate, and the model in training mode (BatchNorm frozen if asked)."""
@@ -338,6 +325,13 @@ class _Stepper:
             teacher_logits = self.setup.teacher(x)
         return F.kl_div(F.log_softmax(logits.float(), dim=1), F.softmax(teacher_logits.float(), dim=1),
                         reduction="batchmean")
+
+
+def _add_timing(timing: dict[str, float], step_s: float, penalty_s: float, samples: float) -> None:
+    """Accumulate one step's wall time, split into base and penalty, and its sample count."""
+    timing["base_s"] = timing.get("base_s", 0.0) + step_s - penalty_s
+    timing["penalty_s"] = timing.get("penalty_s", 0.0) + penalty_s
+    timing["samples"] = timing.get("samples", 0.0) + samples
 
 
 def _as_floats(metrics: dict[str, Tensor | float]) -> dict[str, float]:
