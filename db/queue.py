@@ -56,9 +56,10 @@ def submit_job(kind: str, config: dict[str, Any], name: str | None = None,
     """
     dependencies = sorted({*depends_on, *([parent_run_id] if parent_run_id is not None else [])})
     with write_session(url) as session:
-        missing = set(dependencies) - set(session.scalars(select(Run.id).where(Run.id.in_(dependencies))))
-        if dependencies and missing:
-            raise QueueError(f"no run with id {', '.join(map(str, sorted(missing)))} to depend on")
+        if dependencies:
+            missing = set(dependencies) - set(session.scalars(select(Run.id).where(Run.id.in_(dependencies))))
+            if missing:
+                raise QueueError(f"no run with id {', '.join(map(str, sorted(missing)))} to depend on")
         run = Run(kind=kind, name=name, config=dict(config), status="queued",
                   parent_run_id=parent_run_id, tags=list(tags or []), notes="")
         session.add(run)
@@ -93,7 +94,7 @@ def claim_next_job(worker_id: str, lease_s: float, *, url: str | None = None) ->
     with write_session(url) as session:
         now = _now(session)
         job = session.scalars(
-            select(Job).where(Job.status == "queued", ~_unmet_dependency(succeeded=True))
+            select(Job).where(Job.status == "queued", ~_has_dependency(lambda run: run.status != "succeeded"))
             .order_by(Job.priority.desc(), Job.id).limit(1)
             .with_for_update(skip_locked=True, of=Job)
         ).first()
@@ -112,24 +113,25 @@ def claim_next_job(worker_id: str, lease_s: float, *, url: str | None = None) ->
         return job
 
 
-def _unmet_dependency(succeeded: bool):
-    """EXISTS clause: the job has a dependency whose run has not succeeded (or has failed)."""
-    dependency = aliased(Run)
-    status = (dependency.status != "succeeded") if succeeded else dependency.status.in_(("failed", "cancelled"))
-    return (select(JobDependency.run_id).join(dependency, dependency.id == JobDependency.run_id)
-            .where(JobDependency.job_id == Job.id, status).exists())
+def _has_dependency(condition):
+    """EXISTS clause: the job has a dependency whose run satisfies `condition(run)`."""
+    run = aliased(Run)
+    return (select(JobDependency.run_id).join(run, run.id == JobDependency.run_id)
+            .where(JobDependency.job_id == Job.id, condition(run)).exists())
 
 
 def fail_jobs_with_failed_dependencies(*, url: str | None = None) -> list[int]:
     """Fail queued jobs that wait for a run that failed or was cancelled; returns their ids."""
+    unsuccessful = ("failed", "cancelled")
     with write_session(url) as session:
         now = _now(session)
-        blocked = session.scalars(select(Job).where(Job.status == "queued", _unmet_dependency(succeeded=False))
-                                  .with_for_update(skip_locked=True, of=Job)).all()
+        blocked = session.scalars(
+            select(Job).where(Job.status == "queued", _has_dependency(lambda run: run.status.in_(unsuccessful)))
+            .with_for_update(skip_locked=True, of=Job)).all()
         for job in blocked:
             failed = session.execute(
                 select(Run.id, Run.status).join(JobDependency, JobDependency.run_id == Run.id)
-                .where(JobDependency.job_id == job.id, Run.status.in_(("failed", "cancelled")))
+                .where(JobDependency.job_id == job.id, Run.status.in_(unsuccessful))
                 .order_by(Run.id)).all()
             names = ", ".join(f"#{run_id} {status}" for run_id, status in failed)
             _set_finished(session, job, "failed", f"not started: the run it needs did not succeed ({names})", now)

@@ -113,8 +113,7 @@ def taser_penalty(model: nn.Module, x: Tensor, y: Tensor, score: Tensor | Callab
     }
     if tangent_pass is None:
         return PenaltyResult(value, terms.residual, diagnostics)
-    rows = 1 + len(tangent_pass.first) + len(tangent_pass.second)
-    return PenaltyResult(value, terms.residual, diagnostics, tangent_pass.primal, rows)
+    return PenaltyResult(value, terms.residual, diagnostics, tangent_pass.primal, tangent_pass.chunks)
 
 
 def alignment(model: nn.Module, x: Tensor, y: Tensor, score: Tensor, probe: ProbeKind = "margin") -> dict[str, Tensor]:

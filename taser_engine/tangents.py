@@ -104,6 +104,11 @@ class TangentOutputs:
     first: list[Tensor]  # J·t for each tangent, then for each curved tangent
     second: list[Tensor]  # vᵀ∇²(model) v for each curved tangent v
 
+    @property
+    def chunks(self) -> int:
+        """B-sized chunks the forward ran: the primal, the first-order and the second-order rows."""
+        return 1 + len(self.first) + len(self.second)
+
 
 @dataclass(frozen=True)
 class _Layout:
