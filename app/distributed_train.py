@@ -221,5 +221,17 @@ def _run_rank(kind: str, run_dir: Path, work: Path, rank: int) -> None:
     dist.destroy_process_group()
 
 
+def _exit_without_finalising(code: int) -> None:
+    """Leave without interpreter finalisation.
+
+    DDP's reducer keeps the Gloo process group alive past `destroy_process_group`; destroying its
+    worker threads' pending work while the interpreter shuts down can abort the process
+    (SIGABRT, about one run in a hundred here). Everything the run produced is on disk by now.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    _exit_without_finalising(main())
