@@ -19,7 +19,8 @@ Two sides, one module:
   Files rather than pipes: torchrun owns the processes' stdin/stdout (they go to the job log).
 
 The processes die with their launcher (PR_SET_PDEATHSIG on Linux), so a cancelled or killed
-job leaves none behind.
+job leaves none behind, and each leaves with `os._exit` once its outputs are on disk (a Gloo
+group that DDP keeps alive can abort a process during interpreter finalisation).
 """
 
 from __future__ import annotations
