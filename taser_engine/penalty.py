@@ -52,7 +52,7 @@ class PenaltyResult:
     # it ran one tangent batch; with the whole batch and a model whose training mode equals its
     # per-sample mode (BatchNorm frozen), a clean base loss can use them instead of a forward.
     logits: Tensor | None = None
-    rows: int = 0  # B-sized chunks that forward ran (1 primal + tangents), 0 when unknown
+    chunks: int = 0  # B-sized chunks that forward ran (1 primal + tangents), 0 when unknown
 
 
 # The penalty pass: eval mode makes each residual depend on its own sample only (module docstring).

@@ -228,7 +228,7 @@ class _Stepper:
         t1 = time.perf_counter()
         self._update(total, epoch, step)
         metrics["loss/total"] = total.detach()
-        penalty_s = (t1 - t0) * (1 - 1 / penalty.rows) if penalty.logits is not None else 0.0
+        penalty_s = (t1 - t0) * (1 - 1 / penalty.chunks) if penalty.logits is not None else 0.0
         _add_timing(timing, time.perf_counter() - t0, penalty_s, x.shape[0])
         return metrics
 
