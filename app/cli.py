@@ -46,7 +46,21 @@ class UserError(Exception):
     """An error caused by the user's input: printed as one line, no traceback."""
 
 
+def show_engine_log() -> None:
+    """The engine's `taser.*` log lines (e.g. "score cache: reusing …") on stderr, once."""
+    import logging
+
+    logger = logging.getLogger("taser")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
 def main(argv: list[str] | None = None) -> int:
+    show_engine_log()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

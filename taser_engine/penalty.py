@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
 from taser_engine.modes import eval_mode
+from taser_engine.rng import draw_device
 from taser_engine.probes import LogitProbe, ProbeKind
 from taser_engine.stein import LaplacianKind, MethodKind, SteinTerms, stein_terms
 from taser_engine.tangents import TangentOutputs
@@ -47,7 +48,7 @@ class SteinPenaltyConfig(BaseModel):
 class PenaltyResult:
     value: Tensor  # scalar, differentiable
     residual: Tensor  # (b,) per-sample residuals of the samples used
-    diagnostics: dict[str, float] = field(default_factory=dict)
+    diagnostics: dict[str, Tensor] = field(default_factory=dict)  # detached scalars on the device
     # The model's logits on the samples used, from the penalty's own forward (same graph), when
     # it ran one tangent batch; with the whole batch and a model whose training mode equals its
     # per-sample mode (BatchNorm frozen), a clean base loss can use them instead of a forward.
@@ -75,7 +76,7 @@ def _subset(x: Tensor, y: Tensor, score: Tensor, fraction: float,
     if fraction >= 1.0:
         return x, y, score
     keep = max(2, math.ceil(fraction * x.shape[0]))
-    device = generator.device if generator is not None else x.device
+    device = draw_device(generator, x)
     index = torch.randperm(x.shape[0], generator=generator, device=device)[:keep].to(x.device)
     return x[index], y[index], score[index]
 
@@ -106,10 +107,10 @@ def taser_penalty(model: nn.Module, x: Tensor, y: Tensor, score: Tensor | Callab
         raise ValueError("centering='global' needs a center; estimate it with estimate_center()")
     value = centred_variance(terms.residual, config.detach_mean, center)
     r = terms.residual.detach()
-    diagnostics = {
-        "stein_r_mean": r.mean().item(),
-        "stein_r_var": r.var(unbiased=False).item(),
-        "stein_abs_directional": terms.directional.detach().abs().mean().item(),
+    diagnostics = {  # tensors: reading them would make every step wait for the device
+        "stein_r_mean": r.mean(),
+        "stein_r_var": r.var(unbiased=False),
+        "stein_abs_directional": terms.directional.detach().abs().mean(),
     }
     if tangent_pass is None:
         return PenaltyResult(value, terms.residual, diagnostics)

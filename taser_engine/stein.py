@@ -26,6 +26,8 @@ from typing import Callable, Iterator, Literal, Union
 import torch
 from torch import Tensor
 
+from taser_engine.rng import draw_device
+
 LaplacianKind = Literal["none", "hutchinson", "exact"]
 MethodKind = Literal["autograd", "jvp", "fd"]
 LAPLACIANS: tuple[str, ...] = ("none", "hutchinson", "exact")
@@ -82,7 +84,7 @@ def _check_arguments(laplacian: str, method: str, num_probes: int) -> None:
 
 def rademacher_like(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
     """Independent ±1 entries shaped like x (drawn on the generator's device, then moved)."""
-    device = generator.device if generator is not None else x.device
+    device = draw_device(generator, x)
     bits = torch.randint(0, 2, x.shape, generator=generator, device=device)
     return (2 * bits - 1).to(device=x.device, dtype=x.dtype)
 

@@ -179,7 +179,7 @@ def test_penalty_fraction_diagnostics_and_global_centering():
     with pytest.raises(ValueError, match="center"):
         taser_penalty(model, x, y, s, SteinPenaltyConfig(centering="global"))
     center = estimate_center(model, [(x, y, s)], SteinPenaltyConfig())
-    assert center == pytest.approx(out.diagnostics["stein_r_mean"], abs=10 * abs(center) + 1)
+    assert center == pytest.approx(float(out.diagnostics["stein_r_mean"]), abs=10 * abs(center) + 1)
     cfg = SteinPenaltyConfig(centering="global", center=center)
     full = taser_penalty(model, x, y, s, cfg)
     assert full.value.item() == pytest.approx(((full.residual - center) ** 2).mean().item(), rel=1e-5)

@@ -33,6 +33,9 @@ def add_common_flags(p) -> None:
     p.add_argument("--method", choices=METHODS, help="base objective")
     p.add_argument("--score-model", help="'gaussian' (fitted to the training set) or a diffusers score-model directory")
     p.add_argument("--score-timestep", type=int, help="diffusion timestep τ (default 50)")
+    p.add_argument("--score-cache", metavar="auto|off|PATH",
+                   help="diffusion scores: 'auto' (default: computed once, kept beside the score model, "
+                        "reused), 'off' (live at every step) or a .safetensors cache file")
     p.add_argument("--lambda", dest="lambda_", type=float, help="λ_max of the TASER penalty (default 1)")
     p.add_argument("--probe", choices=["margin", "logit", "softmax"])
     p.add_argument("--laplacian", choices=["none", "hutchinson", "exact"])
@@ -69,7 +72,7 @@ def add_common_flags(p) -> None:
 
 def overrides_from(args, own_fields: tuple[str, ...]) -> dict:
     """Config fields from the flags that were given (None = not given)."""
-    names = ("dataset", "data_root", "download", "method", "score_model", "score_timestep", "lambda_",
+    names = ("dataset", "data_root", "download", "method", "score_model", "score_timestep", "score_cache", "lambda_",
              "epochs", "batch_size", "epsilon", "steps", "step_size", "beta", "lambda_mart", "awp_gamma",
              "awp_warmup", "max_train_samples", "max_test_samples", "seed", "device", "amp",
              "cpu_threads", "checkpoint_every_steps", "gpus", "freeze_batchnorm") + own_fields

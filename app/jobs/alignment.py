@@ -15,8 +15,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-GAUSSIAN_VAR_FLOOR = 1e-4  # pixels that never vary in the training set would give infinite precision
-
 
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -73,10 +71,9 @@ def score_source(config: Config, train_x):
         from taser_engine.scores import load_score_source  # diffusers is heavy: only when asked
 
         return load_score_source(config.score_model, timestep=config.score_timestep)
-    from taser_engine.scores.analytic import GaussianScore
+    from taser_engine.training.scores import fit_gaussian_score  # the fit TASER trains with
 
-    flat = train_x.flatten(1).double()
-    return GaussianScore(flat.mean(0).float(), flat.var(0).clamp_min(GAUSSIAN_VAR_FLOOR).float())
+    return fit_gaussian_score(train_x)
 
 
 def examples(model, x, y, s) -> list[dict]:

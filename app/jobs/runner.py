@@ -84,6 +84,10 @@ def child_main(spec: JobSpec, conn) -> None:
     print(f"--- job {spec.job_id} ({spec.kind}) attempt {spec.attempt}, pid {os.getpid()} ---",
           flush=True)
     ctx = WorkerContext(spec, conn)
+    from app.cli import show_engine_log
+    from taser_engine.callbacks import StopRequested
+
+    show_engine_log()
     try:
         from app.jobs import get_kind, validate_config
 
@@ -92,6 +96,8 @@ def child_main(spec: JobSpec, conn) -> None:
         summary = kind.run(config, ctx)
         outcome = "stopped" if ctx.stop_seen else "succeeded"
         conn.send((outcome, _json_ready(summary)))
+    except StopRequested as exc:  # cancelled where there was nothing resumable to return
+        conn.send(("stopped", {"stopped": True, "note": str(exc) or "stopped on request"}))
     except BaseException as exc:  # noqa: BLE001 - every failure must reach the database
         traceback.print_exc()
         conn.send(("failed", failure_reason(exc)))

@@ -14,6 +14,7 @@ from typing import Callable, Literal
 import torch
 from torch import Tensor, nn
 
+from taser_engine.rng import draw_device
 from taser_engine.modes import eval_mode  # noqa: F401  (re-exported: attacks run in eval mode)
 
 StartKind = Literal["normal", "uniform", "none"]
@@ -21,7 +22,7 @@ TRADES_START_STD = 0.001
 
 
 def random_start(x: Tensor, eps: float, start: StartKind, generator: torch.Generator | None) -> Tensor:
-    dev = generator.device if generator is not None else x.device
+    dev = draw_device(generator, x)
     if start == "normal":
         noise = torch.randn(x.shape, generator=generator, device=dev, dtype=x.dtype)
         return x + TRADES_START_STD * noise.to(x.device)

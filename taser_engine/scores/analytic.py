@@ -40,6 +40,10 @@ class GaussianScore(ScoreSource):
     def dim(self) -> int:
         return self.mean.numel()
 
+    def to(self, device: str | torch.device) -> "GaussianScore":
+        self.mean, self.cov, self.precision = (t.to(device) for t in (self.mean, self.cov, self.precision))
+        return self
+
     def __call__(self, x: Tensor) -> Tensor:
         z = x.flatten(1) - self.mean.to(x)
         s = -(z @ self.precision.to(x)) if self.full else -z * self.precision.to(x)
@@ -97,6 +101,11 @@ class GaussianMixtureScore(ScoreSource):
     @property
     def dim(self) -> int:
         return self.means.shape[1]
+
+    def to(self, device: str | torch.device) -> "GaussianMixtureScore":
+        self.means, self.covs, self.chol, self.weights = (
+            t.to(device) for t in (self.means, self.covs, self.chol, self.weights))
+        return self
 
     def noised(self, alpha_bar: float) -> "GaussianMixtureScore":
         eye = torch.eye(self.dim, dtype=torch.float64)

@@ -155,6 +155,10 @@ class DiffusionScore(ScoreSource):
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
+    def to(self, device: str | torch.device) -> "DiffusionScore":
+        self.model.to(device)
+        return self
+
     def describe(self) -> dict[str, Any]:
         """What produced these scores; stored with caches and run records."""
         return {"timestep": self.timestep, "sigma": self.sigma, "alpha_bar": self.alpha_bar,

@@ -70,6 +70,10 @@ class _RunConfig(BaseModel):
     taser: bool = False
     score_model: str = Field(GAUSSIAN, description="'gaussian' or a diffusers score-model directory")
     score_timestep: int = Field(50, ge=0, le=10_000, description="diffusion timestep τ of the score")
+    score_cache: str = Field("auto", description=(
+        "diffusion scores: 'auto' (score every training image once, keep the float16 scores next to "
+        "the score model, reuse them in later runs), 'off' (score each batch live on the device) or "
+        "the path of a .safetensors cache file"))
     taser_lambda: float = Field(1.0, ge=0.0, description="λ_max")
     lambda_warmup_fraction: float = Field(0.1, ge=0.0, le=1.0, description="T_warm of the λ ramp as a share of T")
     penalty: SteinPenaltyConfig = Field(default_factory=SteinPenaltyConfig)
@@ -96,6 +100,13 @@ class _RunConfig(BaseModel):
     def _known_dataset(cls, value: str) -> str:
         if value not in DATASETS:
             raise ValueError(f"unknown dataset {value!r}; choose one of {', '.join(sorted(DATASETS))}")
+        return value
+
+    @field_validator("score_cache")
+    @classmethod
+    def _score_cache(cls, value: str) -> str:
+        if value not in ("auto", "off") and not value.endswith(".safetensors"):
+            raise ValueError(f"score_cache must be 'auto', 'off' or a .safetensors file path, got {value!r}")
         return value
 
     @field_validator("device")

@@ -13,7 +13,7 @@ cancelled through `should_stop`) and resumed ends with the same weights as one l
 
 Data-parallel (`config.gpus` > 1, run by `torchrun`; see distributed.py): every process takes its
 shard of the same global batch; the base-loss forward goes through the DDP wrapper, the penalty
-through the bare module (see `_Stepper.data_parallel_step`); process 0 alone writes checkpoints,
+through the bare module (see `Stepper.data_parallel_step`); process 0 alone writes checkpoints,
 the model and result.json, and reports progress and metrics (averaged over the processes).
 The TASER penalty is computed per process on its shard: with batch centring, r̄ is the SHARD's
 mean residual, and the global batch's penalty is the size-weighted mean of the shards' penalties
@@ -41,17 +41,16 @@ from taser_engine.modes import freeze_batchnorm
 from taser_engine.objectives import Objective, build_objective
 from taser_engine.penalty import taser_penalty
 from taser_engine.schedules import lambda_ramp, warmup_cosine_lr
-from taser_engine.scores import GaussianScore, ScoreSource
 from taser_engine.training import distributed
-from taser_engine.training.config import GAUSSIAN, FinetuneConfig, TrainConfig, _RunConfig
+from taser_engine.training.config import FinetuneConfig, TrainConfig, _RunConfig
 from taser_engine.training.distributed import Ranks
+from taser_engine.training.scores import RunScores, build_run_scores, fit_gaussian_score  # noqa: F401
+from taser_engine.training.timing import StepTimer, lap, no_penalty
 from taser_engine.training.state import (TrainingState, has_checkpoint, load_checkpoint,
                                          read_checkpoint_config, save_checkpoint)
 
 CONFIG_FILE = "config.json"
 RESULT_FILE = "result.json"
-# Pixels that never vary (the border of digits) would get an infinite Gaussian precision.
-GAUSSIAN_VAR_FLOOR = 1e-2
 
 
 class RunMismatchError(ValueError):
@@ -70,7 +69,7 @@ class _Setup:
     optimizer: torch.optim.Optimizer
     lr_at: Callable[[int, int], float]  # (step, total steps) -> learning rate
     objective: Objective
-    score: ScoreSource | None
+    scores: RunScores
     data: dict[str, Tensor]
     device: torch.device
     ranks: Ranks | None = None  # set when data-parallel
@@ -92,30 +91,15 @@ def _tensors(config: _RunConfig, split: str, limit: int | None) -> tuple[Tensor,
     return x, y
 
 
-def load_data(config: _RunConfig, device: torch.device) -> dict[str, Tensor]:
+def load_data(config: _RunConfig) -> dict[str, Tensor]:
+    """The run's train and test tensors, on the CPU (the score cache is keyed on these)."""
     train_x, train_y = _tensors(config, "train", config.max_train_samples)
     test_x, test_y = _tensors(config, "test", config.max_test_samples)
-    return {"train_x": train_x.to(device), "train_y": train_y.to(device),
-            "test_x": test_x.to(device), "test_y": test_y.to(device)}
+    return {"train_x": train_x, "train_y": train_y, "test_x": test_x, "test_y": test_y}
 
 
-def fit_gaussian_score(x: Tensor) -> GaussianScore:
-    """N(mean, diag var) of the training inputs, variance floored at GAUSSIAN_VAR_FLOOR."""
-    flat = x.detach().flatten(1).double()
-    return GaussianScore(flat.mean(0).float(), flat.var(0).clamp_min(GAUSSIAN_VAR_FLOOR).float())
-
-
-def build_score_source(config: _RunConfig, train_x: Tensor, device: torch.device) -> ScoreSource | None:
-    if not config.taser:
-        return None
-    if config.score_model == GAUSSIAN:
-        return fit_gaussian_score(train_x)
-    try:  # lazily: diffusers is heavy
-        from taser_engine.scores import load_score_source
-    except ImportError as exc:
-        raise ValueError(f"score_model: cannot load diffusion score sources here ({exc})") from exc
-    source = load_score_source(config.score_model, timestep=config.score_timestep)
-    return source.to(device) if hasattr(source, "to") else source
+def _to(data: dict[str, Tensor], device: torch.device) -> dict[str, Tensor]:
+    return {k: v.to(device) for k, v in data.items()}
 
 
 def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, processes: int = 1) -> list[Tensor]:
@@ -138,19 +122,22 @@ def clean_accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 512
     return correct / max(1, x.shape[0])
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def _autocast(setup: _Setup):
     if setup.config.amp and setup.device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
-class _Stepper:
-    """One optimiser step, its metrics and its timing."""
+class Stepper:
+    """One optimiser step and its metrics, in one of three regimes (separate backward passes,
+    one shared forward, data-parallel); timing is `StepTimer`'s, the maths is here.
+
+    Nothing in a step waits for the device: metrics stay tensors on it (the loop fetches them
+    every `log_every_steps`), the non-finite check accumulates a device flag (`check_finite`
+    reads it at those moments and before every checkpoint), and the phase timer records CUDA
+    events. The placement test runs a whole step on the `meta` device, where any host read of a
+    value would raise.
+    """
 
     def __init__(self, setup: _Setup, total_steps: int, generators: dict[str, torch.Generator]):
         self.setup = setup
@@ -159,54 +146,70 @@ class _Stepper:
         cfg = setup.config
         self.lambda_warmup_steps = round(cfg.lambda_warmup_fraction * total_steps)
         self.share = 1.0  # this process's share n_rank/B of the current global batch
+        self.timer = StepTimer(setup.device)
+        self.nonfinite = torch.zeros((), dtype=torch.bool, device=setup.device)
+        self.checked_through = 0  # steps whose losses check_finite has seen finite
 
-    def batch(self, index: Tensor) -> tuple[Tensor, Tensor]:
-        data, device, ranks = self.setup.data, self.setup.device, self.setup.ranks
+    @property
+    def taser(self) -> bool:
+        return self.setup.scores.source is not None
+
+    def batch(self, index: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+        """The step's (augmented) images, labels, and their cached scores when the run has a cache.
+
+        `index` is on the run's device (the loop moves each epoch's order there once).
+        """
+        data, ranks, cached = self.setup.data, self.setup.ranks, self.setup.scores.cached
         if ranks is not None:
             global_size = index.numel()
             index = distributed.shard(index, ranks)
             self.share = index.numel() / global_size
-        index = index.to(device)
         x, y = data["train_x"][index], data["train_y"][index]
+        score = cached[index].float() if cached is not None else None
         if self.setup.config.use_augmentation:
-            x = augment_batch(x, self.generators["augment"])
-        return x, y
+            if score is None:
+                x = augment_batch(x, self.generators["augment"])
+            else:
+                x, score = augment_batch(x, self.generators["augment"], score=score)
+        return x, y, score
 
-    def __call__(self, x: Tensor, y: Tensor, epoch: int, step: int, timing: dict[str, float]) -> dict[str, Tensor | float]:
+    def __call__(self, x: Tensor, y: Tensor, epoch: int, step: int,
+                 score: Tensor | None = None) -> dict[str, Tensor | float]:
         if self.setup.ddp is not None:
-            return self.data_parallel_step(x, y, epoch, step, timing)
+            return self.data_parallel_step(x, y, epoch, step, score)
         if self._can_share_forward():
-            return self.shared_forward_step(x, y, epoch, step, timing)
-        setup = self.setup
-        _sync(setup.device)
-        t0 = time.perf_counter()
+            return self.shared_forward_step(x, y, epoch, step, score)
+        return self.separate_step(x, y, epoch, step, score)
+
+    def separate_step(self, x: Tensor, y: Tensor, epoch: int, step: int,
+                      score: Tensor | None) -> dict[str, Tensor | float]:
+        """Base loss and backward, then the penalty and its backward into the same gradients."""
+        setup, timer = self.setup, self.timer
+        timer.begin()
         loss, metrics = self._base_loss(x, y, epoch, step)
         setup.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        _sync(setup.device)
-        t1 = time.perf_counter()
-        if setup.score is not None:
-            lam, penalty = self._penalty(x, y, step)
+        timer.mark()
+        if self.taser:
+            lam, penalty = self._penalty(x, y, step, score)
             (lam * penalty.value).backward()
             loss = loss.detach() + lam * penalty.value.detach()
             metrics.update({"loss/taser": penalty.value.detach(), "lambda": lam, **penalty.diagnostics})
-        _sync(setup.device)
-        t2 = time.perf_counter()
-        self._update(loss, epoch, step)
+        timer.mark()
+        self._update(loss)
         metrics["loss/total"] = loss.detach()
-        penalty_s = (t2 - t1) if setup.score is not None else 0.0
-        _add_timing(timing, time.perf_counter() - t0, penalty_s, x.shape[0])
+        timer.end(x.shape[0], lap(1) if self.taser else no_penalty)
         return metrics
 
     def _can_share_forward(self) -> bool:
         """Whether the penalty's forward may also give the base loss its logits (see the config)."""
         cfg = self.setup.config
         # Adversarial objectives need their own forwards (and AWP perturbs the weights first).
-        return (self.setup.score is not None and cfg.freeze_batchnorm and cfg.penalty.fraction >= 1.0
+        return (self.taser and cfg.freeze_batchnorm and cfg.penalty.fraction >= 1.0
                 and not self.setup.objective.adversarial)
 
     def shared_forward_step(self, x: Tensor, y: Tensor, epoch: int, step: int,
-                            timing: dict[str, float]) -> dict[str, Tensor | float]:
+                            score: Tensor | None) -> dict[str, Tensor | float]:
         """One step whose clean base loss uses the logits of the penalty's tangent batch.
 
         With BatchNorm frozen (and no other mode-dependent layer: tangent batches refuse those),
@@ -215,33 +218,35 @@ class _Stepper:
         shared work is split between base and penalty by rows (the base's share is 1 of R chunks).
         If the penalty ran no tangent batch (another estimator), the base loss runs its own forward.
         """
-        setup = self.setup
-        _sync(setup.device)
-        t0 = time.perf_counter()
-        lam, penalty = self._penalty(x, y, step)
+        setup, timer = self.setup, self.timer
+        timer.begin()
+        lam, penalty = self._penalty(x, y, step, score)
         loss, metrics = self._base_loss(x, y, epoch, step, clean_logits=penalty.logits)
         total = loss + lam * penalty.value
         setup.optimizer.zero_grad(set_to_none=True)
         total.backward()
         metrics.update({"loss/taser": penalty.value.detach(), "lambda": lam, **penalty.diagnostics})
-        _sync(setup.device)
-        t1 = time.perf_counter()
-        self._update(total, epoch, step)
+        timer.mark()
+        self._update(total)
         metrics["loss/total"] = total.detach()
-        penalty_s = (t1 - t0) * (1 - 1 / penalty.chunks) if penalty.logits is not None else 0.0
-        _add_timing(timing, time.perf_counter() - t0, penalty_s, x.shape[0])
+        share = (1 - 1 / penalty.chunks) if penalty.logits is not None else 0.0
+        timer.end(x.shape[0], lambda laps: laps[0] * share)
         return metrics
 
-    def _penalty(self, x: Tensor, y: Tensor, step: int):
-        """(λ(t), R_TASER) on the clean batch; under AWP at the perturbed weights like the base loss."""
+    def _penalty(self, x: Tensor, y: Tensor, step: int, score: Tensor | None):
+        """(λ(t), R_TASER) on the clean batch; under AWP at the perturbed weights like the base loss.
+
+        `score` is the batch's cached score; without a cache the source scores the batch here.
+        """
         cfg = self.setup.config
         lam = lambda_ramp(step, cfg.taser_lambda, self.lambda_warmup_steps)
-        with torch.no_grad():
-            score = self.setup.score(x)
+        if score is None:
+            with torch.no_grad():
+                score = self.setup.scores.source(x)
         return lam, taser_penalty(self.setup.model, x, y, score, cfg.penalty, self.generators["noise"])
 
     def data_parallel_step(self, x: Tensor, y: Tensor, epoch: int, step: int,
-                           timing: dict[str, float]) -> dict[str, Tensor | float]:
+                           score: Tensor | None) -> dict[str, Tensor | float]:
         """One step on this process's shard, gradients averaged over the processes by DDP.
 
         The penalty's torch.func JVPs cannot run through the DDP wrapper, and a second backward
@@ -253,36 +258,39 @@ class _Stepper:
         is the gradient of the global batch (tested against one process in test_distributed.py).
         The penalty time is its forward only here (its backward is fused with the base's).
         """
-        setup, ranks = self.setup, self.setup.ranks
-        _sync(setup.device)
-        t0 = time.perf_counter()
+        setup, ranks, timer = self.setup, self.setup.ranks, self.timer
+        timer.begin()
         loss, metrics = self._base_loss(x, y, epoch, step, loss_model=setup.ddp)
-        _sync(setup.device)
-        t1 = time.perf_counter()
-        if setup.score is not None:
-            lam, penalty = self._penalty(x, y, step)
+        timer.mark()
+        if self.taser:
+            lam, penalty = self._penalty(x, y, step, score)
             loss = loss + lam * penalty.value
-            metrics.update({"loss/taser": penalty.value.detach(), "lambda": lam,
-                            **{k: torch.tensor(float(v)) for k, v in penalty.diagnostics.items()}})
-        _sync(setup.device)
-        t2 = time.perf_counter()
+            metrics.update({"loss/taser": penalty.value.detach(), "lambda": lam, **penalty.diagnostics})
+        timer.mark()
         setup.optimizer.zero_grad(set_to_none=True)
         (loss * (self.share * ranks.world_size)).backward()
         metrics["loss/total"] = loss.detach()
         metrics = distributed.weighted_mean(metrics, self.share, ranks)
-        self._update(metrics["loss/total"], epoch, step)  # on every process alike: the mean is shared
-        penalty_s = (t2 - t1) if setup.score is not None else 0.0
-        _add_timing(timing, time.perf_counter() - t0, penalty_s, x.shape[0] / self.share)  # the global batch
+        self._update(metrics["loss/total"])  # on every process alike: the mean is shared
+        timer.end(x.shape[0] / self.share, lap(1) if self.taser else no_penalty)  # the global batch
         return metrics
 
-    def _update(self, loss: Tensor, epoch: int, step: int) -> None:
-        """The optimiser step, refused on a non-finite loss before it happens, so the weights
-        stay those of the last good step."""
-        if not torch.isfinite(loss):
-            raise NonFiniteLossError(f"non-finite loss ({loss.item()}) at step {step + 1}, epoch {epoch + 1}")
+    def _update(self, loss: Tensor) -> None:
+        """The optimiser step; a non-finite loss only raises the device flag (no host wait)."""
+        self.nonfinite |= ~torch.isfinite(loss.detach())
         self.setup.optimizer.step()
         self.setup.objective.after_step(self.setup.model)
-        _sync(self.setup.device)
+
+    def check_finite(self, step: int, epoch: int) -> None:
+        """NonFiniteLossError when a loss since the last check was not finite (one host read).
+
+        Called where the loop reads metrics anyway and before every checkpoint, so the saved
+        weights are always those of a step whose loss and weights were finite.
+        """
+        if bool(self.nonfinite):
+            raise NonFiniteLossError(f"non-finite loss between step {self.checked_through + 1} and step {step} "
+                                     f"(epoch {epoch + 1})")
+        self.checked_through = step
 
     def _set_lr_and_mode(self, step: int) -> float:
         """The step's learning rate, and the model in training mode (BatchNorm frozen if asked)."""
@@ -327,15 +335,21 @@ class _Stepper:
                         reduction="batchmean")
 
 
-def _add_timing(timing: dict[str, float], step_s: float, penalty_s: float, samples: float) -> None:
-    """Accumulate one step's wall time, split into base and penalty, and its sample count."""
-    timing["base_s"] = timing.get("base_s", 0.0) + step_s - penalty_s
-    timing["penalty_s"] = timing.get("penalty_s", 0.0) + penalty_s
-    timing["samples"] = timing.get("samples", 0.0) + samples
-
-
 def _as_floats(metrics: dict[str, Tensor | float]) -> dict[str, float]:
-    return {k: float(v.item() if isinstance(v, Tensor) else v) for k, v in metrics.items()}
+    """Host values of metrics (a device sync when some are CUDA tensors: call it rarely)."""
+    keys = [k for k, v in metrics.items() if isinstance(v, Tensor)]
+    values = torch.stack([metrics[k].detach().float().reshape(()) for k in keys]).tolist() if keys else []
+    out = {k: float(v) for k, v in metrics.items() if not isinstance(v, Tensor)}
+    out.update(zip(keys, values))
+    return {k: out[k] for k in metrics}
+
+
+def _accumulate(sums: dict, metrics: dict[str, Tensor | float]) -> None:
+    """Add a step's metrics to the epoch's running sums (device tensors stay on the device)."""
+    for key, value in metrics.items():
+        value = value.detach() if isinstance(value, Tensor) else value
+        sums[key] = sums.get(key, 0.0) + value
+    sums["_count"] = sums.get("_count", 0.0) + 1
 
 
 def _start_or_resume(setup: _Setup, run_dir: Path, resume: bool,
@@ -372,13 +386,22 @@ def _stop_requested(callbacks: Callbacks, ranks: Ranks | None) -> bool:
 
 
 def _epoch_summary(state: TrainingState, setup: _Setup, epoch: int) -> dict[str, float]:
-    count = max(1.0, state.epoch_sums.get("_count", 0.0))
-    summary = {k: v / count for k, v in state.epoch_sums.items() if not k.startswith("_")}
+    sums = _as_floats(state.epoch_sums)
+    count = max(1.0, sums.get("_count", 0.0))
+    summary = {k: v / count for k, v in sums.items() if not k.startswith("_")}
     data = setup.data
     summary["clean_acc"] = clean_accuracy(setup.model, data["test_x"], data["test_y"],
                                           setup.config.eval_batch_size)
     summary["epoch"] = float(epoch + 1)
     return summary
+
+
+def make_generators(config: _RunConfig, device: torch.device, stream: int = 0) -> dict[str, torch.Generator]:
+    """The run's augmentation and attack/probe-noise generators, on its device (CPU for `meta`,
+    which has none), seeded from the config; `stream` separates data-parallel processes."""
+    where = torch.device("cpu") if device.type == "meta" else device
+    return {"augment": torch.Generator(where).manual_seed(config.seed + 1 + stream),
+            "noise": torch.Generator(where).manual_seed(config.seed + 2 + stream)}
 
 
 @contextlib.contextmanager
@@ -408,14 +431,13 @@ def _fit_loop(setup: _Setup, callbacks: Callbacks | None, run_dir: Path, resume:
     cfg, run_dir = setup.config, Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     stream = 0 if ranks is None else ranks.rank * 10_007  # each process its own random stream
-    generators = {"augment": torch.Generator().manual_seed(cfg.seed + 1 + stream),
-                  "noise": torch.Generator(setup.device).manual_seed(cfg.seed + 2 + stream)}
+    generators = make_generators(cfg, setup.device, stream)
     n = setup.data["train_x"].shape[0]
     steps_per_epoch = len(epoch_batches(n, cfg.batch_size, cfg.seed, 0, cfg.gpus))
     total_steps = cfg.epochs * steps_per_epoch
     state = _start_or_resume(setup, run_dir, resume, generators)
     distributed.barrier(ranks)  # nobody starts before every process has read the checkpoint
-    stepper = _Stepper(setup, total_steps, generators)
+    stepper = Stepper(setup, total_steps, generators)
     config_dump = cfg.model_dump(mode="json")
     mark = time.perf_counter()
     saved_at = {"step": state.step if has_checkpoint(run_dir) else None}
@@ -425,8 +447,11 @@ def _fit_loop(setup: _Setup, callbacks: Callbacks | None, run_dir: Path, resume:
         now = time.perf_counter()
         state.timing["wall_s"] = state.timing.get("wall_s", 0.0) + now - mark
         mark = now
+        stepper.check_finite(state.step, state.epoch)
         if not all(torch.isfinite(p).all() for p in setup.model.parameters()):
             raise NonFiniteLossError(f"weights became non-finite by step {state.step}")
+        stepper.timer.flush(state.timing)
+        state.epoch_sums = _as_floats(state.epoch_sums)
         saved_at["step"] = state.step
         states = generators if ranks is None else distributed.gather_states(generators, ranks)
         if ranks is None or ranks.is_main:
@@ -442,28 +467,27 @@ def _fit_loop(setup: _Setup, callbacks: Callbacks | None, run_dir: Path, resume:
     return _result(setup, run_dir, state, stopped, total_steps)
 
 
-def _epochs(setup: _Setup, cfg, state: TrainingState, stepper: _Stepper, callbacks: Callbacks,
+def _epochs(setup: _Setup, cfg, state: TrainingState, stepper: Stepper, callbacks: Callbacks,
             checkpoint: Callable[[], None], n: int, total_steps: int) -> bool:
     """Run the remaining epochs; True when stopped early by `should_stop`."""
     stopped = False
     while state.epoch < cfg.epochs and not stopped:
         epoch = state.epoch
-        batches = epoch_batches(n, cfg.batch_size, cfg.seed, epoch, cfg.gpus)
+        batches = on_device(epoch_batches(n, cfg.batch_size, cfg.seed, epoch, cfg.gpus), setup.device)
         for b in range(state.batch_in_epoch, len(batches)):
             if _stop_requested(callbacks, setup.ranks):
                 stopped = True
                 checkpoint()
                 break
-            x, y = stepper.batch(batches[b])
-            metrics = _as_floats(stepper(x, y, epoch, state.step, state.timing))
+            metrics = stepper(*_step_inputs(stepper, batches[b], epoch, state.step))
             state.step += 1
             state.batch_in_epoch = b + 1
-            for key, value in metrics.items():
-                state.epoch_sums[key] = state.epoch_sums.get(key, 0.0) + value
-            state.epoch_sums["_count"] = state.epoch_sums.get("_count", 0.0) + 1
+            _accumulate(state.epoch_sums, metrics)
             callbacks.on_progress(state.step, total_steps, f"epoch {epoch + 1}/{cfg.epochs}")
             if state.step % cfg.log_every_steps == 0 or b == len(batches) - 1:
-                callbacks.on_metrics(state.step, metrics, "step")
+                stepper.check_finite(state.step, epoch)  # the one host read of these steps
+                stepper.timer.flush(state.timing)
+                callbacks.on_metrics(state.step, _as_floats(metrics), "step")
             if cfg.checkpoint_every_steps and state.step % cfg.checkpoint_every_steps == 0:
                 checkpoint()
         if stopped:
@@ -476,6 +500,18 @@ def _epochs(setup: _Setup, cfg, state: TrainingState, stepper: _Stepper, callbac
     return stopped
 
 
+def on_device(batches: list[Tensor], device: torch.device) -> list[Tensor]:
+    """An epoch's index batches moved to the device in one copy (not one per step)."""
+    if not batches:
+        return batches
+    return list(torch.cat(batches).to(device).split([b.numel() for b in batches]))
+
+
+def _step_inputs(stepper: Stepper, index: Tensor, epoch: int, step: int):
+    x, y, score = stepper.batch(index)
+    return x, y, epoch, step, score
+
+
 def _result(setup: _Setup, run_dir: Path, state: TrainingState, stopped: bool, total_steps: int) -> dict:
     cfg, timing = setup.config, state.timing
     samples = max(1.0, timing.get("samples", 0.0))
@@ -485,7 +521,7 @@ def _result(setup: _Setup, run_dir: Path, state: TrainingState, stopped: bool, t
     result = {
         "kind": cfg.kind, "dataset": cfg.dataset, "method": cfg.method,
         "base_method": getattr(cfg, "base_method", cfg.method), "taser": cfg.taser,
-        "score_model": cfg.score_model if cfg.taser else None,
+        "score_model": cfg.score_model if cfg.taser else None, "score": setup.scores.summary,
         "epochs": state.epoch, "epochs_planned": cfg.epochs, "steps": state.step, "steps_planned": total_steps,
         "clean_acc": last.get("clean_acc"), "train_acc": last.get("train_acc"),
         "ms_per_sample": base_ms + penalty_ms, "ms_per_sample_without_penalty": base_ms,
@@ -516,36 +552,44 @@ def _optimizer(config: _RunConfig, model: nn.Module, kind: str, lr: float, momen
     return torch.optim.Adam(model.parameters(), lr=lr, betas=(momentum, 0.999), weight_decay=config.weight_decay)
 
 
-def train(config: TrainConfig, callbacks: Callbacks | None = None, run_dir: str | Path = "run",
-          resume: bool = True) -> dict:
-    """Train from scratch with `config.method` (+ TASER when `config.taser`); returns the result dict.
+def _run_scores(config: _RunConfig, data: dict[str, Tensor], device: torch.device, ranks: Ranks | None,
+                callbacks: Callbacks | None) -> RunScores:
+    """The run's scores; with several processes, process 0 builds a missing cache and the others
+    wait for it, then load it (instead of every process building the same file)."""
+    if ranks is not None and not ranks.is_main:
+        distributed.barrier(ranks)
+    scores = build_run_scores(config, data["train_x"], device, callbacks)
+    if ranks is not None and ranks.is_main:
+        distributed.barrier(ranks)
+    return scores
 
-    `run_dir` receives config.json, checkpoint/ (resumable), and at the end model.safetensors,
-    model.json and result.json.
-    """
+
+def build_train_setup(config: TrainConfig, callbacks: Callbacks | None = None, device: torch.device | None = None,
+                      data: dict[str, Tensor] | None = None) -> _Setup:
+    """Everything a training run steps with, on its device. `device` and `data` (CPU tensors) override
+    the config's for benchmarks and the placement test; runs take them from the config."""
     config.check_inputs_exist()
-    device, ranks = _devices(config)
+    device, ranks = (device, None) if device is not None else _devices(config)
     torch.manual_seed(config.seed)
     model = build_model(config.model_spec()).to(device)
     ddp = distributed.wrap(model, ranks) if ranks else None
-    data = load_data(config, device)
+    data = data if data is not None else load_data(config)
+    scores = _run_scores(config, data, device, ranks, callbacks)
     optimizer = _optimizer(config, model, config.optimizer, config.lr, config.momentum)
 
     def lr_at(step: int, total: int) -> float:
         if config.lr_schedule == "constant":
             return config.lr
         return warmup_cosine_lr(step, total, config.lr, config.lr_min, 0)
-    setup = _Setup(config, model, None, optimizer, lr_at,
-                   build_objective(config.method, **config.objective_params()),
-                   build_score_source(config, data["train_x"], device), data, device, ranks, ddp)
-    return _fit(setup, callbacks, Path(run_dir), resume)
+    return _Setup(config, model, None, optimizer, lr_at, build_objective(config.method, **config.objective_params()),
+                  scores, _to(data, device), device, ranks, ddp)
 
 
-def finetune(config: FinetuneConfig, callbacks: Callbacks | None = None, run_dir: str | Path = "run",
-             resume: bool = True) -> dict:
-    """TASER fine-tuning of `config.source` (eq. 26); returns the result dict like `train`."""
+def build_finetune_setup(config: FinetuneConfig, callbacks: Callbacks | None = None,
+                         device: torch.device | None = None, data: dict[str, Tensor] | None = None) -> _Setup:
+    """As `build_train_setup`, for TASER fine-tuning of `config.source` (eq. 26)."""
     config.check_inputs_exist()
-    device, ranks = _devices(config)
+    device, ranks = (device, None) if device is not None else _devices(config)
     torch.manual_seed(config.seed)
     model = load_model(Path(config.source)).to(device)
     info = dataset_info(config.dataset)
@@ -554,13 +598,29 @@ def finetune(config: FinetuneConfig, callbacks: Callbacks | None = None, run_dir
                          f"the model in {config.source} takes {model.spec.in_channels}×{model.spec.image_size}²")
     teacher = copy.deepcopy(model).eval().requires_grad_(False)
     ddp = distributed.wrap(model, ranks) if ranks else None
-    data = load_data(config, device)
+    data = data if data is not None else load_data(config)
+    scores = _run_scores(config, data, device, ranks, callbacks)
     optimizer = _optimizer(config, model, "adam", config.eta_max, 0.9)
 
     def lr_at(step: int, total: int) -> float:
         warm = round(config.lr_warmup_fraction * total)
         return warmup_cosine_lr(step, total, config.eta_max, config.eta_min, warm)
-    setup = _Setup(config, model, teacher, optimizer, lr_at,
-                   build_objective(config.base_method, **config.objective_params()),
-                   build_score_source(config, data["train_x"], device), data, device, ranks, ddp)
-    return _fit(setup, callbacks, Path(run_dir), resume)
+    return _Setup(config, model, teacher, optimizer, lr_at,
+                  build_objective(config.base_method, **config.objective_params()),
+                  scores, _to(data, device), device, ranks, ddp)
+
+
+def train(config: TrainConfig, callbacks: Callbacks | None = None, run_dir: str | Path = "run",
+          resume: bool = True) -> dict:
+    """Train from scratch with `config.method` (+ TASER when `config.taser`); returns the result dict.
+
+    `run_dir` receives config.json, checkpoint/ (resumable), and at the end model.safetensors,
+    model.json and result.json.
+    """
+    return _fit(build_train_setup(config, callbacks), callbacks, Path(run_dir), resume)
+
+
+def finetune(config: FinetuneConfig, callbacks: Callbacks | None = None, run_dir: str | Path = "run",
+             resume: bool = True) -> dict:
+    """TASER fine-tuning of `config.source` (eq. 26); returns the result dict like `train`."""
+    return _fit(build_finetune_setup(config, callbacks), callbacks, Path(run_dir), resume)
