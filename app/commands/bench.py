@@ -28,14 +28,50 @@ def register(subparsers) -> None:
     o.add_argument("--batch-size", type=int, default=32)
     o.add_argument("--repeats", type=int, default=None)
     o.set_defaults(handler=run_overhead_command)
+    t = sub.add_parser("train-step", help="ms/sample of the whole training step per base method, ± TASER, "
+                                          "with each score source (the paper's C.8 / Table 3 overheads)")
+    t.add_argument("--json", type=Path, help="write the rows as JSON here")
+    t.add_argument("--quick", action="store_true", help="ResNet-18 batch 16, 3 attack steps, 3 repeats "
+                                                       "(about 5 minutes on 2 CPU cores)")
+    t.add_argument("--models", default=None, help="comma-separated: resnet18,small_cnn")
+    t.add_argument("--methods", default=None, help="comma-separated: standard,pgd,trades,mart,trades-awp,mart-awp")
+    t.add_argument("--scores", default=None, help="comma-separated: none,gaussian,diffusion-live,diffusion-cached")
+    t.add_argument("--laplacians", default=None, help="comma-separated: none,hutchinson")
+    t.add_argument("--devices", default=None, help="comma-separated, e.g. cpu,cuda (default: all present)")
+    t.add_argument("--batch-size", type=int, default=None, help="ResNet-18 batch (default 128; quick 16)")
+    t.add_argument("--repeats", type=int, default=None)
+    t.set_defaults(handler=run_train_step_command)
 
 
-def _overrides(args) -> dict:
-    out = {"batch_size": args.batch_size}
-    for name in ("models", "activations", "batchnorm", "devices", "methods", "laplacians"):
+def _lists(args, names: tuple[str, ...]) -> dict:
+    """Comma-separated flags as lists, for the fields given."""
+    out = {}
+    for name in names:
         value = getattr(args, name)
         if value:
             out[name] = [v.strip() for v in value.split(",") if v.strip()]
+    return out
+
+
+def _check_devices(devices: list[str]) -> None:
+    from app.cli import UserError
+
+    if any(d.startswith("cuda") for d in devices):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UserError("--devices names cuda but no CUDA device is available")
+
+
+def _write(path: Path | None, result: dict) -> None:
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=2))
+
+
+def _overrides(args) -> dict:
+    out = {"batch_size": args.batch_size,
+           **_lists(args, ("models", "activations", "batchnorm", "devices", "methods", "laplacians"))}
     if args.fractions:
         from app.cli import UserError
 
@@ -74,14 +110,38 @@ def run_overhead_command(args) -> int:
         config = OverheadConfig.quick(**overrides) if args.quick else OverheadConfig(**overrides)
     except ValidationError as exc:
         raise UserError(str(exc)) from exc
-    if any(d.startswith("cuda") for d in config.devices):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise UserError("--devices names cuda but no CUDA device is available")
+    _check_devices(config.devices)
     result = run_overhead(config, _PrintProgress())
     print(format_rows(result["rows"]))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2))
+    _write(args.json, result)
+    return 0
+
+
+def format_train_step_rows(rows: list[dict]) -> str:
+    header = (f"{'model':<10} {'device':<6} {'method':<11} {'score':<17} {'laplacian':<10} {'ms/sample':>10} "
+              f"{'ratio':>6} {'min–max':>12} {'paper':>6}")
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        paper = f"×{r['paper_ratio']:.2f}" if r["paper_ratio"] else ""
+        lines.append(f"{r['model']:<10} {r['device']:<6} {r['method']:<11} {r['score']:<17} {r['laplacian'] or '':<10} "
+                     f"{r['ms_per_sample']:>10.3f} {r['ratio']:>6.2f} {r['ratio_min']:>5.2f}–{r['ratio_max']:<6.2f} {paper:>6}")
+    return "\n".join(lines)
+
+
+def run_train_step_command(args) -> int:
+    from app.cli import UserError
+    from taser_engine.train_step_bench import TrainStepBenchConfig, run_train_step_bench
+
+    overrides = _lists(args, ("models", "methods", "scores", "laplacians", "devices"))
+    overrides.update({k: v for k, v in (("batch_size", args.batch_size), ("repeats", args.repeats)) if v is not None})
+    try:
+        config = TrainStepBenchConfig.quick(**overrides) if args.quick else TrainStepBenchConfig(**overrides)
+    except ValidationError as exc:
+        from taser_engine.training import format_errors
+
+        raise UserError(format_errors(exc)) from exc
+    _check_devices(config.devices)
+    result = run_train_step_bench(config, _PrintProgress())
+    print(format_train_step_rows(result["rows"]))
+    _write(args.json, result)
     return 0
