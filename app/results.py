@@ -65,6 +65,15 @@ def overhead_table(rows: Sequence[Mapping]) -> list[dict]:
              "gradient rel. error": row.get("grad_rel_error")} for row in rows]
 
 
+def train_step_table(rows: Sequence[Mapping]) -> list[dict]:
+    """Whole-step rows as the Overhead page and exports show them: ratios beside the paper's."""
+    return [{"model": row["model"], "device": row["device"], "method": row["method"], "score": row["score"],
+             "laplacian": row["laplacian"] or "–", "batch": row["batch_size"], "attack steps": row["num_steps"],
+             "ms/sample": row["ms_per_sample"], "ms/sample min": row["ms_per_sample_min"],
+             "ms/sample max": row["ms_per_sample_max"], "ratio": row["ratio"], "ratio min": row["ratio_min"],
+             "ratio max": row["ratio_max"], "paper ratio": row["paper_ratio"]} for row in rows]
+
+
 def _percent(value) -> str | None:
     return None if value is None else f"{100 * value:.1f}%"
 

@@ -22,6 +22,7 @@ min–max over repeats, and `ratio` is the median of the per-repeat ratios to `n
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import tempfile
 import time
@@ -150,18 +151,25 @@ def run_train_step_bench(bench: TrainStepBenchConfig, callbacks: Callbacks | Non
         root = Path(tmp)
         score_dirs = {m: _score_model_dir(root, m) for m in bench.models
                       if any(s.startswith("diffusion") for s in bench.scores)}
+        shared_scores = {}
         for done, (model, device_name, method) in enumerate(groups):
             if callbacks.should_stop():
                 raise StopRequested()
             device = torch.device(device_name)
             batch_size = bench.batch_size if model == "resnet18" else bench.digits_batch_size
             data, _ = _data(model, batch_size, bench.seed)
-            variants = [("none", "none")] + [(s, lap) for s in taser_scores for lap in bench.laplacians]
             steps = {}
-            for score, laplacian in variants:
-                config = _config(model, method, score, laplacian, batch_size, bench, score_dirs.get(model),
+            for score in ["none", *taser_scores]:  # one setup per score source; the Laplacians share it
+                config = _config(model, method, score, "none", batch_size, bench, score_dirs.get(model),
                                  root / f"cache-{model}.safetensors")
-                steps[score, laplacian] = _stepper_call(build_train_setup(config, device=device, data=data), bench.seed)
+                key = (model, device_name, score)
+                if key not in shared_scores:  # the score source and cache are the same for every method
+                    shared_scores[key] = build_train_setup(config, device=device, data=data).scores
+                setup = build_train_setup(config, device=device, data=data, scores=shared_scores[key])
+                for laplacian in (["none"] if score == "none" else bench.laplacians):
+                    penalty = config.penalty.model_copy(update={"laplacian": laplacian})
+                    variant = dataclasses.replace(setup, config=config.model_copy(update={"penalty": penalty}))
+                    steps[score, laplacian] = _stepper_call(variant, bench.seed)
             times = {key: [] for key in steps}
             for _ in range(bench.warmup):
                 for step in steps.values():

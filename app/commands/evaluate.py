@@ -103,7 +103,17 @@ def run_metadata(run_dir: Path) -> dict:
     return {"method": _first(configs, "method", "objective", "base_objective"),
             "taser": None if taser is None else bool(taser),
             "dataset": _first(configs, "dataset"),
-            "train_ms_per_sample": _first(results, "train_ms_per_sample", "ms_per_sample")}
+            "train_ms_per_sample": _first(results, "train_ms_per_sample", "ms_per_sample"),
+            "train_step_overhead": _in_run_overhead(results)}
+
+
+def _in_run_overhead(results: list[dict]) -> float | None:
+    """TASER's whole step over its base part, both timed inside the same steps of one run (the
+    honest overhead on a shared machine; a ratio of two runs also divides their machines' load)."""
+    with_penalty, base = _first(results, "ms_per_sample"), _first(results, "ms_per_sample_without_penalty")
+    if not with_penalty or not base or not _first(results, "penalty_ms_per_sample"):
+        return None
+    return with_penalty / base
 
 
 def run(args) -> int:

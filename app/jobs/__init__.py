@@ -31,6 +31,7 @@ JOB_KINDS: dict[str, str] = {
     "score-model": "app.jobs.score_model",
     "toy1d": "app.jobs.toy1d",
     "bench-overhead": "app.jobs.bench_overhead",
+    "bench-train-step": "app.jobs.bench_train_step",
     "alignment": "app.jobs.alignment",
 }
 

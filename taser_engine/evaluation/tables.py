@@ -60,6 +60,8 @@ class RunEval:
     clean: np.ndarray
     per_attack: dict[str, np.ndarray]
     train_ms_per_sample: float | None = None
+    # whole TASER step / its base part, timed within the same steps of this run (None without TASER)
+    train_step_overhead: float | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "method", method_key(self.method))
@@ -79,7 +81,7 @@ class RunEval:
             raise TableError(f"{source}: not a `taser evaluate` result (missing {exc})") from exc
         clean = arrays.pop("clean")
         return cls(source, str(run["method"]), bool(run["taser"]), fingerprint, clean, arrays,
-                   run.get("train_ms_per_sample"))
+                   run.get("train_ms_per_sample"), run.get("train_step_overhead"))
 
     def attack(self, name: str) -> np.ndarray:
         if name not in self.per_attack:
@@ -148,10 +150,32 @@ def _delta_text(ci: DeltaCI | None) -> str:
     return f"{100 * ci.delta:+.2f} [{100 * ci.low:.2f}, {100 * ci.high:.2f}]"
 
 
+OVERHEAD_NOTE = ("Overhead: the TASER run's whole training step over its base part, both timed within "
+                 "the same steps of that run (one process, so machine load affects both alike); where a "
+                 "run did not record that split, the ratio of the two runs' times per sample, marked †: "
+                 "runs timed at different moments on a shared machine.")
+
+
 def _overhead(pair: MethodPair) -> float | None:
+    """The pair's TASER overhead: in-run when recorded, else the ratio of the two runs (see OVERHEAD_NOTE)."""
+    if pair.with_ is not None and pair.with_.train_step_overhead:
+        return pair.with_.train_step_overhead
     if not pair.complete or not pair.without.train_ms_per_sample or pair.with_.train_ms_per_sample is None:
         return None
     return pair.with_.train_ms_per_sample / pair.without.train_ms_per_sample
+
+
+def _overhead_measured(pair: MethodPair) -> str | None:
+    """How the pair's overhead was measured: "in-run", "two runs" (marked †) or None."""
+    if _overhead(pair) is None:
+        return None
+    return "in-run" if pair.with_ is not None and pair.with_.train_step_overhead else "two runs"
+
+
+def _overhead_text(row: dict) -> str:
+    if row["overhead"] is None:
+        return "–"
+    return f"×{row['overhead']:.2f}" + ("†" if row.get("overhead_measured") == "two runs" else "")
 
 
 def _mean(run: RunEval | None, scores) -> float | None:
@@ -175,7 +199,8 @@ def _table2_row(key: str, pairs: list[MethodPair], bootstrap: dict) -> tuple[dic
     clean_scores, robust_scores = (lambda r: r.clean), (lambda r: r.robust_avg())
     clean_ci, robust_ci = delta(clean_scores), delta(robust_scores)
     overhead = _overhead(pairs[0]) if len(pairs) == 1 else None
-    row = {"method": key, "clean_without": side("without", clean_scores), "clean_with": side("with_", clean_scores),
+    measured = _overhead_measured(pairs[0]) if len(pairs) == 1 else None
+    row = {"method": key, "overhead_measured": measured, "clean_without": side("without", clean_scores), "clean_with": side("with_", clean_scores),
            "clean_delta": clean_ci and clean_ci.as_dict(),
            "robust_avg_without": side("without", robust_scores), "robust_avg_with": side("with_", robust_scores),
            "robust_avg_delta": robust_ci and robust_ci.as_dict(), "overhead": overhead}
@@ -183,10 +208,9 @@ def _table2_row(key: str, pairs: list[MethodPair], bootstrap: dict) -> tuple[dic
 
 
 def _table2_display(row: dict, clean_ci: DeltaCI | None, robust_ci: DeltaCI | None) -> tuple[list[str], list[bool]]:
-    overhead = row["overhead"]
     cells = [method_title(row["method"]), _pp(row["clean_without"]), _pp(row["clean_with"]), _delta_text(clean_ci),
              _pp(row["robust_avg_without"]), _pp(row["robust_avg_with"]), _delta_text(robust_ci),
-             "–" if overhead is None else f"×{overhead:.2f}"]
+             _overhead_text(row)]
     bold = [False] * len(cells)
     bold[3] = clean_ci is not None and not clean_ci.excludes_zero
     bold[6] = robust_ci is not None and robust_ci.excludes_zero
@@ -216,7 +240,7 @@ def table2(runs: list[RunEval], *, n_boot: int = N_BOOTSTRAP, confidence: float 
         note=(f"Accuracies and changes in percentage points. Robust acc. avg. is the mean of AutoAttack and "
               f"SPSA accuracy. Brackets: paired bootstrap {confidence:.0%} CI over evaluation points "
               f"({n_boot} resamples). Bold: robust Δ different from zero; clean Δ not different from zero. "
-              "Overhead: training time per sample with / without TASER."),
+              + OVERHEAD_NOTE),
         bootstrap=bootstrap)
 
 
@@ -229,7 +253,7 @@ def _table3_row(pair: MethodPair) -> tuple[dict, list[str]]:
                 "train_ms_per_sample": None if run is None else run.train_ms_per_sample}
 
     row = {"method": pair.method, "without": side(pair.without), "with": side(pair.with_),
-           "overhead": _overhead(pair)}
+           "overhead": _overhead(pair), "overhead_measured": _overhead_measured(pair)}
     return row, _table3_display(row)
 
 
@@ -240,7 +264,7 @@ def _table3_display(row: dict) -> list[str]:
     cells = [method_title(row["method"])]
     for s in (row["without"], row["with"]):
         cells += [_pp(s["clean"]), _pp(s["autoattack"]), _pp(s["spsa"]), ms(s["train_ms_per_sample"])]
-    cells.append("–" if row["overhead"] is None else f"×{row['overhead']:.2f}")
+    cells.append(_overhead_text(row))
     return cells
 
 
@@ -250,7 +274,7 @@ def table3(runs: list[RunEval]) -> Table:
         layout="table3", title="Clean and robust accuracy, with runtime overhead from TASER",
         groups=TABLE3_GROUPS, columns=TABLE3_COLUMNS,
         cells=[c for _, c in built], bold=[[False] * len(c) for _, c in built], rows=[r for r, _ in built],
-        note="Accuracies in percentage points. Runtime: training time per sample.")
+        note="Accuracies in percentage points. Runtime: training time per sample. " + OVERHEAD_NOTE)
 
 
 def build_table(layout: str, runs: list[RunEval], **bootstrap) -> Table:

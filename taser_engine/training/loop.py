@@ -565,16 +565,17 @@ def _run_scores(config: _RunConfig, data: dict[str, Tensor], device: torch.devic
 
 
 def build_train_setup(config: TrainConfig, callbacks: Callbacks | None = None, device: torch.device | None = None,
-                      data: dict[str, Tensor] | None = None) -> _Setup:
-    """Everything a training run steps with, on its device. `device` and `data` (CPU tensors) override
-    the config's for benchmarks and the placement test; runs take them from the config."""
+                      data: dict[str, Tensor] | None = None, scores: RunScores | None = None) -> _Setup:
+    """Everything a training run steps with, on its device. `device`, `data` (CPU tensors) and
+    `scores` override what the config names, for benchmarks (which share one score model between
+    setups) and the placement test; runs take them from the config."""
     config.check_inputs_exist()
     device, ranks = (device, None) if device is not None else _devices(config)
     torch.manual_seed(config.seed)
     model = build_model(config.model_spec()).to(device)
     ddp = distributed.wrap(model, ranks) if ranks else None
     data = data if data is not None else load_data(config)
-    scores = _run_scores(config, data, device, ranks, callbacks)
+    scores = scores if scores is not None else _run_scores(config, data, device, ranks, callbacks)
     optimizer = _optimizer(config, model, config.optimizer, config.lr, config.momentum)
 
     def lr_at(step: int, total: int) -> float:

@@ -41,7 +41,7 @@ log = logging.getLogger("taser.training")
 # Pixels that never vary (the border of digits) would get an infinite Gaussian precision.
 GAUSSIAN_VAR_FLOOR = 1e-2
 CACHE_DIR = "score_caches"
-ERROR_PROBE_SAMPLES = 64  # training images the cache's error is measured on, once per run
+ERROR_PROBE_SAMPLES = 32  # training images the cache's error is measured on, once per run
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".json")
 
 

@@ -2,9 +2,57 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import streamlit as st
 
 from app.dashboard.common import run_label
+
+
+COMMITTED_RESULTS = Path(__file__).resolve().parents[3] / "benchmarks" / "results"
+
+
+def _whole_step_results(dq) -> dict[str, dict]:
+    """label -> result: finished `bench-train-step` runs, then the measurements committed with the code."""
+    found = {f"run {run_label(run)}": run["summary"] for run in dq.finished_results("bench-train-step")
+             if (run["summary"] or {}).get("rows")}
+    for path in sorted(COMMITTED_RESULTS.glob("train_step_*.json")):
+        try:
+            found[f"committed: {path.name}"] = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def render_whole_step(dq) -> None:
+    from app.dashboard.views.robustness import exports
+    from app.figures.overhead import train_step_figure
+    from app.results import train_step_table
+
+    st.header("Whole training step, method by method")
+    st.caption("The training loop's own step (data and augmentation, score lookup or computation, base "
+               "objective with its attack, penalty, update), with TASER over without, timed interleaved in one "
+               "process; bars: median over repeats, whiskers min–max; black marks: the paper's Table 3 "
+               "(one A10 GPU, ResNet-18, cached scores).")
+    results = _whole_step_results(dq)
+    if not results:
+        st.info("No whole-step benchmark yet: run `taser bench train-step --quick` or queue a "
+                "`bench-train-step` job (Launch page).")
+        return
+    chosen = st.selectbox("Whole-step benchmark", list(results), key="overhead.train_step")
+    rows = results[chosen]["rows"]
+    laplacians = sorted({row["laplacian"] for row in rows if row["laplacian"]})
+    laplacian = st.radio("Laplacian", laplacians, horizontal=True, key="overhead.train_step.laplacian",
+                         format_func={"none": "first-order", "hutchinson": "Hutchinson K=1"}.get)
+    figure = train_step_figure(rows, laplacian)
+    st.plotly_chart(figure, width="stretch", key="overhead.train_step.fig")
+    table = train_step_table(rows)
+    st.dataframe(table, hide_index=True, width="stretch")
+    settings = results[chosen].get("settings", {})
+    st.caption(f"Batch {settings.get('batch_size')} (ResNet-18) / {settings.get('digits_batch_size')} (digits), "
+               f"{settings.get('num_steps')} attack steps, {settings.get('repeats')} repeats.")
+    exports("train-step", table, figure)
 
 
 def render() -> None:
@@ -14,7 +62,9 @@ def render() -> None:
     from app.figures.overhead import overhead_figure
     from app.results import overhead_table
 
-    st.title("Overhead of the TASER penalty")
+    st.title("Overhead of TASER")
+    render_whole_step(dq)
+    st.header("The penalty alone, per estimator")
     st.caption("Wall time per sample of one training step (cross-entropy + SGD) with and without "
                "λ·R_TASER, per estimator; errors are relative to the float64 double-backward reference.")
     runs = [run for run in dq.finished_results("bench-overhead") if (run["summary"] or {}).get("rows")]
