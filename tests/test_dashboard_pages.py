@@ -171,7 +171,11 @@ def test_extrapolation_page_shows_the_study(seeded):
 def test_overhead_page_shows_the_benchmark(seeded):
     at = open_page("overhead")
     assert_clean(at)
-    assert at.get("plotly_chart") and "small_cnn" in set(at.dataframe[0].value["model"])
+    assert at.get("plotly_chart") and "small_cnn" in set(at.dataframe[-1].value["model"])
+    # the whole-step section, from the measurement committed in benchmarks/results/
+    assert any("Whole training step" in h.value for h in at.header)
+    whole_step = at.dataframe[0].value
+    assert {"standard", "pgd"} <= set(whole_step["method"]) and "paper ratio" in whole_step.columns
 
 
 def test_pages_without_their_engine_say_so(seeded):

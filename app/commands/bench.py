@@ -101,20 +101,27 @@ def format_rows(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def run_overhead_command(args) -> int:
+def _run_bench(args, config_type, overrides_of, run, format_table) -> int:
+    """Validate the flags into `config_type` (its `quick` with --quick), run, print, write --json."""
     from app.cli import UserError
-    from taser_engine.overhead import OverheadConfig, run_overhead
+    from taser_engine.training import format_errors
 
     try:
-        overrides = _overrides(args)
-        config = OverheadConfig.quick(**overrides) if args.quick else OverheadConfig(**overrides)
+        overrides = overrides_of(args)
+        config = config_type.quick(**overrides) if args.quick else config_type(**overrides)
     except ValidationError as exc:
-        raise UserError(str(exc)) from exc
+        raise UserError(format_errors(exc)) from exc
     _check_devices(config.devices)
-    result = run_overhead(config, _PrintProgress())
-    print(format_rows(result["rows"]))
+    result = run(config, _PrintProgress())
+    print(format_table(result["rows"]))
     _write(args.json, result)
     return 0
+
+
+def run_overhead_command(args) -> int:
+    from taser_engine.overhead import OverheadConfig, run_overhead
+
+    return _run_bench(args, OverheadConfig, _overrides, run_overhead, format_rows)
 
 
 def format_train_step_rows(rows: list[dict]) -> str:
@@ -128,20 +135,13 @@ def format_train_step_rows(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def run_train_step_command(args) -> int:
-    from app.cli import UserError
-    from taser_engine.train_step_bench import TrainStepBenchConfig, run_train_step_bench
-
+def _train_step_overrides(args) -> dict:
     overrides = _lists(args, ("models", "methods", "scores", "laplacians", "devices"))
     overrides.update({k: v for k, v in (("batch_size", args.batch_size), ("repeats", args.repeats)) if v is not None})
-    try:
-        config = TrainStepBenchConfig.quick(**overrides) if args.quick else TrainStepBenchConfig(**overrides)
-    except ValidationError as exc:
-        from taser_engine.training import format_errors
+    return overrides
 
-        raise UserError(format_errors(exc)) from exc
-    _check_devices(config.devices)
-    result = run_train_step_bench(config, _PrintProgress())
-    print(format_train_step_rows(result["rows"]))
-    _write(args.json, result)
-    return 0
+
+def run_train_step_command(args) -> int:
+    from taser_engine.train_step_bench import TrainStepBenchConfig, run_train_step_bench
+
+    return _run_bench(args, TrainStepBenchConfig, _train_step_overrides, run_train_step_bench, format_train_step_rows)
