@@ -52,6 +52,9 @@ def add_common_flags(p) -> None:
     p.add_argument("--steps", type=int, help="PGD steps of the inner attack (default 10)")
     p.add_argument("--step-size", type=float, help="PGD step (default ε/4)")
     p.add_argument("--beta", type=float, help="TRADES β (default 6)")
+    p.add_argument("--trades-forwards", choices=["official", "two"],
+                   help="TRADES/TRADES-AWP: 'official' (default; three train-mode forwards, the official "
+                        "BatchNorm statistics) or 'two' (one forward cheaper)")
     p.add_argument("--lambda-mart", type=float, help="MART λ (default 5)")
     p.add_argument("--awp-gamma", type=float, help="AWP γ (default 0.005)")
     p.add_argument("--awp-warmup", type=int, help="first epoch with AWP (default 10)")
@@ -73,7 +76,7 @@ def add_common_flags(p) -> None:
 def overrides_from(args, own_fields: tuple[str, ...]) -> dict:
     """Config fields from the flags that were given (None = not given)."""
     names = ("dataset", "data_root", "download", "method", "score_model", "score_timestep", "score_cache", "lambda_",
-             "epochs", "batch_size", "epsilon", "steps", "step_size", "beta", "lambda_mart", "awp_gamma",
+             "epochs", "batch_size", "epsilon", "steps", "step_size", "beta", "trades_forwards", "lambda_mart", "awp_gamma",
              "awp_warmup", "max_train_samples", "max_test_samples", "seed", "device", "amp",
              "cpu_threads", "checkpoint_every_steps", "gpus", "freeze_batchnorm") + own_fields
     values = {FIELD_OF.get(n, n): getattr(args, n) for n in names}

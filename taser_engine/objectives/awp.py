@@ -111,6 +111,13 @@ class TradesAWP(_AWPMixin, TRADES):
     awp_warmup: int = Field(AWP_WARMUP, ge=0, description="first epoch (from 1) with AWP on")
     _awp: WeightPerturbation = PrivateAttr(default_factory=WeightPerturbation)
 
+    def forward_logits(self, model: nn.Module, x: Tensor, x_adv: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The AWP repository's TRADES script order: adversarial, clean as the KL target, clean for
+        the CE ('two': adversarial, clean for both)."""
+        logits_adv = model(x_adv)
+        target = model(x)
+        return (model(x) if self.forwards == "official" else target), logits_adv, target
+
 
 class MartAWP(_AWPMixin, MART):
     method: Literal["mart-awp"] = "mart-awp"

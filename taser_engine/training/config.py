@@ -21,7 +21,7 @@ from taser_engine.objectives import METHODS, STANDARD_WEIGHT_DECAY
 from taser_engine.objectives.awp import AWP_GAMMA, AWP_WARMUP
 from taser_engine.objectives.base import PAPER_NUM_STEPS
 from taser_engine.objectives.mart import MART_LAMBDA
-from taser_engine.objectives.trades import TRADES_BETA
+from taser_engine.objectives.trades import TRADES_BETA, TradesForwards
 from taser_engine.penalty import SteinPenaltyConfig
 
 Method = Literal["standard", "pgd", "trades", "mart", "trades-awp", "mart-awp"]
@@ -57,6 +57,9 @@ class _RunConfig(BaseModel):
     step_size: float | None = Field(None, gt=0.0, le=1.0, description="PGD step; None = ε/4")
     num_steps: int = Field(PAPER_NUM_STEPS, ge=0, le=1000)
     beta: float = Field(TRADES_BETA, ge=0.0, description="TRADES β")
+    trades_forwards: TradesForwards = Field("official", description=(
+        "TRADES / TRADES-AWP: 'official' = the official code's three train-mode forwards (its BatchNorm "
+        "running statistics); 'two' = the KL target reuses the clean forward (one forward cheaper)"))
     lambda_mart: float = Field(MART_LAMBDA, ge=0.0, description="MART λ")
     awp_gamma: float = Field(AWP_GAMMA, ge=0.0)
     awp_warmup: int = Field(AWP_WARMUP, ge=0, description="first epoch (from 1) with AWP on")
@@ -155,7 +158,7 @@ class _RunConfig(BaseModel):
 
     def objective_params(self) -> dict:
         return {"epsilon": self.eps, "step_size": self.pgd_step, "num_steps": self.num_steps,
-                "beta": self.beta, "lambda_mart": self.lambda_mart, "awp_gamma": self.awp_gamma,
+                "beta": self.beta, "forwards": self.trades_forwards, "lambda_mart": self.lambda_mart, "awp_gamma": self.awp_gamma,
                 "awp_warmup": self.awp_warmup}
 
     @property
