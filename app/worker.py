@@ -132,8 +132,13 @@ class JobExecution:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def run(self) -> str:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        except OSError as exc:  # the job's environment, not the worker: fail the job, keep the worker
+            reason = f"artifact root not writable: {self.run_dir}: {exc.strerror or exc}"
+            queue.fail(self.job.id, self.worker.worker_id, reason, url=self.url)
+            return "failed"
         parent_conn, child_conn = self._spawn_pipe()
         process = self.worker._spawn.Process(
             target=child_main, args=(self._spec(), child_conn),

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import signal
 import sys
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from app.commands._input import read_json_object
 from taser_engine.callbacks import Callbacks
 from taser_engine.checkpoints import CheckpointError, atomic_write_json
 from taser_engine.datasets import DATASETS
@@ -81,10 +81,7 @@ def overrides_from(args, own_fields: tuple[str, ...]) -> dict:
              "cpu_threads", "checkpoint_every_steps", "gpus", "freeze_batchnorm") + own_fields
     values = {FIELD_OF.get(n, n): getattr(args, n) for n in names}
     if args.config is not None:
-        try:
-            from_file = json.loads(args.config.read_text())
-        except (OSError, ValueError) as exc:
-            raise _user_error(f"--config {args.config}: {exc}") from exc
+        from_file = read_json_object(args.config)
         values = {**from_file, **{k: v for k, v in values.items() if v is not None}}
     penalty = {field: getattr(args, flag) for flag, field in PENALTY_FLAGS.items() if getattr(args, flag) is not None}
     if penalty:

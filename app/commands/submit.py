@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from app.cli import UserError
+from app.commands._input import INT32_MAX, INT64_MAX, bounded_int, read_json_object
 
 
 def register(subparsers) -> None:
@@ -17,9 +18,9 @@ def register(subparsers) -> None:
                    help="JSON file with the kind's config (default: the kind's defaults)")
     p.add_argument("--name", help="a name for the run")
     p.add_argument("--tag", action="append", default=[], help="tag the run (repeatable)")
-    p.add_argument("--parent", type=int, metavar="RUN_ID", help="parent run (fine-tune / evaluation of); the job waits for it to succeed")
-    p.add_argument("--priority", type=int, default=0, help="higher runs first (default 0)")
-    p.add_argument("--max-attempts", type=int, default=3,
+    p.add_argument("--parent", type=bounded_int(1, INT64_MAX), metavar="RUN_ID", help="parent run (fine-tune / evaluation of); the job waits for it to succeed")
+    p.add_argument("--priority", type=bounded_int(-INT32_MAX, INT32_MAX), default=0, help="higher runs first (default 0)")
+    p.add_argument("--max-attempts", type=bounded_int(1, 1000), default=3,
                    help="attempts before a job whose worker keeps dying is failed (default 3)")
     p.add_argument("--json", type=Path, metavar="PATH", help="also write {job_id, run_id, kind, config}")
     p.set_defaults(handler=run)
@@ -52,14 +53,4 @@ def run(args) -> int:
 
 
 def _read_config(path: Path | None) -> dict:
-    if path is None:
-        return {}
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"config file {path} does not exist") from None
-    except json.JSONDecodeError as exc:
-        raise UserError(f"config file {path} is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise UserError(f"config file {path} must hold a JSON object, not {type(data).__name__}")
-    return data
+    return {} if path is None else read_json_object(path)
