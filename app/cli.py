@@ -50,13 +50,24 @@ def show_engine_log() -> None:
     """The engine's `taser.*` log lines (e.g. "score cache: reusing …") on stderr, once."""
     import logging
 
+    class _CurrentStderr(logging.StreamHandler):
+        """Writes to whatever sys.stderr is at the time (redirected in job processes and tests)."""
+
+        @property
+        def stream(self):
+            return sys.stderr
+
+        @stream.setter
+        def stream(self, value):
+            pass
+
     logger = logging.getLogger("taser")
-    if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+    if not any(isinstance(h, logging.StreamHandler) and h.__class__.__name__ == "_CurrentStderr"
+               for h in logger.handlers):
+        handler = _CurrentStderr()
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
-        logger.propagate = False
 
 
 def main(argv: list[str] | None = None) -> int:

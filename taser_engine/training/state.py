@@ -6,11 +6,17 @@ the epoch, optimiser hyper-parameters, metric history, the config it belongs to,
 the tensor file). The tensor file is written first, then `state.json` atomically; only then are
 older tensor files deleted — so `state.json` always names a complete file, whatever the moment
 of an interruption. Nothing is unpickled on load.
+
+The last two checkpoints are kept (`state.json` and `state.previous.json`, each with its tensor
+file): a latest checkpoint that cannot be read (a disk that lied, a truncated copy) falls back to
+the previous one, with a warning; with neither readable the error names the corrupt file and what
+to do.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -24,6 +30,8 @@ from taser_engine.checkpoints import CheckpointError, atomic_write_json
 
 CHECKPOINT_DIR = "checkpoint"
 STATE_FILE = "state.json"
+PREVIOUS_STATE_FILE = "state.previous.json"
+log = logging.getLogger("taser.training")
 
 
 @dataclass
@@ -86,31 +94,61 @@ def save_checkpoint(run_dir: Path, model: nn.Module, optimizer: torch.optim.Opti
                "step": state.step, "history": state.history, "timing": state.timing,
                "epoch_sums": state.epoch_sums,
                "optimizer": optim_meta, "config": config}
-    atomic_write_json(ckpt_dir / STATE_FILE, payload)
+    latest = ckpt_dir / STATE_FILE
+    if latest.is_file() and _tensor_name(latest) != tensor_name:  # the same step again is no older one
+        os.replace(latest, ckpt_dir / PREVIOUS_STATE_FILE)
+    atomic_write_json(latest, payload)
+    keep = {tensor_name, _tensor_name(ckpt_dir / PREVIOUS_STATE_FILE)}
     for old in ckpt_dir.glob("ckpt-*.safetensors"):
-        if old.name != tensor_name:
+        if old.name not in keep:
             old.unlink(missing_ok=True)
-    return ckpt_dir / STATE_FILE
+    return latest
+
+
+def _tensor_name(state_file: Path) -> str | None:
+    try:
+        return json.loads(state_file.read_text())["tensors"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def has_checkpoint(run_dir: Path) -> bool:
-    return (Path(run_dir) / CHECKPOINT_DIR / STATE_FILE).is_file()
+    ckpt_dir = Path(run_dir) / CHECKPOINT_DIR
+    return (ckpt_dir / STATE_FILE).is_file() or (ckpt_dir / PREVIOUS_STATE_FILE).is_file()
+
+
+def _read(run_dir: Path) -> tuple[dict, dict[str, Tensor]]:
+    """(state payload, tensors) of the newest readable checkpoint (module docstring)."""
+    ckpt_dir = Path(run_dir) / CHECKPOINT_DIR
+    failures = []
+    for name in (STATE_FILE, PREVIOUS_STATE_FILE):
+        state_file = ckpt_dir / name
+        if not state_file.is_file():
+            continue
+        try:
+            payload = json.loads(state_file.read_text())
+            tensors = load_file(str(ckpt_dir / payload["tensors"]))
+        except Exception as exc:  # noqa: BLE001 - JSON, safetensors and OS errors alike mean unreadable
+            failures.append(f"{state_file.name} ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})")
+            continue
+        if failures:
+            log.warning("checkpoint: %s unreadable; resuming from the previous checkpoint (step %s)",
+                        failures[0], payload.get("step"))
+        return payload, tensors
+    detail = "; ".join(failures) or "no state.json"
+    raise CheckpointError(f"{ckpt_dir} holds no readable checkpoint: {detail}. Delete {ckpt_dir} to start "
+                          "the run over, or restore the files from a backup")
 
 
 def read_checkpoint_config(run_dir: Path) -> dict:
-    return json.loads((Path(run_dir) / CHECKPOINT_DIR / STATE_FILE).read_text())["config"]
+    return _read(run_dir)[0]["config"]
 
 
 def load_checkpoint(run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
                     generators: dict[str, torch.Generator], rng_suffix: str = "") -> TrainingState:
     """Load weights, optimiser and `generators` (from `rng.<name><rng_suffix>`: one process's
     own states in a data-parallel run) in place; returns where the run was."""
-    ckpt_dir = Path(run_dir) / CHECKPOINT_DIR
-    try:
-        payload = json.loads((ckpt_dir / STATE_FILE).read_text())
-        tensors = load_file(str(ckpt_dir / payload["tensors"]))
-    except (OSError, ValueError, KeyError) as exc:
-        raise CheckpointError(f"{ckpt_dir} holds no readable checkpoint: {exc}") from exc
+    payload, tensors = _read(run_dir)
     device = next(model.parameters()).device
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     model.to(device)
