@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import signal
 import sys
 from pathlib import Path
@@ -75,11 +74,9 @@ def overrides_from(args, own_fields: tuple[str, ...]) -> dict:
              "cpu_threads", "checkpoint_every_steps", "gpus", "freeze_batchnorm") + own_fields
     values = {FIELD_OF.get(n, n): getattr(args, n) for n in names}
     if args.config is not None:
-        try:
-            from_file = json.loads(args.config.read_text())
-        except (OSError, ValueError) as exc:
-            raise _user_error(f"--config {args.config}: {exc}") from exc
-        values = {**from_file, **{k: v for k, v in values.items() if v is not None}}
+        from app.commands._args import read_json_object
+
+        values = {**read_json_object(args.config), **{k: v for k, v in values.items() if v is not None}}
     penalty = {field: getattr(args, flag) for flag, field in PENALTY_FLAGS.items() if getattr(args, flag) is not None}
     if penalty:
         base = values.get("penalty") or SteinPenaltyConfig().model_dump()

@@ -42,7 +42,7 @@ def _overrides(args) -> dict:
         try:
             out["fractions"] = [float(v) for v in args.fractions.split(",") if v.strip()]
         except ValueError:
-            raise UserError(f"--fractions: not a list of numbers: {args.fractions!r}") from None
+            raise UserError(f"--fractions: not a list of numbers: {args.fractions[:40]!r}") from None
     if args.repeats is not None:
         out["repeats"] = args.repeats
     return out
@@ -73,7 +73,9 @@ def run_overhead_command(args) -> int:
         overrides = _overrides(args)
         config = OverheadConfig.quick(**overrides) if args.quick else OverheadConfig(**overrides)
     except ValidationError as exc:
-        raise UserError(str(exc)) from exc
+        from taser_engine.fields import format_errors
+
+        raise UserError(format_errors(exc)) from None
     if any(d.startswith("cuda") for d in config.devices):
         import torch
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from app.cli import UserError
+from app.commands._args import read_json_object
 
 
 def register(subparsers) -> None:
@@ -17,6 +18,7 @@ def register(subparsers) -> None:
                    help="JSON file with the kind's config (default: the kind's defaults)")
     p.add_argument("--name", help="a name for the run")
     p.add_argument("--tag", action="append", default=[], help="tag the run (repeatable)")
+    # numbers are bounded by app.submission.RunOptions, as on the Launch page
     p.add_argument("--parent", type=int, metavar="RUN_ID", help="parent run (fine-tune / evaluation of); the job waits for it to succeed")
     p.add_argument("--priority", type=int, default=0, help="higher runs first (default 0)")
     p.add_argument("--max-attempts", type=int, default=3,
@@ -27,20 +29,21 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from app.jobs import JobConfigError, normalized_config, referenced_run, referenced_runs
+    from app.submission import run_options
     from db import queue
 
-    raw = _read_config(args.config)
+    raw = read_json_object(args.config) if args.config is not None else {}
     try:
         config = normalized_config(args.kind, raw)
-    except JobConfigError as exc:
+        options = run_options(name=args.name, tags=args.tag, priority=args.priority,
+                              max_attempts=args.max_attempts, parent_run_id=args.parent)
+    except (JobConfigError, ValueError) as exc:
         raise UserError(str(exc)) from None
-    if args.max_attempts < 1:
-        raise UserError("--max-attempts must be at least 1")
     try:
-        job_id = queue.submit_job(args.kind, config, name=args.name,
-                                  parent_run_id=args.parent or referenced_run(config),
-                                  depends_on=referenced_runs(config), tags=args.tag,
-                                  priority=args.priority, max_attempts=args.max_attempts)
+        job_id = queue.submit_job(args.kind, config, name=options.name,
+                                  parent_run_id=options.parent_run_id or referenced_run(config),
+                                  depends_on=referenced_runs(config), tags=options.tags,
+                                  priority=options.priority, max_attempts=options.max_attempts)
     except queue.QueueError as exc:
         raise UserError(str(exc)) from None
     if args.json:
@@ -49,17 +52,3 @@ def run(args) -> int:
             {"job_id": job_id, "run_id": job.run_id, "kind": args.kind, "config": config}, indent=2))
     print(job_id)
     return 0
-
-
-def _read_config(path: Path | None) -> dict:
-    if path is None:
-        return {}
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"config file {path} does not exist") from None
-    except json.JSONDecodeError as exc:
-        raise UserError(f"config file {path} is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise UserError(f"config file {path} must hold a JSON object, not {type(data).__name__}")
-    return data
