@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from app.paths import allowed_input_path, run_dir_for
 from taser_engine.fields import looks_like_hub_id
@@ -14,9 +14,9 @@ from taser_engine.fields import looks_like_hub_id
 MAX_ROW_ID = 2**31 - 1
 RunId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
 
-# Config fields naming a local input; values that are not paths (a hub id, 'gaussian') pass as they are.
+# Config fields naming a local input. A score model may also be 'gaussian' or a hub id (not paths).
 INPUT_PATH_FIELDS = ("data_root", "score_model", "source")
-NOT_PATHS = ("gaussian",)
+SCORE_MODEL_FIELD, GAUSSIAN = "score_model", "gaussian"
 
 
 class InputPaths(BaseModel):
@@ -24,8 +24,9 @@ class InputPaths(BaseModel):
 
     @field_validator(*INPUT_PATH_FIELDS, check_fields=False)
     @classmethod
-    def _under_a_root(cls, value: str | None) -> str | None:
-        if value is None or value in NOT_PATHS or looks_like_hub_id(value):
+    def _under_a_root(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or (info.field_name == SCORE_MODEL_FIELD
+                             and (value == GAUSSIAN or looks_like_hub_id(value))):
             return value
         return allowed_input_path(value)
 
