@@ -30,8 +30,15 @@ COMMAND_MODULES = (
 )
 
 
+class Parser(argparse.ArgumentParser):
+    """Usage errors as one line (the usage itself is one `--help` away); exit code 2 as argparse's."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="taser",
         description="TASER Studio: Task-Aware Stein Regularisation experiments, queue and dashboard.",
     )

@@ -9,12 +9,17 @@ model then lives in its own run folder under the artifact root, as a succeeded `
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
 
+from pydantic import ValidationError
+
+from db.models import RUN_NAME_LENGTH
 from taser_engine.checkpoints import SPEC_FILE, CheckpointError, atomic_write_json, load_model, save_model
 from taser_engine.datasets import DATASETS
+from taser_engine.fields import MAX_TEXT, format_errors
 from taser_engine.models import ModelSpec
 
 MAX_WEIGHTS_BYTES = 512 * 1024**2
@@ -29,7 +34,7 @@ class ImportRejected(ValueError):
 def _check_upload(name: str, weights: bytes, spec: bytes) -> ModelSpec:
     suffix = Path(name).suffix.lower()
     if suffix not in WEIGHT_SUFFIXES:
-        raise ImportRejected(f"weights must be one of {', '.join(WEIGHT_SUFFIXES)}, got {name!r}")
+        raise ImportRejected(f"weights must be one of {', '.join(WEIGHT_SUFFIXES)}, got {name[:80]!r}")
     if len(weights) > MAX_WEIGHTS_BYTES:
         raise ImportRejected(f"weights file is {len(weights) / 1024**2:.0f} MiB; the limit is "
                              f"{MAX_WEIGHTS_BYTES // 1024**2} MiB")
@@ -37,18 +42,26 @@ def _check_upload(name: str, weights: bytes, spec: bytes) -> ModelSpec:
         raise ImportRejected(f"model.json is over {MAX_SPEC_BYTES // 1024} KiB")
     try:
         return ModelSpec.model_validate_json(spec)
-    except ValueError as exc:
-        raise ImportRejected(f"model.json is not a valid model description: {exc}") from None
+    except ValidationError as exc:
+        raise ImportRejected(f"model.json is not a valid model description: {format_errors(exc)}") from None
 
 
 def import_model(name: str, weights: bytes, spec: bytes, dataset: str, method: str = "imported",
                  taser: bool = False, label: str | None = None) -> int:
     """Validate the upload and record it as a succeeded `import` run; returns the run id."""
     from app.paths import run_dir_for
+    from app.submission import run_options
     from db import queue
 
     if dataset not in DATASETS:
-        raise ImportRejected(f"unknown dataset {dataset!r}; choose one of {', '.join(sorted(DATASETS))}")
+        raise ImportRejected(f"unknown dataset {dataset[:40]!r}; choose one of {', '.join(sorted(DATASETS))}")
+    file_name = Path(name).name
+    if len(method) > MAX_TEXT:
+        raise ImportRejected(f"the method label is over {MAX_TEXT} characters")
+    try:
+        options = run_options(name=label or f"import {file_name}"[:RUN_NAME_LENGTH], tags=["import"])
+    except ValueError as exc:
+        raise ImportRejected(str(exc)) from None
     model_spec = _check_upload(name, weights, spec)
     with tempfile.TemporaryDirectory() as scratch:
         upload = Path(scratch) / f"upload{Path(name).suffix.lower()}"
@@ -57,11 +70,15 @@ def import_model(name: str, weights: bytes, spec: bytes, dataset: str, method: s
         try:
             model = load_model(upload)
         except CheckpointError as exc:
-            raise ImportRejected(str(exc).replace(str(upload), name)) from None
-    config = {"dataset": dataset, "method": method, "taser": taser, "file": Path(name).name,
+            reason = _without_scratch(str(exc), upload, file_name)
+            raise ImportRejected(reason if file_name in reason else f"{file_name}: {reason}") from None
+        except Exception as exc:  # noqa: BLE001 - whatever a parser of untrusted bytes raises, it is a bad file
+            reason = _without_scratch(f"{type(exc).__name__}: {exc}", upload, file_name)
+            raise ImportRejected(f"{file_name} is corrupted or truncated ({reason})") from None
+    config = {"dataset": dataset, "method": method, "taser": taser, "file": file_name,
               "spec": model_spec.model_dump()}
-    run_id = queue.record_finished_run("import", config, {"imported": Path(name).name},
-                                       name=label or f"import {Path(name).name}", tags=["import"])
+    run_id = queue.record_finished_run("import", config, {"imported": file_name},
+                                       name=options.name, tags=options.tags)
     folder = run_dir_for(run_id)
     try:
         save_model(folder, model)  # re-saved as safetensors: the original bytes are not kept
@@ -70,3 +87,11 @@ def import_model(name: str, weights: bytes, spec: bytes, dataset: str, method: s
         shutil.rmtree(folder, ignore_errors=True)
         raise
     return run_id
+
+
+def _without_scratch(message: str, upload: Path, file_name: str) -> str:
+    """The loader's reason with the temporary folder gone: the upload by its own name, files beside it by theirs."""
+    scratch = upload.parent
+    for folder in {str(scratch), str(scratch.resolve())}:
+        message = message.replace(str(Path(folder) / upload.name), file_name).replace(folder + os.sep, "")
+    return message

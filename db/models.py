@@ -22,6 +22,10 @@ JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 FINISHED_STATES = ("succeeded", "failed", "cancelled")
 
 
+# Column lengths the app validates against before writing (PostgreSQL refuses longer values; SQLite would store them).
+RUN_NAME_LENGTH = 200
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
@@ -35,7 +39,7 @@ class Run(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(64), index=True)
-    name: Mapped[str | None] = mapped_column(String(200))
+    name: Mapped[str | None] = mapped_column(String(RUN_NAME_LENGTH))
     config: Mapped[dict[str, Any]] = mapped_column(JSON)  # validated config of the job kind
     status: Mapped[str] = mapped_column(String(16), index=True, default="queued")
     parent_run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))

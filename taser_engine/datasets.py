@@ -21,10 +21,12 @@ import io
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import torch
 from torch import Tensor
+from pydantic import AfterValidator
 from torch.utils.data import TensorDataset
 
 from taser_engine.rng import draw_device
@@ -65,8 +67,17 @@ DATASETS: dict[str, DatasetInfo] = {
 
 def dataset_info(name: str) -> DatasetInfo:
     if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; available: {sorted(DATASETS)}")
+        raise ValueError(f"unknown dataset {str(name)[:40]!r}; choose one of {', '.join(sorted(DATASETS))}")
     return DATASETS[name]
+
+
+def _known_dataset(name: str) -> str:
+    dataset_info(name)
+    return name
+
+
+# A config field naming one of DATASETS.
+DatasetName = Annotated[str, AfterValidator(_known_dataset)]
 
 
 def _digits(split: str) -> TensorDataset:

@@ -19,6 +19,8 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
+from taser_engine.fields import MAX_CHANNELS, MAX_CLASSES, MAX_IMAGE_SIZE, MAX_WIDTH
+
 Activation = Literal["relu", "silu", "softplus", "gelu"]
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU, "silu": nn.SiLU, "softplus": nn.Softplus, "gelu": nn.GELU,
@@ -29,13 +31,14 @@ class ModelSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     arch: Literal["resnet18", "small_cnn", "mlp"] = "small_cnn"
-    in_channels: int = Field(1, ge=1)
-    image_size: int = Field(8, ge=1)
-    num_classes: int = Field(10, ge=2)
+    # An uploaded model.json is built before anything else is checked: every size is bounded.
+    in_channels: int = Field(1, ge=1, le=MAX_CHANNELS)
+    image_size: int = Field(8, ge=1, le=MAX_IMAGE_SIZE)
+    num_classes: int = Field(10, ge=2, le=MAX_CLASSES)
     activation: Activation = "relu"
-    width: int = Field(32, ge=1, description="base width (channels for CNNs, hidden units for the MLP)")
-    mean: list[float] = Field(default_factory=lambda: [0.5])
-    std: list[float] = Field(default_factory=lambda: [0.5])
+    width: int = Field(32, ge=1, le=MAX_WIDTH, description="base width (channels for CNNs, hidden units for the MLP)")
+    mean: list[float] = Field(default_factory=lambda: [0.5], min_length=1, max_length=MAX_CHANNELS)
+    std: list[float] = Field(default_factory=lambda: [0.5], min_length=1, max_length=MAX_CHANNELS)
 
 
 class Normalize(nn.Module):

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from taser_engine.callbacks import Callbacks, StopRequested
+from taser_engine.fields import MAX_BATCH, MAX_LIST, Device, Seed
 from taser_engine.models import Activation, ModelSpec, build_model
 from taser_engine.modes import freeze_batchnorm
 from taser_engine.penalty import SteinPenaltyConfig, taser_penalty
@@ -35,23 +36,28 @@ EXACT_LAPLACIAN_MAX_DIM = 64  # the exact Laplacian costs d second derivatives
 class OverheadConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    models: list[Literal["resnet18", "small_cnn"]] = ["resnet18", "small_cnn"]
-    activations: list[Activation] = Field(default_factory=lambda: ["relu"],
+    # The benchmark times the product of its list axes: each is a short sweep (MAX_LIST items).
+    models: list[Literal["resnet18", "small_cnn"]] = Field(["resnet18", "small_cnn"], max_length=MAX_LIST)
+    activations: list[Activation] = Field(default_factory=lambda: ["relu"], max_length=MAX_LIST,
                                           description="activation of the benchmarked models (paper: ReLU)")
-    batchnorm: list[Literal["train", "frozen"]] = Field(default_factory=lambda: ["train"], description=(
+    batchnorm: list[Literal["train", "frozen"]] = Field(default_factory=lambda: ["train"], max_length=MAX_LIST,
+                                                        description=(
         "BatchNorm during the step: 'train' (batch statistics, training from scratch) or 'frozen' "
         "(running statistics, as when fine-tuning: the penalty's forward also serves the loss)"))
-    devices: list[str] = Field(default_factory=lambda: ["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
-    methods: list[Literal["autograd", "jvp", "fd"]] = list(METHODS)
-    laplacians: list[Literal["none", "hutchinson", "exact"]] = list(LAPLACIANS)
-    num_probes: int = Field(1, ge=1)
-    fractions: list[Annotated[float, Field(gt=0.0, le=1.0)]] = Field(default_factory=lambda: [1.0],
+    devices: list[Device] = Field(default_factory=lambda: ["cpu"] + (["cuda"] if torch.cuda.is_available() else []),
+                                  max_length=MAX_LIST)
+    methods: list[Literal["autograd", "jvp", "fd"]] = Field(list(METHODS), max_length=MAX_LIST)
+    laplacians: list[Literal["none", "hutchinson", "exact"]] = Field(list(LAPLACIANS), max_length=MAX_LIST)
+    num_probes: int = Field(1, ge=1, le=64)  # as SteinPenaltyConfig.num_probes
+    fractions: list[Annotated[float, Field(gt=0.0, le=1.0)]] = Field(default_factory=lambda: [1.0], max_length=MAX_LIST,
                                    description="shares of the batch the penalty uses (paper: the whole batch)")
-    batch_size: int = Field(32, ge=2)
-    warmup: int = Field(2, ge=0)
-    repeats: int = Field(5, ge=1)
-    reference_samples: int = Field(8, ge=2, description="samples used for the float64 reference")
-    seed: int = 0
+    batch_size: int = Field(32, ge=2, le=MAX_BATCH)
+    # timed steps per row: medians settle within 5-10; 1,000 is already minutes per row on a CPU
+    warmup: int = Field(2, ge=0, le=1000)
+    repeats: int = Field(5, ge=1, le=1000)
+    # the float64 double-backward reference costs far more than a step: a few samples suffice
+    reference_samples: int = Field(8, ge=2, le=1024, description="samples used for the float64 reference")
+    seed: Seed = 0
 
     @classmethod
     def quick(cls, **overrides) -> "OverheadConfig":

@@ -36,12 +36,14 @@ class SteinPenaltyConfig(BaseModel):
     probe: ProbeKind = "margin"
     laplacian: LaplacianKind = "none"
     method: MethodKind = "jvp"
-    num_probes: int = Field(1, ge=1, le=64)
+    num_probes: int = Field(1, ge=1, le=64)  # each probe adds a batch-sized tangent row block
     detach_mean: bool = True
     centering: Literal["batch", "global"] = "batch"
-    center: float | None = Field(None, description="global centering constant D_f (centering='global')")
+    # D_f is a mean Stein residual; |r| of a trained classifier is O(1–100)
+    center: float | None = Field(None, ge=-1e9, le=1e9,
+                                 description="global centering constant D_f (centering='global')")
     fraction: float = Field(1.0, gt=0.0, le=1.0, description="share of the batch the penalty uses")
-    fd_step: float | None = Field(None, gt=0.0)
+    fd_step: float | None = Field(None, gt=0.0, le=1.0)  # a step in input space, where pixels are in [0, 1]
 
 
 @dataclass

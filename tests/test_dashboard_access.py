@@ -50,3 +50,48 @@ def test_artifact_paths_cannot_escape_the_root(tmp_path):
     (root / "runs" / "1" / "link").symlink_to(tmp_path / "secret.txt")
     with pytest.raises(UnsafePathError):
         resolve_under_root("runs/1/link", root)
+
+
+def test_wrong_passwords_slow_down_doubling_up_to_a_cap():
+    from app.dashboard.access import FREE_ATTEMPTS, MAX_DELAY_S, LoginThrottle
+
+    now = [1000.0]
+    throttle = LoginThrottle(clock=lambda: now[0])
+    keys, other = ["session:a", "address:10.0.0.1"], ["session:b"]
+    for _ in range(FREE_ATTEMPTS - 1):
+        throttle.failed(keys)
+        assert throttle.wait_s(keys) == 0  # typos are free
+    waits = []
+    for _ in range(10):
+        throttle.failed(keys)
+        waits.append(throttle.wait_s(keys))
+        now[0] += waits[-1]  # the client waits out each delay, then tries again
+    assert waits[:4] == [1.0, 2.0, 4.0, 8.0] and max(waits) == MAX_DELAY_S == waits[-1]
+    assert throttle.wait_s(other) == 0  # another session from elsewhere is not held up
+    assert throttle.wait_s(["session:new", "address:10.0.0.1"]) == 0  # its last delay is over
+    throttle.failed(["session:new", "address:10.0.0.1"])
+    assert throttle.wait_s(["session:new", "address:10.0.0.1"]) == MAX_DELAY_S  # a new session does not reset it
+    throttle.succeeded(keys)
+    assert throttle.wait_s(keys) == 0
+
+
+def test_the_gate_refuses_even_the_right_password_while_a_client_must_wait(tmp_path, monkeypatch):
+    import app.dashboard.access as access
+
+    now = [0.0]
+    monkeypatch.setattr(access, "THROTTLE", access.LoginThrottle(clock=lambda: now[0]))
+    monkeypatch.setenv("TASER_DATABASE_URL", f"sqlite:///{tmp_path / 'taser.db'}")
+    monkeypatch.setenv("TASER_DASHBOARD_PASSWORD", "correct horse")
+    at = AppTest.from_file(str(MAIN), default_timeout=60).run()
+    for _ in range(access.FREE_ATTEMPTS):
+        at.text_input[0].input("wrong")
+        at.button[0].click().run()
+        assert [e.value for e in at.error] == ["Wrong password."]
+    at.text_input[0].input("correct horse")
+    at.button[0].click().run()
+    assert [e.value for e in at.error] == ["Too many wrong passwords: try again in 1 s."]
+    assert len(at.text_input) == 1  # still locked, the password was not even checked
+    now[0] += 1.0
+    at.text_input[0].input("correct horse")
+    at.button[0].click().run()
+    assert not at.exception and not at.text_input  # in

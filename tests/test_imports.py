@@ -50,3 +50,24 @@ def test_bad_uploads_are_rejected_with_a_reason_and_record_nothing(queue_db, nam
         import_model(name, weights if weights is not None else good_weights,
                      spec if spec is not None else good_spec, "digits")
     assert run_table() == []
+
+
+def test_a_rejected_upload_names_the_file_and_the_reason_not_a_temporary_path(queue_db):
+    import tempfile
+
+    _, weights, _ = _upload()
+    wider = ModelSpec(width=8).model_dump_json().encode()
+    for name, data, spec, reason in (("my net.safetensors", weights, wider, "does not match the architecture"),
+                                     ("net.pt", b"junk", wider, "corrupted or truncated"),
+                                     ("net.pt", pickle.dumps({"w": _Evil()}, protocol=2), wider, "refused")):
+        with pytest.raises(ImportRejected) as info:
+            import_model(name, data, spec, "digits")
+        message = str(info.value)
+        assert name in message and reason in message
+        assert tempfile.gettempdir() not in message and "upload" not in message, message
+
+
+def test_an_oversize_model_description_is_refused_before_anything_is_built(queue_db):
+    _, weights, _ = _upload()
+    with pytest.raises(ImportRejected, match="width: Input should be less than or equal to 512"):
+        import_model("net.safetensors", weights, b'{"width": 1000000000}', "digits")

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from app.commands._input import read_json_object
 from taser_engine.callbacks import Callbacks
 from taser_engine.checkpoints import CheckpointError, atomic_write_json
 from taser_engine.datasets import DATASETS
@@ -81,8 +80,9 @@ def overrides_from(args, own_fields: tuple[str, ...]) -> dict:
              "cpu_threads", "checkpoint_every_steps", "gpus", "freeze_batchnorm") + own_fields
     values = {FIELD_OF.get(n, n): getattr(args, n) for n in names}
     if args.config is not None:
-        from_file = read_json_object(args.config)
-        values = {**from_file, **{k: v for k, v in values.items() if v is not None}}
+        from app.commands._args import read_json_object
+
+        values = {**read_json_object(args.config), **{k: v for k, v in values.items() if v is not None}}
     penalty = {field: getattr(args, flag) for flag, field in PENALTY_FLAGS.items() if getattr(args, flag) is not None}
     if penalty:
         base = values.get("penalty") or SteinPenaltyConfig().model_dump()

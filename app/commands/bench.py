@@ -78,7 +78,7 @@ def _overrides(args) -> dict:
         try:
             out["fractions"] = [float(v) for v in args.fractions.split(",") if v.strip()]
         except ValueError:
-            raise UserError(f"--fractions: not a list of numbers: {args.fractions!r}") from None
+            raise UserError(f"--fractions: not a list of numbers: {args.fractions[:40]!r}") from None
     if args.repeats is not None:
         out["repeats"] = args.repeats
     return out
@@ -110,7 +110,7 @@ def _run_bench(args, config_type, overrides_of, run, format_table) -> int:
         overrides = overrides_of(args)
         config = config_type.quick(**overrides) if args.quick else config_type(**overrides)
     except ValidationError as exc:
-        raise UserError(format_errors(exc)) from exc
+        raise UserError(format_errors(exc)) from None
     _check_devices(config.devices)
     result = run(config, _PrintProgress())
     print(format_table(result["rows"]))

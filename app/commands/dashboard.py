@@ -20,7 +20,9 @@ WORKER_STOP_S = 15.0
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("dashboard", help="serve the dashboard (Streamlit) in the browser")
-    p.add_argument("--port", type=int, default=8501)
+    from app.commands._args import int_in
+
+    p.add_argument("--port", type=int_in(1, 65_535), default=8501)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: localhost only)")
     p.add_argument("--no-worker", action="store_true", help="do not start the embedded worker")
     p.set_defaults(handler=run)

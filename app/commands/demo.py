@@ -7,13 +7,14 @@ import time
 from pathlib import Path
 
 from app.cli import UserError
+from app.commands._args import float_in
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("demo", help="queue the demo runs on the bundled data (then open the dashboard)")
     p.add_argument("--quick", action="store_true", help="the quick preset (minutes on a CPU) instead of the full one")
     p.add_argument("--wait", action="store_true", help="return when every queued demo job has finished")
-    p.add_argument("--timeout", type=float, default=3600.0, metavar="S", help="give up waiting after S seconds")
+    p.add_argument("--timeout", type=float_in(0.0, 30 * 86_400.0), default=3600.0, metavar="S", help="give up waiting after S seconds")
     p.add_argument("--json", type=Path, metavar="PATH", help="write the queued jobs and their final states")
     p.set_defaults(handler=run)
 

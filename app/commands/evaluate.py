@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from app.commands._args import float_in
 from taser_engine.callbacks import Callbacks
 from taser_engine.checkpoints import CheckpointError, atomic_write_json, load_model
 from taser_engine.evaluation import ATTACK_NAMES, EvaluationCancelled, EvaluationConfig, evaluate_model
@@ -64,7 +65,7 @@ def register(subparsers) -> None:
     p.add_argument("--method", help="training method of the run (default: from its config.json)")
     p.add_argument("--taser", action=argparse.BooleanOptionalAction, default=None,
                    help="whether the run used TASER (default: from its config.json)")
-    p.add_argument("--train-ms-per-sample", type=float,
+    p.add_argument("--train-ms-per-sample", type=float_in(0.0, 1e9),
                    help="training time per sample of the run (default: from its result files)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
@@ -80,7 +81,7 @@ class _StderrProgress(Callbacks):
 def _read_json(path: Path) -> dict:
     try:
         payload = json.loads(path.read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
     return payload if isinstance(payload, dict) else {}
 

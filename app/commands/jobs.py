@@ -6,6 +6,11 @@ import json
 import sys
 
 from app.cli import UserError
+from app.commands._args import int_in
+from app.jobs._runs import MAX_ROW_ID
+
+JOB_ID = int_in(1, MAX_ROW_ID)
+MAX_LISTED = 100_000  # rows one listing reads and prints
 
 
 def register(subparsers) -> None:
@@ -14,17 +19,17 @@ def register(subparsers) -> None:
                    help="write the list as JSON to PATH (no PATH: to stdout)")
     p.add_argument("--status", action="append", help="only jobs in this state (repeatable)")
     p.add_argument("--kind", help="only jobs of this kind")
-    p.add_argument("--limit", type=int, default=100, help="at most this many, newest first")
+    p.add_argument("--limit", type=int_in(1, MAX_LISTED), default=100, help="at most this many, newest first")
     p.set_defaults(handler=list_jobs)
     actions = p.add_subparsers(dest="action", metavar="ACTION")
     show = actions.add_parser("show", help="everything about one job, with its log tail")
-    show.add_argument("job_id", type=int)
+    show.add_argument("job_id", type=JOB_ID)
     show.add_argument("--json", nargs="?", const="-", metavar="PATH")
     show.set_defaults(handler=show_job)
     for name, handler, text in (("cancel", cancel_job, "cancel a queued or running job"),
                                 ("requeue", requeue_job, "queue a failed or cancelled job again")):
         action = actions.add_parser(name, help=text)
-        action.add_argument("job_id", type=int)
+        action.add_argument("job_id", type=JOB_ID)
         action.set_defaults(handler=handler)
 
 

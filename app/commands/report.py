@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from app.cli import UserError
+from app.jobs._runs import MAX_ROW_ID
+
+MAX_REPORT_RUNS = 1000  # one HTML file carries every run's figures
 
 
 def register(subparsers) -> None:
@@ -21,13 +24,14 @@ def parse_run_ids(text: str) -> list[int]:
         if not part:
             continue
         try:
-            if "-" in part:
-                low, high = (int(value) for value in part.split("-", 1))
-                ids.extend(range(low, high + 1))
-            else:
-                ids.append(int(part))
+            low, high = (int(value) for value in part.split("-", 1)) if "-" in part else (int(part),) * 2
         except ValueError:
-            raise UserError(f"--runs: {part!r} is not a run id or a range like 3-7") from None
+            raise UserError(f"--runs: {part[:40]!r} is not a run id or a range like 3-7") from None
+        if not 1 <= low <= high <= MAX_ROW_ID:
+            raise UserError(f"--runs: {part[:40]!r} is not a run id or a range like 3-7 of ids from 1 to {MAX_ROW_ID}")
+        if len(ids) + high - low + 1 > MAX_REPORT_RUNS:
+            raise UserError(f"--runs: at most {MAX_REPORT_RUNS} runs in one report")
+        ids.extend(range(low, high + 1))
     if not ids:
         raise UserError("--runs: give at least one run id")
     return list(dict.fromkeys(ids))

@@ -21,8 +21,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from app.commands._args import int_in
 from taser_engine.callbacks import Callbacks
-from taser_engine.training.config import format_errors
+from taser_engine.fields import MAX_SAMPLES, MAX_SEED, MAX_TIMESTEPS, format_errors
+
+TIMESTEP = int_in(0, MAX_TIMESTEPS)
+SAMPLES = int_in(1, MAX_SAMPLES)
+SEED = int_in(0, MAX_SEED)
 
 
 def register(subparsers) -> None:
@@ -54,7 +59,7 @@ def register(subparsers) -> None:
     c.add_argument("--dataset", default="digits")
     c.add_argument("--data-root", default=None)
     c.add_argument("--timesteps", default="10,25,50,100,150")
-    c.add_argument("--num-samples", type=int, default=512)
+    c.add_argument("--num-samples", type=SAMPLES, default=512)
     c.add_argument("--json", default=None)
     c.set_defaults(handler=calibrate)
 
@@ -62,18 +67,18 @@ def register(subparsers) -> None:
     k.add_argument("model")
     k.add_argument("--dataset", default="digits")
     k.add_argument("--data-root", default=None)
-    k.add_argument("--timestep", type=int, default=50)
-    k.add_argument("--num-samples", type=int, default=256)
+    k.add_argument("--timestep", type=TIMESTEP, default=50)
+    k.add_argument("--num-samples", type=SAMPLES, default=256)
     k.add_argument("--classifier", default=None, help="run directory of a classifier for alignment diagnostics")
-    k.add_argument("--seed", type=int, default=0)
+    k.add_argument("--seed", type=SEED, default=0)
     k.add_argument("--json", default=None)
     k.set_defaults(handler=check)
 
     y = sub.add_parser("toy", help="train on a known 2D density and compare with its analytic score")
     y.add_argument("--density", choices=("mixture2d", "gaussian2d"), default="mixture2d")
     y.add_argument("--epochs", type=int, default=60)
-    y.add_argument("--timestep", type=int, default=50)
-    y.add_argument("--seed", type=int, default=0)
+    y.add_argument("--timestep", type=TIMESTEP, default=50)
+    y.add_argument("--seed", type=SEED, default=0)
     y.add_argument("--json", default=None)
     y.set_defaults(handler=toy)
 
@@ -83,11 +88,11 @@ def register(subparsers) -> None:
     a.add_argument("--data-root", default=None)
     a.add_argument("--split", choices=("train", "test"), default="train")
     a.add_argument("--out", required=True, help="cache file (.safetensors)")
-    a.add_argument("--timestep", type=int, default=50)
+    a.add_argument("--timestep", type=TIMESTEP, default=50)
     a.add_argument("--normalise", action="store_true", help="apply c_t (needs calibrated constants)")
     a.add_argument("--flip-symmetrise", action="store_true",
                    help="store ½(s(x) + F s(Fx)) so flipped lookups are exact (2× build cost)")
-    a.add_argument("--crop-padding", type=int, default=0, help="also measure the error of shifted lookups")
+    a.add_argument("--crop-padding", type=int_in(0, 64), default=0, help="also measure the error of shifted lookups")
     a.add_argument("--json", default=None)
     a.set_defaults(handler=cache)
 
@@ -100,11 +105,21 @@ def _user_error(message: str):
     return UserError(message)
 
 
-def _timesteps(text: str) -> list[int]:
+def _integers(text: str) -> list[int]:
     try:
-        return [int(t) for t in text.split(",") if t.strip()]
+        values = [int(t) for t in text.split(",") if t.strip()]
     except ValueError:
-        raise _user_error(f"timesteps must be comma-separated integers, got {text!r}") from None
+        raise _user_error(f"expected comma-separated integers, got {text[:40]!r}") from None
+    if len(values) > 64:  # a handful of timesteps or UNet levels
+        raise _user_error(f"expected at most 64 integers, got {len(values)}")
+    return values
+
+
+def _timesteps(text: str) -> list[int]:
+    values = _integers(text)
+    if any(not 0 <= t <= MAX_TIMESTEPS for t in values):
+        raise _user_error(f"timesteps run from 0 to {MAX_TIMESTEPS}, got {text[:40]!r}")
+    return values
 
 
 def _images(dataset: str, split: str, root: str | None):
@@ -151,7 +166,7 @@ def train(args) -> int:
                  "batch_size": args.batch_size, "lr": args.lr, "max_train_timestep": args.max_train_timestep,
                  "random_flip": args.random_flip, "seed": args.seed, "device": args.device}
     if args.block_out_channels:
-        overrides["block_out_channels"] = _timesteps(args.block_out_channels)
+        overrides["block_out_channels"] = _integers(args.block_out_channels)
     try:
         config = ScoreModelTrainConfig(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:

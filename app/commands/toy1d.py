@@ -10,10 +10,12 @@ from pathlib import Path
 import torch
 from pydantic import ValidationError
 
+from app.commands._args import int_in
 from taser_engine.callbacks import Callbacks
 from taser_engine.experiments.paper_tables import paper_table1_cell
 from taser_engine.experiments.toy1d import Toy1DConfig, run_study
 from taser_engine.experiments.toy1d_problems import DISTRIBUTIONS, TARGETS
+from taser_engine.fields import MAX_THREADS
 
 _DEFAULTS = Toy1DConfig()
 
@@ -41,7 +43,7 @@ def register(subparsers) -> None:
     p.add_argument("--grid-min", type=float, default=_DEFAULTS.grid_min)
     p.add_argument("--grid-max", type=float, default=_DEFAULTS.grid_max)
     p.add_argument("--grid-points", type=int, default=_DEFAULTS.grid_points)
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--threads", type=int_in(1, MAX_THREADS), default=None,
                    help="torch intra-op threads (default: torch's; 1 is fastest for these tiny networks on a busy machine)")
     p.add_argument("--quiet", action="store_true", help="no progress line on stderr")
     p.set_defaults(handler=run)
@@ -113,8 +115,6 @@ def run(args) -> int:
 
     config = config_from_args(args)
     if args.threads is not None:
-        if args.threads < 1:
-            raise UserError("--threads must be ≥ 1")
         torch.set_num_threads(args.threads)
     study = run_study(config, None if args.quiet else _StderrProgress())
     if not args.quiet:

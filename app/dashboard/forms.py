@@ -51,7 +51,15 @@ def _spec(name: str, annotation, default, required: bool, help_text: str) -> Fie
                      options=options, inner=inner, children=children)
 
 
+def _unwrap(annotation):
+    """The type inside `Annotated[type, constraints]` (bounds are pydantic's to check)."""
+    while typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    return annotation
+
+
 def _strip_optional(annotation) -> tuple[Any, bool]:
+    annotation = _unwrap(annotation)
     origin = typing.get_origin(annotation)
     if origin in (Union, types.UnionType):
         args = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
@@ -61,6 +69,7 @@ def _strip_optional(annotation) -> tuple[Any, bool]:
 
 
 def _widget_for(annotation) -> tuple[str, list, str, list]:
+    annotation = _unwrap(annotation)
     origin = typing.get_origin(annotation)
     if annotation is bool:
         return "checkbox", [], "", []

@@ -1,11 +1,34 @@
-"""Helpers for job kinds that refer to other runs by id (never by a user-typed path)."""
+"""Helpers for job kinds that refer to other runs by id, and read local inputs only under the roots."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from app.paths import run_dir_for
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
+
+from app.paths import allowed_input_path, run_dir_for
+from taser_engine.fields import looks_like_hub_id
+
+# Ids are Integer columns: int32 on PostgreSQL (SQLite would store more, PostgreSQL refuses it).
+MAX_ROW_ID = 2**31 - 1
+RunId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
+
+# Config fields naming a local input. A score model may also be 'gaussian' or a hub id (not paths).
+INPUT_PATH_FIELDS = ("data_root", "score_model", "source")
+SCORE_MODEL_FIELD, GAUSSIAN = "score_model", "gaussian"
+
+
+class InputPaths(BaseModel):
+    """Mixin of job configs: every local input lies under a data root (`app.paths.allowed_input_path`)."""
+
+    @field_validator(*INPUT_PATH_FIELDS, check_fields=False)
+    @classmethod
+    def _under_a_root(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or (info.field_name == SCORE_MODEL_FIELD
+                             and (value == GAUSSIAN or looks_like_hub_id(value))):
+            return value
+        return allowed_input_path(value)
 
 
 def run_id_in(data: Any, id_field: str) -> int | None:
@@ -19,7 +42,7 @@ def run_id_in(data: Any, id_field: str) -> int | None:
         run_id = int(value)
     except ValueError:
         return None
-    return run_id if run_id >= 1 else None
+    return run_id if 1 <= run_id <= MAX_ROW_ID else None
 
 
 def fill_path_from_run(data: Any, id_field: str, path_field: str, subdir: str = "") -> Any:

@@ -13,21 +13,26 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from app.jobs._runs import InputPaths, RunId
+from taser_engine.datasets import DatasetName
+from taser_engine.fields import MAX_TIMESTEPS, PathText, Seed
 
 
-class Config(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Config(InputPaths):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    model_run: int = Field(..., ge=1, description="id of the finished run whose saved model is examined")
-    dataset: str = Field("digits", description="dataset the model was trained on")
-    data_root: str | None = Field(None, description="local root of CIFAR-10 / MNIST")
+    model_run: RunId = Field(..., description="id of the finished run whose saved model is examined")
+    dataset: DatasetName = Field("digits", description="dataset the model was trained on")
+    data_root: PathText | None = Field(None, description="local root of CIFAR-10 / MNIST")
+    # per-sample gradients and score maps of n images are kept in memory and in the summary
     n: int = Field(256, ge=2, le=20_000, description="test images examined")
     score: Literal["gaussian", "diffusion"] = "gaussian"
-    score_model: str | None = Field(None, description="diffusers score-model directory (score: diffusion)")
-    score_timestep: int = Field(50, ge=0, le=10_000)
+    score_model: PathText | None = Field(None, description="diffusers score-model directory (score: diffusion)")
+    score_timestep: int = Field(50, ge=0, le=MAX_TIMESTEPS)
     examples: int = Field(4, ge=0, le=16, description="example images with score / gradient maps")
-    seed: int = 0
+    seed: Seed = 0
 
 
 def run(config: Config, ctx) -> dict:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from taser_engine.fields import MAX_STEPS
+
 STATE_FILE = "count_state.json"
 
 
@@ -22,9 +24,11 @@ class Config(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     steps: int = Field(20, ge=1, le=1_000_000, description="number of steps (epochs)")
     step_s: float = Field(0.05, ge=0.0, le=60.0, description="seconds each step sleeps")
-    lr: float = Field(0.1, gt=0.0, le=10.0, description="gradient-descent step size")
-    x0: float = Field(5.0, description="starting point of the quadratic (x - 1)^2")
-    fail_at_step: int | None = Field(None, description="simulate a NaN loss at this step")
+    # above 1 the iteration x <- x - 2·lr·(x - 1) diverges until (x - 1)^2 overflows
+    lr: float = Field(0.1, gt=0.0, le=1.0, description="gradient-descent step size")
+    # (x0 - 1)^2 overflows to inf past ~1e154; the iterates only shrink from there
+    x0: float = Field(5.0, ge=-1e6, le=1e6, description="starting point of the quadratic (x - 1)^2")
+    fail_at_step: int | None = Field(None, ge=1, le=MAX_STEPS, description="simulate a NaN loss at this step")
     cooperative: bool = Field(True, description="honour cancel requests (False: must be killed)")
 
 

@@ -12,7 +12,7 @@ from pydantic import Field, model_validator
 
 from app.commands.evaluate import run_metadata
 from app.jobs import JobError
-from app.jobs._runs import run_config, run_id_in
+from app.jobs._runs import RunId, run_config, run_id_in
 from app.paths import run_dir_for
 from taser_engine.checkpoints import CheckpointError, atomic_write_json, load_model
 from taser_engine.evaluation import EvaluationCancelled, EvaluationConfig, evaluate_model
@@ -21,7 +21,7 @@ RESULT_FILE = "evaluation.json"
 
 
 class Config(EvaluationConfig):
-    model_run: int = Field(..., ge=1, description="id of the finished training or fine-tuning run to evaluate")
+    model_run: RunId = Field(..., description="id of the finished training or fine-tuning run to evaluate")
 
     @model_validator(mode="before")
     @classmethod

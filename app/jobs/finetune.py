@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from app.jobs._runs import fill_path_from_run
+from app.jobs._runs import InputPaths, RunId, fill_path_from_run
+from taser_engine.fields import MAX_EPOCHS, PathText
 from taser_engine.training import FinetuneConfig, finetune
 
 
-class Config(FinetuneConfig):
-    source_run: int = Field(..., ge=1, description="id of the training run to fine-tune")
-    source: str = Field("", description="filled in from source_run")
-    epochs: int = Field(5, ge=1, le=100_000)
-    score_model_run: int | None = Field(
-        None, ge=1, description="id of a finished score-model run to take the score from (instead of score_model)")
+class Config(InputPaths, FinetuneConfig):
+    source_run: RunId = Field(..., description="id of the training run to fine-tune")
+    source: PathText = Field("", description="filled in from source_run")
+    epochs: int = Field(5, ge=1, le=MAX_EPOCHS)
+    score_model_run: RunId | None = Field(
+        None, description="id of a finished score-model run to take the score from (instead of score_model)")
 
     @model_validator(mode="before")
     @classmethod

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+from taser_engine.fields import MAX_TEXT
 
 
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-    tag: str = ""  # free text, echoed in the summary so tests can tell jobs apart
+    tag: str = Field("", max_length=MAX_TEXT)  # free text, echoed in the summary so tests can tell jobs apart
 
 
 def run(config: Config, ctx) -> dict:

@@ -6,10 +6,11 @@ The folder is a diffusers directory (`UNet2DModel` and `DDPMScheduler` load it w
 
 from __future__ import annotations
 
+from app.jobs._runs import InputPaths
 from taser_engine.scores.training import ScoreModelTrainConfig, train_score_model
 
 
-class Config(ScoreModelTrainConfig):
+class Config(InputPaths, ScoreModelTrainConfig):
     pass
 
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from app.jobs._runs import fill_path_from_run
+from app.jobs._runs import InputPaths, RunId, fill_path_from_run
+from taser_engine.fields import MAX_EPOCHS
 from taser_engine.training import TrainConfig, train
 
 
-class Config(TrainConfig):
-    epochs: int = Field(10, ge=1, le=100_000)  # a default, so `taser submit train` works bare
-    score_model_run: int | None = Field(
-        None, ge=1, description="id of a finished score-model run to take the score from (instead of score_model)")
+class Config(InputPaths, TrainConfig):
+    epochs: int = Field(10, ge=1, le=MAX_EPOCHS)  # a default, so `taser submit train` works bare
+    score_model_run: RunId | None = Field(
+        None, description="id of a finished score-model run to take the score from (instead of score_model)")
 
     @model_validator(mode="before")
     @classmethod

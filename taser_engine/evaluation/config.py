@@ -7,9 +7,12 @@ are the attack classes' own defaults.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from taser_engine.datasets import dataset_info
+from taser_engine.datasets import DatasetName, dataset_info
+from taser_engine.fields import MAX_ATTACK_ITERATIONS, MAX_BATCH, MAX_LIST, MAX_SAMPLES, Seed
 from taser_engine.evaluation.attacks import SPSA, Attack, AutoAttackEval, AutoAttackSubset
 from taser_engine.evaluation.subset import EVAL_SUBSET_SEED, N_EVAL
 
@@ -22,38 +25,39 @@ ATTACK_NAMES = {
 }
 
 
+Iterations = Annotated[int, Field(ge=1, le=MAX_ATTACK_ITERATIONS)]
+
+
 class EvaluationConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    dataset: str = "digits"
-    n_eval: int = Field(N_EVAL, ge=1, description="evaluation subset size (whole test set if smaller)")
-    subset_seed: int = EVAL_SUBSET_SEED
-    attacks: list[str] = Field(default_factory=lambda: ["autoattack", "spsa"])
-    eps_linf: float | None = Field(None, ge=0, description="L∞ budget; default: the dataset's")
-    eps_l2: float | None = Field(None, ge=0, description="L2 budget; default: the dataset's")
-    batch_size: int = Field(250, ge=1)
-    attack_seed: int = 0
-    spsa_nb_iter: int = Field(SPSA.nb_iter, ge=1)
-    spsa_nb_sample: int = Field(SPSA.nb_sample, ge=1)
-    spsa_lr: float = Field(SPSA.lr, gt=0)
-    spsa_delta: float = Field(SPSA.delta, gt=0)
-    apgd_n_iter: int = Field(100, ge=1, description="iterations of the quick APGD-CE / Square looks")
-    square_n_queries: int = Field(5000, ge=1)
-    iteration_check: tuple[int, int] | None = Field(
+    dataset: DatasetName = "digits"
+    n_eval: int = Field(N_EVAL, ge=1, le=MAX_SAMPLES, description="evaluation subset size (whole test set if smaller)")
+    subset_seed: Seed = EVAL_SUBSET_SEED
+    attacks: list[str] = Field(default_factory=lambda: ["autoattack", "spsa"], max_length=MAX_LIST)
+    # inputs are in [0, 1]: an L∞ budget of 1 reaches every image; an L2 one of 100 exceeds the
+    # diameter of [0, 1]^d for 3x32x32 images (55)
+    eps_linf: float | None = Field(None, ge=0, le=1, description="L∞ budget; default: the dataset's")
+    eps_l2: float | None = Field(None, ge=0, le=100, description="L2 budget; default: the dataset's")
+    batch_size: int = Field(250, ge=1, le=MAX_BATCH)
+    attack_seed: Seed = 0
+    spsa_nb_iter: int = Field(SPSA.nb_iter, ge=1, le=MAX_ATTACK_ITERATIONS)
+    # SPSA evaluates 2·nb_sample perturbed copies of each point per iteration (the paper: 128)
+    spsa_nb_sample: int = Field(SPSA.nb_sample, ge=1, le=MAX_BATCH)
+    spsa_lr: float = Field(SPSA.lr, gt=0, le=1)  # a step in [0, 1] input space
+    spsa_delta: float = Field(SPSA.delta, gt=0, le=1)
+    apgd_n_iter: int = Field(100, ge=1, le=MAX_ATTACK_ITERATIONS,
+                             description="iterations of the quick APGD-CE / Square looks")
+    square_n_queries: int = Field(5000, ge=1, le=MAX_ATTACK_ITERATIONS)
+    iteration_check: tuple[Iterations, Iterations] | None = Field(
         (10, 100), description="APGD-CE iteration counts compared by the gradient-masking check; None skips it")
     masking_tolerance: float = Field(0.005, ge=0, le=1, description="accuracy gap that raises a masking flag")
-
-    @field_validator("dataset")
-    @classmethod
-    def _known_dataset(cls, name: str) -> str:
-        dataset_info(name)
-        return name
 
     @field_validator("attacks")
     @classmethod
     def _known_attacks(cls, names: list[str]) -> list[str]:
         cleaned = [n.strip().lower().replace("-", "_") for n in names if n.strip()]
-        unknown = [n for n in cleaned if n not in ATTACK_NAMES]
+        unknown = [n[:40] for n in cleaned if n not in ATTACK_NAMES]
         if not cleaned or unknown:
             raise ValueError(f"unknown attack(s) {unknown or names}; choose from {', '.join(ATTACK_NAMES)}")
         return list(dict.fromkeys(cleaned))

@@ -23,13 +23,14 @@ import math
 import platform
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from torch import Tensor
 
 from taser_engine.callbacks import Callbacks, or_default
+from taser_engine.fields import MAX_LIST, MAX_LOSS_WEIGHT, MAX_SEED
 from taser_engine.experiments.toy1d_problems import get_distribution, get_target
 
 Regulariser = Literal["l2", "stein"]
@@ -46,9 +47,12 @@ class Toy1DConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     seeds: int = Field(5, ge=1, le=100, description="number of seeds (data sample + initialisation)")
-    base_seed: int = Field(0, ge=0, description="seeds are base_seed, base_seed+1, ...")
-    lambdas: list[float] = Field(default_factory=lambda: list(PAPER_LAMBDAS), min_length=1)
-    regularisers: list[Regulariser] = Field(default_factory=lambda: list(REGULARISERS), min_length=1)
+    base_seed: int = Field(0, ge=0, le=MAX_SEED - 100, description=  # base_seed + seeds stays a valid seed
+                           "seeds are base_seed, base_seed+1, ...")
+    lambdas: list[Annotated[float, Field(ge=0, le=MAX_LOSS_WEIGHT)]] = Field(
+        default_factory=lambda: list(PAPER_LAMBDAS), min_length=1, max_length=MAX_LIST)
+    regularisers: list[Regulariser] = Field(default_factory=lambda: list(REGULARISERS), min_length=1,
+                                            max_length=MAX_LIST)
     distribution: Literal["gaussian", "mixture", "student_t", "logistic"] = "gaussian"
     target: Literal["sin", "sin3", "tanh", "linear", "cubic"] = "sin"
     n_train: int = Field(256, ge=2, le=100_000)
@@ -60,15 +64,14 @@ class Toy1DConfig(BaseModel):
     lr: float = Field(3e-3, gt=0, le=1.0)
     stein_centering: Literal["none", "batch"] = Field(
         "none", description="'none': mean r² (section 5.1); 'batch': mean (r − r̄)² (Algorithm 1)")
-    grid_min: float = -8.0
-    grid_max: float = 8.0
+    # the OOD grid; inputs are N(0, 1)-like, so ±10,000 is far beyond any extrapolation of interest
+    grid_min: float = Field(-8.0, ge=-1e4, le=1e4)
+    grid_max: float = Field(8.0, ge=-1e4, le=1e4)
     grid_points: int = Field(801, ge=2, le=100_000)
 
     @field_validator("lambdas")
     @classmethod
-    def _lambdas_non_negative(cls, value: list[float]) -> list[float]:
-        if any((not math.isfinite(v)) or v < 0 for v in value):
-            raise ValueError("every λ must be a finite number ≥ 0")
+    def _lambdas_sorted(cls, value: list[float]) -> list[float]:
         return sorted(set(value))
 
     @field_validator("regularisers")

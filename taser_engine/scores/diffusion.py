@@ -41,6 +41,7 @@ from typing import Any, Iterable
 import torch
 from torch import Tensor, nn
 
+from taser_engine.fields import looks_like_hub_id
 from taser_engine.scores.base import ScoreSource
 
 DEFAULT_TIMESTEP = 50
@@ -313,7 +314,7 @@ def _load_hub(repo_id: str, device: str, local_files_only: bool):
 
 def _looks_like_path(name: str) -> bool:
     """Hub ids are exactly `owner/name`; anything else is meant as a local directory."""
-    return name.startswith((".", "/", "~")) or name.count("/") != 1 or "\\" in name
+    return not looks_like_hub_id(name)
 
 
 def load_score_source(path_or_hub_id: str | Path, timestep: int = DEFAULT_TIMESTEP, device: str = "cpu", *,

@@ -29,7 +29,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 from diffusers import ConfigMixin, ModelMixin
@@ -38,9 +38,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import Tensor, nn
 
 from taser_engine.callbacks import Callbacks
+from taser_engine.datasets import DatasetName
+from taser_engine.fields import (MAX_BATCH, MAX_EPOCHS, MAX_LR, MAX_STEPS, MAX_TIMESTEPS, Device, PathText,
+                                 Seed)
 from taser_engine.schedules import warmup_cosine_scheduler
 from taser_engine.scores.diffusion import DEFAULT_TIMESTEP
 
+MAX_UNET_CHANNELS = 1280
 STATE_FILE = "training_state.pt"
 RECORD_FILE = "taser_training.json"
 
@@ -50,27 +54,30 @@ class ScoreModelTrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    dataset: str = "digits"
-    data_root: str | None = None
-    epochs: int = Field(80, ge=1)
-    batch_size: int = Field(64, ge=2)
-    lr: float = Field(2e-3, gt=0)
-    lr_min: float = Field(1e-4, ge=0)
-    warmup_steps: int = Field(100, ge=0)
-    weight_decay: float = Field(0.0, ge=0)
+    dataset: DatasetName = "digits"
+    data_root: PathText | None = None
+    epochs: int = Field(80, ge=1, le=MAX_EPOCHS)
+    batch_size: int = Field(64, ge=2, le=MAX_BATCH)
+    lr: float = Field(2e-3, gt=0, le=MAX_LR)
+    lr_min: float = Field(1e-4, ge=0, le=MAX_LR)
+    warmup_steps: int = Field(100, ge=0, le=MAX_STEPS)
+    weight_decay: float = Field(0.0, ge=0, le=1)  # usual values are 1e-4 to 5e-4; at 1 the decay outweighs any loss
     ema_decay: float = Field(0.999, ge=0, lt=1, description="EMA decay after warm-up")
-    num_train_timesteps: int = Field(1000, ge=10)
+    num_train_timesteps: int = Field(1000, ge=10, le=MAX_TIMESTEPS)
     beta_start: float = Field(1e-4, gt=0)
     beta_end: float = Field(0.02, gt=0, lt=1)
-    max_train_timestep: int = Field(200, ge=1, description="timesteps are drawn from [0, this)")
+    max_train_timestep: int = Field(200, ge=1, le=MAX_TIMESTEPS, description="timesteps are drawn from [0, this)")
     prediction_type: Literal["epsilon", "sample", "v_prediction"] = "epsilon"
-    block_out_channels: list[int] | None = Field(None, description="override the size preset")
-    layers_per_block: int | None = Field(None, ge=1)
+    # UNet widths per level: google/ddpm-cifar10-32 uses 128-256, Stable Diffusion at most 1280;
+    # six levels halve a 32-pixel input down to 1
+    block_out_channels: list[Annotated[int, Field(ge=1, le=MAX_UNET_CHANNELS)]] | None = Field(
+        None, min_length=1, max_length=6, description="override the size preset")
+    layers_per_block: int | None = Field(None, ge=1, le=8)  # diffusers presets use 1-2
     random_flip: bool | None = Field(None, description="horizontal flips; default on for cifar10 only")
-    checkpoint_every: int = Field(10, ge=1, description="epochs between checkpoints")
-    heldout_timestep: int = Field(DEFAULT_TIMESTEP, ge=0)
-    seed: int = 0
-    device: str = "cpu"
+    checkpoint_every: int = Field(10, ge=1, le=MAX_EPOCHS, description="epochs between checkpoints")
+    heldout_timestep: int = Field(DEFAULT_TIMESTEP, ge=0, le=MAX_TIMESTEPS)
+    seed: Seed = 0
+    device: Device = "cpu"
 
     @model_validator(mode="after")
     def _check(self) -> "ScoreModelTrainConfig":

@@ -13,9 +13,12 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from taser_engine.datasets import DATASETS, dataset_info
+from taser_engine.datasets import DatasetName, dataset_info
+from taser_engine.fields import (MAX_BATCH, MAX_EPOCHS, MAX_LOSS_WEIGHT, MAX_LR, MAX_PROCESSES, MAX_SAMPLES,
+                                 MAX_STEPS, MAX_THREADS, MAX_TIMESTEPS, MAX_WIDTH, DeviceOrAuto, PathText, Seed,
+                                 format_errors, looks_like_hub_id)
 from taser_engine.models import Activation, ModelSpec
 from taser_engine.objectives import METHODS, STANDARD_WEIGHT_DECAY
 from taser_engine.objectives.awp import AWP_GAMMA, AWP_WARMUP
@@ -32,52 +35,47 @@ DEFAULT_WIDTH = {"small_cnn": 32, "mlp": 128, "resnet18": 64}
 GAUSSIAN = "gaussian"
 
 
-def _looks_like_hub_id(name: str) -> bool:
-    """`owner/model` as the Hugging Face hub names models (not a local path)."""
-    parts = name.split("/")
-    return len(parts) == 2 and all(parts) and not name.startswith((".", "~")) and "\\" not in name
-
-
 class _RunConfig(BaseModel):
     """Fields shared by training from scratch and fine-tuning."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, validate_assignment=True)
 
     # data
-    dataset: str = "digits"
-    data_root: str | None = Field(None, description="local root of CIFAR-10 / MNIST (torchvision layout)")
+    dataset: DatasetName = "digits"
+    data_root: PathText | None = Field(None, description="local root of CIFAR-10 / MNIST (torchvision layout)")
     download: bool = False
-    max_train_samples: int | None = Field(None, ge=2, description="use only the first N training samples")
-    max_test_samples: int | None = Field(None, ge=1)
+    max_train_samples: int | None = Field(None, ge=2, le=MAX_SAMPLES, description="use only the first N training samples")
+    max_test_samples: int | None = Field(None, ge=1, le=MAX_SAMPLES)
     augment: bool | None = Field(None, description="standard augmentation; None = the dataset's default")
 
     # base objective (paper C.2 parameters)
     method: Method = "standard"
     epsilon: float | None = Field(None, ge=0.0, le=1.0, description="L∞ budget; None = dataset default")
     step_size: float | None = Field(None, gt=0.0, le=1.0, description="PGD step; None = ε/4")
-    num_steps: int = Field(PAPER_NUM_STEPS, ge=0, le=1000)
-    beta: float = Field(TRADES_BETA, ge=0.0, description="TRADES β")
+    num_steps: int = Field(PAPER_NUM_STEPS, ge=0, le=1000)  # PGD steps per batch; the paper uses 10
+    beta: float = Field(TRADES_BETA, ge=0.0, le=MAX_LOSS_WEIGHT, description="TRADES β")
     trades_forwards: TradesForwards = Field("official", description=(
         "TRADES / TRADES-AWP: 'official' = the official code's three train-mode forwards (its BatchNorm "
         "running statistics); 'two' = the KL target reuses the clean forward (one forward cheaper)"))
-    lambda_mart: float = Field(MART_LAMBDA, ge=0.0, description="MART λ")
-    awp_gamma: float = Field(AWP_GAMMA, ge=0.0)
-    awp_warmup: int = Field(AWP_WARMUP, ge=0, description="first epoch (from 1) with AWP on")
+    lambda_mart: float = Field(MART_LAMBDA, ge=0.0, le=MAX_LOSS_WEIGHT, description="MART λ")
+    # AWP's perturbation is γ times each layer's weight norm: at 1 it is as large as the weights (paper: 0.005)
+    awp_gamma: float = Field(AWP_GAMMA, ge=0.0, le=1.0)
+    awp_warmup: int = Field(AWP_WARMUP, ge=0, le=MAX_EPOCHS, description="first epoch (from 1) with AWP on")
 
     # optimisation
-    epochs: int = Field(..., ge=1, le=100_000)
-    batch_size: int = Field(256, ge=2, le=1_000_000)
-    weight_decay: float = Field(STANDARD_WEIGHT_DECAY, ge=0.0)
+    epochs: int = Field(..., ge=1, le=MAX_EPOCHS)
+    batch_size: int = Field(256, ge=2, le=MAX_BATCH)
+    weight_decay: float = Field(STANDARD_WEIGHT_DECAY, ge=0.0, le=1.0)  # usual values are 1e-4 to 5e-4; at 1 the decay outweighs any loss
 
     # TASER
     taser: bool = False
-    score_model: str = Field(GAUSSIAN, description="'gaussian' or a diffusers score-model directory")
-    score_timestep: int = Field(50, ge=0, le=10_000, description="diffusion timestep τ of the score")
-    score_cache: str = Field("auto", description=(
+    score_model: PathText = Field(GAUSSIAN, description="'gaussian' or a diffusers score-model directory")
+    score_timestep: int = Field(50, ge=0, le=MAX_TIMESTEPS, description="diffusion timestep τ of the score")
+    score_cache: str = Field("auto", max_length=4096, description=(
         "diffusion scores: 'auto' (score every training image once, keep the float16 scores next to "
         "the score model, reuse them in later runs), 'off' (score each batch live on the device) or "
         "the path of a .safetensors cache file"))
-    taser_lambda: float = Field(1.0, ge=0.0, description="λ_max")
+    taser_lambda: float = Field(1.0, ge=0.0, le=MAX_LOSS_WEIGHT, description="λ_max")
     lambda_warmup_fraction: float = Field(0.1, ge=0.0, le=1.0, description="T_warm of the λ ramp as a share of T")
     penalty: SteinPenaltyConfig = Field(default_factory=SteinPenaltyConfig)
     freeze_batchnorm: bool = Field(False, description=(
@@ -86,37 +84,23 @@ class _RunConfig(BaseModel):
         "forward also gives the base loss its logits: one forward and one backward for both"))
 
     # running
-    seed: int = Field(0, ge=0)
-    device: str = Field("auto", description="'auto', 'cpu', 'cuda' or 'cuda:N'")
+    seed: Seed = 0
+    device: DeviceOrAuto = Field("auto", description="'auto', 'cpu', 'cuda' or 'cuda:N'")
     amp: bool = Field(False, description="bfloat16 autocast for the base loss on CUDA")
-    cpu_threads: int | None = Field(None, ge=1, le=1024,
+    cpu_threads: int | None = Field(None, ge=1, le=MAX_THREADS,
                                     description="torch threads while running on the CPU; None = torch's default")
-    eval_batch_size: int = Field(512, ge=1)
-    log_every_steps: int = Field(10, ge=1)
-    checkpoint_every_steps: int | None = Field(None, ge=1, description="also checkpoint mid-epoch")
-    gpus: int = Field(1, ge=1, le=1024, description=(
+    eval_batch_size: int = Field(512, ge=1, le=MAX_BATCH)
+    log_every_steps: int = Field(10, ge=1, le=MAX_STEPS)
+    checkpoint_every_steps: int | None = Field(None, ge=1, le=MAX_STEPS, description="also checkpoint mid-epoch")
+    gpus: int = Field(1, ge=1, le=MAX_PROCESSES, description=(
         "data-parallel processes (torchrun + DistributedDataParallel): one per GPU on CUDA, "
         "that many CPU processes on the CPU; the global batch is split across them"))
-
-    @field_validator("dataset")
-    @classmethod
-    def _known_dataset(cls, value: str) -> str:
-        if value not in DATASETS:
-            raise ValueError(f"unknown dataset {value!r}; choose one of {', '.join(sorted(DATASETS))}")
-        return value
 
     @field_validator("score_cache")
     @classmethod
     def _score_cache(cls, value: str) -> str:
         if value not in ("auto", "off") and not value.endswith(".safetensors"):
             raise ValueError(f"score_cache must be 'auto', 'off' or a .safetensors file path, got {value!r}")
-        return value
-
-    @field_validator("device")
-    @classmethod
-    def _device(cls, value: str) -> str:
-        if value not in ("auto", "cpu", "cuda") and not (value.startswith("cuda:") and value[5:].isdigit()):
-            raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {value!r}")
         return value
 
     @model_validator(mode="after")
@@ -137,7 +121,7 @@ class _RunConfig(BaseModel):
         may name the folder of a run that has not finished yet.
         """
         if self.taser and self.score_model != GAUSSIAN and not Path(self.score_model).exists() \
-                and not _looks_like_hub_id(self.score_model):
+                and not looks_like_hub_id(self.score_model):
             raise ValueError(f"score_model: {self.score_model!r} is neither 'gaussian', an existing directory "
                              "nor a hub id such as google/ddpm-cifar10-32")
         source = getattr(self, "source", None)
@@ -172,10 +156,10 @@ class TrainConfig(_RunConfig):
     kind: Literal["train"] = "train"
     arch: Literal["resnet18", "small_cnn", "mlp"] | None = Field(None, description="None = dataset default")
     activation: Activation = "relu"
-    width: int | None = Field(None, ge=1)
+    width: int | None = Field(None, ge=1, le=MAX_WIDTH)
     optimizer: Literal["adam", "sgd"] = "adam"
-    lr: float = Field(1e-3, gt=0.0, description="η0")
-    lr_min: float = Field(0.0, ge=0.0, description="end of the cosine decay")
+    lr: float = Field(1e-3, gt=0.0, le=MAX_LR, description="η0")
+    lr_min: float = Field(0.0, ge=0.0, le=MAX_LR, description="end of the cosine decay")
     lr_schedule: Literal["cosine", "constant"] = "cosine"
     momentum: float = Field(0.9, ge=0.0, lt=1.0, description="SGD momentum / Adam β1")
 
@@ -196,14 +180,14 @@ class FinetuneConfig(_RunConfig):
     """
 
     kind: Literal["finetune"] = "finetune"
-    source: str = Field(..., description="run directory (model.safetensors + model.json), or a weights file "
+    source: PathText = Field(..., description="run directory (model.safetensors + model.json), or a weights file "
                                          "(.safetensors / .pt state dict) with model.json beside it")
     taser: bool = True
-    alpha: float = Field(1.0, ge=0.0, description="weight of the teacher KL(f_θ0 ‖ f_θ)")
-    eta_max: float = Field(1e-3, gt=0.0)
-    eta_min: float = Field(1e-4, ge=0.0)
+    alpha: float = Field(1.0, ge=0.0, le=MAX_LOSS_WEIGHT, description="weight of the teacher KL(f_θ0 ‖ f_θ)")
+    eta_max: float = Field(1e-3, gt=0.0, le=MAX_LR)
+    eta_min: float = Field(1e-4, ge=0.0, le=MAX_LR)
     lr_warmup_fraction: float = Field(0.1, ge=0.0, le=1.0, description="T_warm as a share of T")
-    adversarial_lite_steps: int | None = Field(None, ge=1, le=100)
+    adversarial_lite_steps: int | None = Field(None, ge=1, le=100)  # a "lite" attack: a few steps
 
     # `source` and `score_model` are checked when the run starts (`check_inputs_exist`), not here:
     # a queued job may name the folder of a run that has not finished yet (the queue waits for it).
@@ -235,15 +219,7 @@ def source_run_defaults(source: str | Path) -> dict:
     """
     try:
         stored = json.loads((Path(source) / "config.json").read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
     return {k: stored[k] for k in ("dataset", "data_root", "method") if stored.get(k) is not None}
 
-
-def format_errors(exc: ValidationError) -> str:
-    """One line naming each bad field, for the CLI and the dashboard."""
-    parts = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "config"
-        parts.append(f"{where}: {err['msg']}")
-    return "; ".join(parts)

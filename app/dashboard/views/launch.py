@@ -9,6 +9,7 @@ import streamlit as st
 
 from app.dashboard.forms import error_messages, field_specs, render_form
 from app.dashboard.presets import apply_preset, presets_for
+from app.submission import RunOptions, split_tags
 
 # Kinds shown first (the product's own); the rest (test kinds like noop/count) follow.
 PREFERRED_ORDER = ("train", "finetune", "score-model", "evaluate", "toy1d", "bench-overhead", "demo")
@@ -62,42 +63,54 @@ def render() -> None:
         raw, placeholders = render_form(specs, values, key_prefix=f"launch.{kind}.{preset}")
         st.divider()
         meta = st.columns(3)
-        name = meta[0].text_input("Run name", key=f"launch.{kind}.name")
-        tags = meta[1].text_input("Tags (comma-separated)", key=f"launch.{kind}.tags")
-        priority = meta[2].number_input("Priority (higher runs first)", value=0, step=1, key=f"launch.{kind}.priority")
+        options = {"name": meta[0].text_input("Run name", key=f"launch.{kind}.name"),
+                   "tags": split_tags(meta[1].text_input("Tags (comma-separated)", key=f"launch.{kind}.tags")),
+                   "priority": int(meta[2].number_input("Priority (higher runs first)", value=0, step=1,
+                                                        key=f"launch.{kind}.priority"))}
+        meta_holders = {"name": meta[0].empty(), "tags": meta[1].empty(), "priority": meta[2].empty()}
         submitted = st.form_submit_button("Queue this run", type="primary")
     if submitted:
-        submit(kind, config_class, raw, placeholders, name, tags, int(priority))
+        submit(kind, config_class, raw, placeholders, options, meta_holders)
 
 
-def submit(kind: str, config_class, raw: dict, placeholders: dict, name: str, tags: str, priority: int) -> None:
-    from pydantic import ValidationError
-
+def submit(kind: str, config_class, raw: dict, placeholders: dict, options: dict, meta_holders: dict) -> None:
     from app.jobs import referenced_run, referenced_runs
     from db import queue
 
-    try:
-        config = config_class.model_validate(raw)
-    except ValidationError as exc:
-        problems = error_messages(exc)
-        for field, messages in problems.items():
-            holder = placeholders.get(field) or placeholders.get(field.split(".")[0])
-            if holder is not None:
-                holder.error("; ".join(messages))
+    problems: dict[str, list[str]] = {}
+    config = _validated(config_class, raw, placeholders, problems)
+    run_options = _validated(RunOptions, options, meta_holders, problems)
+    if problems:
         fields = ", ".join(field or "(config)" for field in problems)
         st.error(f"Nothing was queued: fix the highlighted field(s): {fields}.")
         return
-    tag_list = [tag.strip() for tag in tags.replace(";", ",").split(",") if tag.strip()]
     stored = config.model_dump(mode="json")
     try:
-        job_id = queue.submit_job(kind, stored, name=name or None, tags=tag_list, priority=priority,
-                                  parent_run_id=referenced_run(stored), depends_on=referenced_runs(stored))
+        job_id = queue.submit_job(kind, stored, name=run_options.name, tags=run_options.tags,
+                                  priority=run_options.priority, parent_run_id=referenced_run(stored),
+                                  depends_on=referenced_runs(stored))
     except queue.QueueError as exc:
         st.error(f"Nothing was queued: {exc}.")
         return
     run_id = queue.get_job(job_id).run_id
     st.success(f"Queued job {job_id} (run #{run_id}).")
     st.page_link("screens/run.py", label=f"Open run #{run_id}", query_params={"run": str(run_id)})
+
+
+def _validated(model, values: dict, holders: dict, problems: dict):
+    """`model` validated from `values`, or None with each error shown under its field and added to `problems`."""
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        found = error_messages(exc)
+    for field, messages in found.items():
+        holder = holders.get(field) or holders.get(field.split(".")[0])
+        if holder is not None:
+            holder.error("; ".join(messages))
+    problems.update(found)
+    return None
 
 
 def model_importer() -> None:

@@ -114,14 +114,20 @@ def static_part(run_id: int) -> None:
 
 
 def edit_notes(run: dict) -> None:
+    from app.submission import run_options, split_tags
     from db import queue
 
     text = st.text_area("Notes", value=run["notes"] or "", key=f"run.notes.{run['id']}", height=80)
     tags = st.text_input("Tags (comma-separated)", value=", ".join(run["tags"] or []),
                          key=f"run.tags.{run['id']}")
     if st.button("Save notes and tags", key=f"run.notes_save.{run['id']}"):
-        queue.set_run_notes(run["id"], text)
-        saved = queue.set_run_tags(run["id"], tags.replace(";", ",").split(","))
+        try:
+            options = run_options(notes=text, tags=split_tags(tags))
+        except ValueError as exc:
+            st.error(f"Not saved: {exc}")
+            return
+        queue.set_run_notes(run["id"], options.notes)
+        saved = queue.set_run_tags(run["id"], options.tags)
         st.toast(f"saved; tags: {', '.join(saved) or 'none'}")
 
 
