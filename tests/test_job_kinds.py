@@ -50,6 +50,22 @@ def test_failure_reasons_are_readable():
     assert failure_reason(ValueError("something else")) == "ValueError: something else"
 
 
+def test_allocation_and_storage_failures_are_named():
+    import errno
+
+    import torch
+
+    with pytest.raises(RuntimeError) as too_big:  # a real allocator failure: 32 TiB
+        torch.empty(2**45, dtype=torch.uint8)
+    reason = failure_reason(too_big.value)
+    assert reason.startswith("out of memory: DefaultCPUAllocator: can't allocate memory"), reason
+    assert failure_reason(OSError(errno.ENOMEM, "Cannot allocate memory")).startswith("out of memory")
+    full = OSError(errno.ENOSPC, "No space left on device", "/runs/7/checkpoint/.ckpt.tmp")
+    assert failure_reason(full) == "disk full: /runs/7/checkpoint/.ckpt.tmp"
+    assert failure_reason(PermissionError(errno.EACCES, "Permission denied", "/data")) == "permission denied: /data"
+    assert failure_reason(OSError(errno.EROFS, "Read-only file system", "/mnt/a")) == "read-only file system: /mnt/a"
+
+
 def test_job_process_modules_do_not_import_torch():
     """The per-job child must not pay for torch unless its kind needs it."""
     code = ("import sys, app.cli, app.jobs.runner, app.jobs.noop, app.jobs.count, "

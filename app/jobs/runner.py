@@ -12,6 +12,7 @@ Messages child -> worker: ("progress", step, total, message), ("metrics", step, 
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import signal
@@ -25,6 +26,8 @@ from typing import Any
 from taser_engine.callbacks import Callbacks
 
 PR_SET_PDEATHSIG = 1
+# Phrases of allocation failures that do not say "out of memory" themselves.
+ALLOCATION_FAILURES = ("defaultcpuallocator: can't allocate", "cannot allocate memory")
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,8 @@ def child_main(spec: JobSpec, conn) -> None:
 
 
 def failure_reason(exc: BaseException) -> str:
-    """A one-line reason a user can act on: bad config, NaN loss, missing data, out of memory."""
+    """A one-line reason a user can act on: bad config, NaN loss, missing data, out of memory,
+    a full disk, an unreadable checkpoint."""
     from app.jobs import JobConfigError, JobError
 
     text = str(exc) or type(exc).__name__
@@ -110,12 +114,16 @@ def failure_reason(exc: BaseException) -> str:
     lowered = text.lower()
     if isinstance(exc, JobConfigError):
         return f"bad config: {text}"
-    if isinstance(exc, JobError):
+    if isinstance(exc, JobError) or name == "CheckpointError":  # these say what to do already
         return text
     if name == "ValidationError":
         return f"bad config: {text.splitlines()[0]}"
-    if isinstance(exc, MemoryError) or name == "OutOfMemoryError" or "out of memory" in lowered:
-        return f"out of memory: {text.splitlines()[0]}"
+    if (isinstance(exc, MemoryError) or name == "OutOfMemoryError" or "out of memory" in lowered
+            or any(phrase in lowered for phrase in ALLOCATION_FAILURES)):
+        return f"out of memory: {_allocation_message(text)}"
+    storage = storage_reason(exc)
+    if storage is not None:
+        return storage
     if isinstance(exc, FileNotFoundError):
         missing = exc.filename or text
         return f"missing file or dataset: {missing}"
@@ -124,6 +132,29 @@ def failure_reason(exc: BaseException) -> str:
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted"
     return f"{name}: {text}"
+
+
+# errno -> how a failed write of the job's files reads; the path follows.
+STORAGE_ERRORS = {
+    errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "read-only file system", errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied", errno.ENOTDIR: "not a directory",
+}
+
+
+def storage_reason(exc: BaseException) -> str | None:
+    """"disk full: PATH", "permission denied: PATH", ... for an OSError about the job's files."""
+    if not isinstance(exc, OSError) or exc.errno not in STORAGE_ERRORS:
+        return None
+    return f"{STORAGE_ERRORS[exc.errno]}: {exc.filename or exc.strerror}"
+
+
+def _allocation_message(text: str) -> str:
+    """The part of an allocator's message that says how much it wanted (PyTorch prefixes an
+    '[enforce fail at alloc_cpu.cpp:...]' line that tells a user nothing)."""
+    line = text.splitlines()[0]
+    marker = line.find("DefaultCPUAllocator:")
+    return line[marker:] if marker >= 0 else line
 
 
 def _json_ready(summary: Any) -> dict[str, Any] | None:
