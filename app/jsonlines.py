@@ -46,18 +46,24 @@ class JsonLinesTail:
         self.path, self.offset = Path(path), offset
 
     def has_more(self) -> bool:
+        """Is there a complete line after the offset? (Cheap when there is nothing new.)"""
         try:
-            return self.path.stat().st_size > self.offset
+            if self.path.stat().st_size <= self.offset:
+                return False
+            with open(self.path, "rb") as handle:
+                handle.seek(self.offset)
+                return b"\n" in handle.read()
         except FileNotFoundError:
             return False
 
     def peek(self, max_records: int | None = None) -> tuple[list[dict[str, Any]], int]:
         """(records, offset after the last of them); at most `max_records` records."""
-        if not self.has_more():
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(self.offset)
+                data = handle.read()
+        except FileNotFoundError:
             return [], self.offset
-        with open(self.path, "rb") as handle:
-            handle.seek(self.offset)
-            data = handle.read()
         records: list[dict[str, Any]] = []
         position = self.offset
         start = 0

@@ -5,9 +5,15 @@ light modules (no SQL, no torch): the job kind's module decides what else gets l
 talks to its worker over a pipe; the worker writes to the database. The child's stdout and
 stderr (file descriptors 1 and 2, so native libraries' output too) go to the job's log file.
 
-Messages child -> worker: ("progress", step, total, message), ("metrics", step, {key: value}),
-("checkpoint", path, step), then exactly one of ("succeeded", summary), ("stopped", summary),
-("failed", reason). Worker -> child: "stop" (cooperative cancel).
+Metric points do not travel over the pipe: the child appends them to `RUN_DIR/metrics.jsonl`
+before the job goes on (so before any checkpoint that follows them), and the worker copies that
+journal into the database as the database allows. A worker that dies, or a database that is
+away, therefore loses no point: the next attempt's worker copies the whole journal again
+(points are keyed by run, key and step, so copying twice changes nothing).
+
+Messages child -> worker: ("progress", step, total, message), ("checkpoint", path, step), then
+exactly one of ("succeeded", summary), ("stopped", summary), ("failed", reason).
+Worker -> child: "stop" (cooperative cancel).
 """
 
 from __future__ import annotations
@@ -23,9 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.jsonlines import JsonLinesWriter
 from taser_engine.callbacks import Callbacks
 
 PR_SET_PDEATHSIG = 1
+METRICS_JOURNAL = "metrics.jsonl"
 # Phrases of allocation failures that do not say "out of memory" themselves.
 ALLOCATION_FAILURES = ("defaultcpuallocator: can't allocate", "cannot allocate memory")
 
@@ -54,6 +62,7 @@ class WorkerContext(Callbacks):
         self.resume_checkpoint = Path(spec.resume_checkpoint) if spec.resume_checkpoint else None
         self.stop_seen = False
         self._conn = conn
+        self._journal = JsonLinesWriter(self.run_dir / METRICS_JOURNAL)
 
     def on_progress(self, step: int, total: int, message: str = "") -> None:
         self._conn.send(("progress", int(step), int(total), str(message)))
@@ -64,7 +73,7 @@ class WorkerContext(Callbacks):
         values = {f"{prefix}{key}": float(value) for key, value in metrics.items()}
         finite = {key: value for key, value in values.items() if math.isfinite(value)}
         if finite:
-            self._conn.send(("metrics", int(step), finite))
+            self._journal.append({"step": int(step), "metrics": finite})
         if len(finite) < len(values):  # databases and plots choke on NaN/inf: keep them out
             bad = sorted(set(values) - set(finite))
             print(f"step {step}: non-finite metric values not stored: {bad}", flush=True)
@@ -83,11 +92,11 @@ def child_main(spec: JobSpec, conn) -> None:
     """Entry point of the spawned job process."""
     _die_with_parent(spec.worker_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the worker's to handle, not ours
-    _redirect_output(spec.log_path)
-    print(f"--- job {spec.job_id} ({spec.kind}) attempt {spec.attempt}, pid {os.getpid()} ---",
-          flush=True)
-    ctx = WorkerContext(spec, conn)
     try:
+        _redirect_output(spec.log_path)  # inside: a full disk here is the job's failure too
+        print(f"--- job {spec.job_id} ({spec.kind}) attempt {spec.attempt}, pid {os.getpid()} ---",
+              flush=True)
+        ctx = WorkerContext(spec, conn)
         from app.jobs import get_kind, validate_config
 
         kind = get_kind(spec.kind)
