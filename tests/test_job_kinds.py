@@ -73,3 +73,16 @@ def test_job_process_modules_do_not_import_torch():
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True,
                             text=True, timeout=60, check=True)
     assert result.stdout.split() == ["False", "False"]
+
+
+def test_a_corrupted_count_checkpoint_is_a_readable_failure(tmp_path):
+    from types import SimpleNamespace
+
+    from app.jobs import count
+
+    damaged = tmp_path / count.STATE_FILE
+    damaged.write_text('{"step": 3, "x"')  # cut short
+    with pytest.raises(JobError) as info:
+        count.run(count.Config(steps=5, step_s=0.0), SimpleNamespace(resume_checkpoint=damaged, run_dir=tmp_path))
+    reason = failure_reason(info.value)
+    assert reason.startswith(f"checkpoint {damaged} is corrupted (JSONDecodeError") and "delete it" in reason
