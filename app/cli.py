@@ -77,6 +77,27 @@ def show_engine_log() -> None:
         logger.setLevel(logging.INFO)
 
 
+EXIT_DATABASE_UNAVAILABLE = 3
+
+
+def database_unavailable(exc: BaseException) -> str | None:
+    """A one-line account of `exc` when it says the database is away, else None.
+
+    Looked at only after a failure, and only when SQLAlchemy is loaded already, so that commands
+    that never touch the database (and `taser --help`) do not import it.
+    """
+    if "sqlalchemy" not in sys.modules:
+        return None
+    from db.session import DatabaseUnavailableError, database_url, describe, first_line, is_unavailable
+
+    if isinstance(exc, DatabaseUnavailableError):
+        return str(exc)
+    if not is_unavailable(exc):
+        return None
+    return (f"the database at {describe(database_url())} is unavailable: {first_line(exc)} "
+            "(is it running? TASER_DATABASE_URL names it)")
+
+
 def main(argv: list[str] | None = None) -> int:
     show_engine_log()
     parser = build_parser()
@@ -89,6 +110,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"taser {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - a database that is away is not a bug: no traceback
+        reason = database_unavailable(exc)
+        if reason is None:
+            raise
+        print(f"taser {args.command}: error: {reason}", file=sys.stderr)
+        return EXIT_DATABASE_UNAVAILABLE
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ import time
 import traceback
 from pathlib import Path
 
+from app.jsonlines import JsonLinesTail, JsonLinesWriter
 from taser_engine.callbacks import Callbacks
 from taser_engine.checkpoints import atomic_write_json
 
@@ -65,10 +66,10 @@ def launch(kind: str, config, callbacks: Callbacks, run_dir: str | Path, poll_s:
     print(f"data-parallel: {' '.join(command)}", flush=True)
     # Its own session: a terminal's Ctrl-C reaches only us, and we turn it into a clean stop.
     process = subprocess.Popen(command, env=env, preexec_fn=_terminate_with_parent, start_new_session=True)
-    events = _EventReader(work / EVENTS_FILE)
+    events = JsonLinesTail(work / EVENTS_FILE)
     try:
         while process.poll() is None:
-            events.forward(callbacks)
+            _forward(events, callbacks)
             if callbacks.should_stop():
                 (work / STOP_FILE).touch()
             time.sleep(poll_s)
@@ -76,7 +77,7 @@ def launch(kind: str, config, callbacks: Callbacks, run_dir: str | Path, poll_s:
         process.terminate()  # torchrun stops its processes on SIGTERM
         process.wait()
         raise
-    events.forward(callbacks)
+    _forward(events, callbacks)
     finished = (work / RESULT_FILE).exists() and not list(work.glob("error.rank*"))
     if process.returncode != 0 and not finished:
         raise JobError(_failure(work, process.returncode))
@@ -111,22 +112,10 @@ def _failure(work: Path, returncode: int) -> str:
     return f"torchrun exited with code {returncode} without a reason (see the log)"
 
 
-class _EventReader:
-    """Reads the complete lines process 0 appended since the last call."""
-
-    def __init__(self, path: Path):
-        self.path, self.offset = path, 0
-
-    def forward(self, callbacks: Callbacks) -> None:
-        if not self.path.exists():
-            return
-        with open(self.path, "rb") as handle:
-            handle.seek(self.offset)
-            data = handle.read()
-        complete = data[:data.rfind(b"\n") + 1]
-        self.offset += len(complete)
-        for line in complete.decode().splitlines():
-            _replay(json.loads(line), callbacks)
+def _forward(events: JsonLinesTail, callbacks: Callbacks) -> None:
+    """Replay the events process 0 appended since the last call."""
+    for event in events.read():
+        _replay(event, callbacks)
 
 
 def _replay(event: dict, callbacks: Callbacks) -> None:
@@ -162,12 +151,11 @@ class RankCallbacks(Callbacks):
     """
 
     def __init__(self, work: Path):
-        self.events = work / EVENTS_FILE
+        self.events = JsonLinesWriter(work / EVENTS_FILE)
         self.stop_file = work / STOP_FILE
 
     def _append(self, event: dict) -> None:
-        with open(self.events, "a") as handle:
-            handle.write(json.dumps(event) + "\n")
+        self.events.append(event)
 
     def on_progress(self, step: int, total: int, message: str = "") -> None:
         self._append({"type": "progress", "step": step, "total": total, "message": message})

@@ -9,7 +9,16 @@ PostgreSQL) or several (PostgreSQL). Per job the worker
 - on a cancel request asks the child to stop at its next step, then terminates it after
   `grace_s`; records `cancelled`;
 - keeps a tail of the job's log in the database and registers the full log as an artifact;
-- records every failure with a readable reason, including a child that died without a word.
+- records every failure with a readable reason, including a child that died without a word
+  (one killed by SIGKILL, usually out of memory, is retried while it has attempts left) and a
+  job whose artifact folder cannot be written (the job fails; the worker goes on).
+
+The database may go away for a while (restart, failover): every call goes through a
+`DatabaseLink`, which retries with backoff for up to `db_outage_s`. Meanwhile the job keeps
+running; its metric points wait in its journal (`metrics.jsonl`), its latest progress and
+checkpoint in memory, its log in its file, and the final state until it can be written. Past
+the limit the worker stops the job at a step boundary and exits, saying why (the job's lease
+then expires and it resumes from its checkpoint on the next worker).
 """
 
 from __future__ import annotations
@@ -23,23 +32,27 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy.exc import OperationalError
-
 from db import queue
 from db.models import Job
-from db.session import get_engine
+from db.session import DatabaseUnavailableError, get_engine
 
-from app.jobs.runner import JobSpec, child_main
+from app.dblink import DatabaseLink
+from app.jobs.runner import METRICS_JOURNAL, JobSpec, child_main
+from app.jsonlines import JsonLinesTail
 from app.paths import artifact_root, run_dir_for
 
 LOG_FILE = "job.log"
+METRICS_WRITE_INTERVAL_S = 0.25
 PROGRESS_WRITE_INTERVAL_S = 0.5
 LOG_FLUSH_INTERVAL_S = 1.0
 CANCEL_POLL_S = 0.5  # how often a running job's cancel flag is read (a cheap SELECT)
+METRIC_RECORDS_PER_WRITE = 2000  # journal lines per transaction when catching up
+DEFAULT_DB_OUTAGE_S = 300.0
 
 
 @dataclass
@@ -52,6 +65,7 @@ class WorkerOptions:
     once: bool = False  # exit as soon as the queue is empty
     url: str | None = None  # database (default: TASER_DATABASE_URL)
     root: Path = field(default_factory=artifact_root)
+    db_outage_s: float = DEFAULT_DB_OUTAGE_S  # how long the database may be away before we stop
 
     def heartbeat_interval(self) -> float:
         return self.heartbeat_s or max(0.05, self.lease_s / 3)
@@ -76,36 +90,61 @@ class Worker:
         self.options = options or WorkerOptions()
         self.worker_id = worker_id or new_worker_id()
         self.shutdown = threading.Event()  # set by SIGTERM/SIGINT: finish, give the job back
+        self.link = DatabaseLink(self.options.db_outage_s, self.options.url, name=f"worker {self.worker_id}")
         self._spawn = multiprocessing.get_context("spawn")
 
     def run(self) -> int:
-        """Process jobs until told to stop; returns how many jobs this worker ran."""
-        get_engine(self.options.url)  # creates / upgrades the schema before the first claim
+        """Process jobs until told to stop; returns how many jobs this worker ran.
+
+        Raises DatabaseUnavailableError, saying for how long and what became of the job, when
+        the database stays away longer than `db_outage_s`.
+        """
         done = 0
-        next_reap = 0.0
-        while not self.shutdown.is_set():
-            try:
+        try:
+            self._connect()
+            next_reap = 0.0
+            while not self.shutdown.is_set():
                 if time.monotonic() >= next_reap:  # cheap, but no need to do it on every poll
-                    queue.reap_expired_leases(url=self.options.url)
-                    queue.fail_jobs_with_failed_dependencies(url=self.options.url)
+                    self.link.call(self._reap, stop=self.shutdown)
                     next_reap = time.monotonic() + min(self.options.poll_interval_s,
                                                        self.options.lease_s / 4)
-                job = queue.claim_next_job(self.worker_id, self.options.lease_s, url=self.options.url)
-            except OperationalError as exc:  # database restarting or unreachable: wait, retry
-                print(f"worker {self.worker_id}: database unavailable, retrying: "
-                      f"{str(exc).splitlines()[0]}", flush=True)
-                self.shutdown.wait(max(self.options.poll_interval_s, 2.0))
-                continue
-            if job is None:
-                if self.options.once:
+                job = self.link.call(queue.claim_next_job, self.worker_id, self.options.lease_s,
+                                     url=self.options.url, stop=self.shutdown)
+                if job is None:
+                    if self.options.once:
+                        break
+                    self.shutdown.wait(self.options.poll_interval_s)
+                    continue
+                self._execute(job)
+                done += 1
+                if self.options.max_jobs is not None and done >= self.options.max_jobs:
                     break
-                self.shutdown.wait(self.options.poll_interval_s)
-                continue
-            JobExecution(self, job).run()
-            done += 1
-            if self.options.max_jobs is not None and done >= self.options.max_jobs:
-                break
+        except DatabaseUnavailableError:
+            if not self.shutdown.is_set():
+                raise
         return done
+
+    def _connect(self) -> None:
+        """Wait for the database at start-up (a container restarted with it, say), schema included."""
+        waiting = (f"waiting for the database at {self.link.where}… "
+                   f"(up to {self.options.db_outage_s:g} s, --db-outage-s)")
+        self.link.call(get_engine, self.options.url, waiting=waiting, stop=self.shutdown)
+
+    def _reap(self) -> None:
+        queue.reap_expired_leases(url=self.options.url)
+        queue.fail_jobs_with_failed_dependencies(url=self.options.url)
+
+    def _execute(self, job: Job) -> None:
+        """One job; a bug in running it fails that job, never the worker (no crash loop)."""
+        try:
+            JobExecution(self, job).run()
+        except DatabaseUnavailableError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - record it against the job and go on
+            traceback.print_exc()
+            reason = f"worker error: {type(exc).__name__}: {exc} (see the worker's log)"
+            self.link.call(queue.fail, job.id, self.worker_id, reason, url=self.options.url,
+                           stop=self.shutdown)
 
     def install_signal_handlers(self) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -113,31 +152,40 @@ class Worker:
 
 
 class JobExecution:
-    """One attempt of one job: child process, heartbeats, message relay, final state."""
+    """One attempt of one job: child process, heartbeats, message relay, final state.
+
+    What the database must get is written through the worker's link: `_soon` (now if the
+    database answers, else kept for the next try) while the job runs, `_must` (retried until
+    written or the outage limit) for what ends the attempt.
+    """
 
     def __init__(self, worker: Worker, job: Job) -> None:
         self.worker, self.job, self.options = worker, job, worker.options
         self.url = self.options.url
+        self.link = worker.link
         self.run_dir = run_dir_for(job.run_id, self.options.root)
         self.log_path = self.run_dir / LOG_FILE
+        self.journal = JsonLinesTail(self.run_dir / METRICS_JOURNAL)  # from 0: earlier attempts too
         self.cancel_requested = threading.Event()
         self.lease_lost = threading.Event()
         self.finished = threading.Event()
         self.result: tuple | None = None
         self._log_offset = 0
         self._progress_pending: tuple | None = None
-        self._last_progress_write = 0.0
+        self._checkpoint_pending: str | None = None
+        self._last_write: dict[str, float] = {}
         self._eta_origin: tuple[float, int] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def run(self) -> str:
         try:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-        except OSError as exc:  # the job's environment, not the worker: fail the job, keep the worker
-            reason = f"artifact root not writable: {self.run_dir}: {exc.strerror or exc}"
-            queue.fail(self.job.id, self.worker.worker_id, reason, url=self.url)
+            self._prepare_run_dir()
+        except OSError as exc:  # the job's environment, not the worker's: fail the job, go on
+            reason = (f"artifact root not writable: {self.options.root} "
+                      f"({exc.strerror or exc}: {exc.filename or self.run_dir})")
+            print(f"worker {self.worker.worker_id}: job {self.job.id}: {reason}", flush=True)
+            self._must(queue.fail, self.job.id, self.worker.worker_id, reason, url=self.url)
             return "failed"
         parent_conn, child_conn = self._spawn_pipe()
         process = self.worker._spawn.Process(
@@ -154,10 +202,14 @@ class JobExecution:
             beat.join()
             parent_conn.close()
             process.join(timeout=5)
-        self._flush_progress(force=True)
-        self._flush_log()
-        self._register_log_artifact()  # before the final state, so a finished job has its log
+            _kill(process)  # only if still there (the relay failed): no job runs on unwatched
         return self._record_outcome(process.exitcode, stopped_by)
+
+    def _prepare_run_dir(self) -> None:
+        """The run folder, writable (a log file we can append to), before any child starts."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as handle:
+            self._log_offset = handle.tell()
 
     def _spawn_pipe(self):
         return self.worker._spawn.Pipe(duplex=True)
@@ -175,13 +227,12 @@ class JobExecution:
         """Forward the child's messages until it exits; returns why we stopped it, if we did."""
         stop_sent_at: float | None = None
         stopped_by: str | None = None
-        last_log_flush = time.monotonic()
         while True:
             if self.lease_lost.is_set():
                 _kill(process)
                 return "lease lost"
-            if stop_sent_at is None and (self.cancel_requested.is_set() or self.worker.shutdown.is_set()):
-                stopped_by = "cancel" if self.cancel_requested.is_set() else "shutdown"
+            if stop_sent_at is None and (reason := self._stop_reason()):
+                stopped_by = reason
                 _send_quietly(conn, "stop")
                 stop_sent_at = time.monotonic()
             if stop_sent_at is not None and time.monotonic() - stop_sent_at > self.options.grace_s:
@@ -190,15 +241,23 @@ class JobExecution:
             try:
                 if conn.poll(0.1):
                     self._handle(conn.recv())
-                    continue
             except (EOFError, OSError):
                 return stopped_by  # the child closed its end: it finished or died
-            if not process.is_alive() and not _has_data(conn):
-                return stopped_by
-            if time.monotonic() - last_log_flush > LOG_FLUSH_INTERVAL_S:
-                self._flush_progress()
-                self._flush_log()
-                last_log_flush = time.monotonic()
+            else:
+                if not process.is_alive() and not _has_data(conn):
+                    return stopped_by
+            self._write_due()
+
+    def _stop_reason(self) -> str | None:
+        if self.cancel_requested.is_set():
+            return "cancel"
+        if self.worker.shutdown.is_set():
+            return "shutdown"
+        if self.link.given_up():
+            print(f"worker {self.worker.worker_id}: {self.link.gone_message(f'stopping job {self.job.id}')}",
+                  flush=True)
+            return "database"
+        return None
 
     def _heartbeat_loop(self) -> None:
         """Extend the lease every heartbeat interval; between beats, look for a cancel (a read)."""
@@ -206,13 +265,17 @@ class JobExecution:
         while not self.finished.wait(min(CANCEL_POLL_S, self.options.heartbeat_interval())):
             try:
                 if time.monotonic() >= next_beat:
-                    beat = queue.heartbeat(self.job.id, self.worker.worker_id,
-                                           self.options.lease_s, url=self.url)
-                    next_beat = time.monotonic() + self.options.heartbeat_interval()
+                    done, beat = self._soon(queue.heartbeat, self.job.id, self.worker.worker_id,
+                                            self.options.lease_s, url=self.url)
+                    if done:
+                        next_beat = time.monotonic() + self.options.heartbeat_interval()
                 else:
-                    beat = queue.job_control(self.job.id, self.worker.worker_id, url=self.url)
-            except Exception as exc:  # noqa: BLE001 - a busy database must not kill the job
+                    done, beat = self._soon(queue.job_control, self.job.id, self.worker.worker_id,
+                                            url=self.url)
+            except Exception as exc:  # noqa: BLE001 - an unexpected error must not kill the job
                 print(f"worker {self.worker.worker_id}: heartbeat failed: {exc}", flush=True)
+                continue
+            if not done:
                 continue
             if not beat.owned:
                 self.lease_lost.set()
@@ -223,26 +286,77 @@ class JobExecution:
 
     def _handle(self, message: tuple) -> None:
         tag = message[0]
-        if tag == "metrics":
-            queue.log_metrics(self.job.run_id, message[1], message[2], url=self.url)
-        elif tag == "progress":
+        if tag == "progress":
             self._progress_pending = message[1:]
-            self._flush_progress()
         elif tag == "checkpoint":
-            self._flush_progress(force=True)
-            queue.set_checkpoint(self.job.id, self._relative(message[1]), url=self.url)
+            self._checkpoint_pending = self._relative(message[1])
         elif tag in ("succeeded", "stopped", "failed"):
             self.result = message
 
-    def _flush_progress(self, force: bool = False) -> None:
+    # -- writing to the database ------------------------------------------------------------
+
+    def _soon(self, fn, *args, **kwargs):
+        return self.link.attempt(fn, *args, **kwargs)
+
+    def _must(self, fn, *args, **kwargs):
+        # A worker told to stop does not sit out an outage: the lease hands the job on.
+        return self.link.call(fn, *args, stop=self.worker.shutdown, **kwargs)
+
+    def _writes(self):
+        """(what, minimum interval, is anything waiting?, write) for each kind of report.
+
+        A write is offered to the link only when something waits: a call that does not reach
+        the database would otherwise pass for the database being back.
+        """
+        return (("metrics", METRICS_WRITE_INTERVAL_S, self.journal.has_more, self._write_metrics),
+                ("progress", PROGRESS_WRITE_INTERVAL_S, lambda: self._progress_pending is not None,
+                 self._write_progress),
+                ("checkpoint", 0.0, lambda: self._checkpoint_pending is not None, self._write_checkpoint),
+                ("log", LOG_FLUSH_INTERVAL_S, self._log_has_more, self._write_log))
+
+    def _write_due(self) -> None:
+        """Whatever is due and waiting, if the database answers; the rest waits for the next try."""
+        now = time.monotonic()
+        for what, interval, waiting, write in self._writes():
+            if now - self._last_write.get(what, 0.0) >= interval and waiting():
+                done, _ = self._soon(write)
+                if done:
+                    self._last_write[what] = now
+
+    def _write_all(self) -> None:
+        """Everything still waiting, retried through an outage (the attempt is ending)."""
+        for _, _, waiting, write in self._writes():
+            if waiting():
+                self._must(write)
+
+    def _write_metrics(self) -> None:
+        """Copy the journal's new points into the database, in batches; a batch that fails is
+        offered again (writing a point twice overwrites it with itself)."""
+        while True:
+            records, end = self.journal.peek(METRIC_RECORDS_PER_WRITE)
+            if records:
+                queue.log_metric_points(self.job.run_id, [(r["step"], r["metrics"]) for r in records],
+                                        url=self.url)
+            self.journal.advance(end)
+            if len(records) < METRIC_RECORDS_PER_WRITE:
+                return
+
+    def _write_progress(self) -> None:
         if self._progress_pending is None:
             return
-        now = time.monotonic()
-        if not force and now - self._last_progress_write < PROGRESS_WRITE_INTERVAL_S:
-            return
         step, total, message = self._progress_pending
-        queue.set_progress(self.job.id, step, total, message, self._eta(step, total, now), url=self.url)
-        self._progress_pending, self._last_progress_write = None, now
+        queue.set_progress(self.job.id, step, total, message, self._eta(step, total, time.monotonic()),
+                           url=self.url)
+        self._progress_pending = None
+
+    def _write_checkpoint(self) -> None:
+        """Record the newest checkpoint, after the points reported before it."""
+        if self._checkpoint_pending is None:
+            return
+        self._write_metrics()
+        self._write_progress()
+        queue.set_checkpoint(self.job.id, self._checkpoint_pending, url=self.url)
+        self._checkpoint_pending = None
 
     def _eta(self, step: int, total: int, now: float) -> float | None:
         """Seconds left, from the pace since this attempt's first progress report."""
@@ -260,54 +374,90 @@ class JobExecution:
         except ValueError:
             return str(Path(path).resolve())
 
+    def _log_has_more(self) -> bool:
+        try:
+            return self.log_path.stat().st_size > self._log_offset
+        except OSError:
+            return False
+
+    def _write_log(self) -> None:
+        data = self._read_log()
+        if data:
+            queue.append_log_tail(self.job.id, data.decode("utf-8", errors="replace"), url=self.url)
+            self._log_offset += len(data)
+
+    def _read_log(self) -> bytes:
+        try:
+            with open(self.log_path, "rb") as handle:
+                handle.seek(self._log_offset)
+                return handle.read()
+        except OSError:  # gone or unreadable: the log tail is a convenience, the job goes on
+            return b""
+
+    def _register_log_artifact(self) -> None:
+        try:
+            data = self.log_path.read_bytes()
+        except OSError:  # nothing to register
+            return
+        self._must(queue.add_artifact, self.job.run_id, "log", self._relative(str(self.log_path)),
+                   hashlib.sha256(data).hexdigest(), len(data), url=self.url)
+
     # -- the end ----------------------------------------------------------------------------
 
     def _record_outcome(self, exitcode: int | None, stopped_by: str | None) -> str:
         job_id, me, url = self.job.id, self.worker.worker_id, self.url
         if stopped_by == "lease lost":
+            if self.journal.has_more():  # harmless for the new owner: same points, same values
+                self._soon(self._write_metrics)
             return "lost"
+        if stopped_by == "database":
+            back, _ = self._soon(queue.job_control, job_id, me, url=url)
+            if not back:
+                raise DatabaseUnavailableError(self.link.gone_message(
+                    f"stopped job {job_id} at its last checkpoint; once the database is back and the "
+                    f"job's lease has expired, a worker resumes it from there"))
+            stopped_by = "shutdown"  # back while the job stopped: record its result, or give it back
+        try:
+            return self._record_final_state(exitcode, stopped_by)
+        except DatabaseUnavailableError:
+            if self.worker.shutdown.is_set():
+                raise
+            raise DatabaseUnavailableError(self.link.gone_message(
+                f"job {job_id} ended but its final state could not be recorded; once the database "
+                f"is back and the job's lease has expired, a worker runs it again from its "
+                f"last checkpoint")) from None
+
+    def _record_final_state(self, exitcode: int | None, stopped_by: str | None) -> str:
+        job_id, me, url = self.job.id, self.worker.worker_id, self.url
+        self._write_all()
+        self._register_log_artifact()  # before the final state: a finished job has its log
         outcome = self.result[0] if self.result else None
         if outcome == "succeeded":
-            queue.complete(job_id, me, self.result[1], url=url)
+            self._must(queue.complete, job_id, me, self.result[1], url=url)
             return "succeeded"
         if outcome == "failed":
-            queue.fail(job_id, me, self.result[1], url=url)
+            self._must(queue.fail, job_id, me, self.result[1], url=url)
             return "failed"
         if stopped_by == "cancel":
-            queue.cancel(job_id, me, url=url)
+            self._must(queue.cancel, job_id, me, url=url)
             return "cancelled"
         if stopped_by == "shutdown":
-            queue.release(job_id, me, url=url)
+            self._must(queue.release, job_id, me, url=url)
             return "queued"
         if outcome == "stopped":  # the job stopped on its own account
-            queue.complete(job_id, me, self.result[1], url=url)
+            self._must(queue.complete, job_id, me, self.result[1], url=url)
             return "succeeded"
-        queue.fail(job_id, me, _death_reason(exitcode), url=url)
+        if exitcode == -signal.SIGKILL:  # out of memory, most often: worth another attempt
+            return self._must(queue.retry_or_fail, job_id, me, _death_reason(exitcode), url=url) or "lost"
+        self._must(queue.fail, job_id, me, _death_reason(exitcode), url=url)
         return "failed"
-
-    def _flush_log(self) -> None:
-        if not self.log_path.exists():
-            return
-        with open(self.log_path, "rb") as handle:
-            handle.seek(self._log_offset)
-            data = handle.read()
-        if data:
-            self._log_offset += len(data)
-            queue.append_log_tail(self.job.id, data.decode("utf-8", errors="replace"), url=self.url)
-
-    def _register_log_artifact(self) -> None:
-        if not self.log_path.exists():
-            return
-        digest = hashlib.sha256(self.log_path.read_bytes()).hexdigest()
-        queue.add_artifact(self.job.run_id, "log", self._relative(str(self.log_path)), digest,
-                           self.log_path.stat().st_size, url=self.url)
 
 
 def _death_reason(exitcode: int | None) -> str:
     if exitcode is not None and exitcode < 0:
         name = signal.Signals(-exitcode).name
         if -exitcode == signal.SIGKILL:
-            return f"job process was killed by {name} (often the system running out of memory)"
+            return f"job process was killed by {name} (likely out of memory)"
         return f"job process was killed by {name}"
     return f"job process exited with code {exitcode} without reporting a result (see the log)"
 

@@ -182,6 +182,24 @@ def cancel(job_id: int, worker_id: str, *, url: str | None = None) -> bool:
     return _finish(job_id, worker_id, "cancelled", "cancelled by request", None, url)
 
 
+def retry_or_fail(job_id: int, worker_id: str, reason: str, *, url: str | None = None) -> str | None:
+    """An attempt that died for a reason that may pass (its process was killed: out of memory,
+    say): queue the job again while attempts remain, else fail it. Returns the new status, or
+    None when this worker no longer owns the job. The attempt counts; `error` keeps the reason."""
+    with write_session(url) as session:
+        job = _owned_job(session, job_id, worker_id)
+        if job is None:
+            return None
+        note = f"attempt {job.attempts} of {job.max_attempts}: {reason}"
+        if job.attempts >= job.max_attempts:
+            _set_finished(session, job, "failed", note, _now(session))
+            return "failed"
+        job.status, job.worker_id, job.lease_expires_at = "queued", None, None
+        job.error = f"{note}; queued again"
+        session.get(Run, job.run_id).status = "queued"
+        return "queued"
+
+
 def release(job_id: int, worker_id: str, *, url: str | None = None) -> bool:
     """Give a running job back to the queue (worker shutting down); it resumes elsewhere."""
     with write_session(url) as session:
@@ -323,19 +341,34 @@ def append_log_tail(job_id: int, text: str, *, url: str | None = None) -> None:
 def log_metrics(run_id: int, step: int, metrics: Mapping[str, float], *,
                 url: str | None = None) -> None:
     """Record metric points at `step`; reporting the same (key, step) again overwrites it."""
-    if not metrics:
-        return
+    log_metric_points(run_id, [(step, metrics)], url=url)
+
+
+METRIC_ROWS_PER_STATEMENT = 500  # well inside SQLite's limit on bound parameters
+
+
+def log_metric_points(run_id: int, points: Sequence[tuple[int, Mapping[str, float]]], *,
+                      url: str | None = None) -> None:
+    """Record several steps' metric points in one transaction; idempotent per (key, step), the
+    last report of a point winning, so a journal copied again (after an outage, on a resumed
+    attempt) neither duplicates nor loses a point."""
     now = utcnow()
-    rows = [{"run_id": run_id, "key": str(key), "step": int(step), "value": float(value),
-             "time": now} for key, value in metrics.items()]
+    latest: dict[tuple[str, int], float] = {}
+    for step, metrics in points:
+        for key, value in metrics.items():
+            latest[(str(key), int(step))] = float(value)
+    if not latest:
+        return
+    rows = [{"run_id": run_id, "key": key, "step": step, "value": value, "time": now}
+            for (key, step), value in latest.items()]
     engine = get_engine(url)
     insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(Metric).values(rows)
-    statement = statement.on_conflict_do_update(
-        index_elements=["run_id", "key", "step"],
-        set_={"value": statement.excluded.value, "time": statement.excluded.time})
     with write_session(url) as session:
-        session.execute(statement)
+        for start in range(0, len(rows), METRIC_ROWS_PER_STATEMENT):
+            statement = insert(Metric).values(rows[start:start + METRIC_ROWS_PER_STATEMENT])
+            session.execute(statement.on_conflict_do_update(
+                index_elements=["run_id", "key", "step"],
+                set_={"value": statement.excluded.value, "time": statement.excluded.time}))
 
 
 def add_artifact(run_id: int, kind: str, path: str, sha256: str, size_bytes: int, *,

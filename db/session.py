@@ -4,7 +4,11 @@ Default: SQLite at ./var/taser.db in WAL mode with a busy timeout and foreign ke
 dashboard reads while workers write. Write transactions on SQLite start with BEGIN IMMEDIATE:
 the write lock is taken up front (waiting up to the busy timeout) instead of failing when a
 deferred read transaction tries to upgrade after another writer committed. PostgreSQL is used
-as is; the queue claims rows there with FOR UPDATE SKIP LOCKED.
+as is (connections time out after PG_CONNECT_TIMEOUT_S, so a server that does not answer fails a
+call instead of hanging it); the queue claims rows there with FOR UPDATE SKIP LOCKED.
+
+`is_unavailable(exc)` tells a database that is away (refusing connections, restarting, locked)
+from a bug, so that callers can wait and retry the one and report the other.
 """
 
 from __future__ import annotations
@@ -16,10 +20,12 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 DEFAULT_DATABASE_URL = "sqlite:///var/taser.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+PG_CONNECT_TIMEOUT_S = 10
 
 _engines: dict[str, Engine] = {}
 
@@ -32,23 +38,62 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+def describe(url: str | None = None) -> str:
+    """Where the database is, for messages: host:port/name, or the SQLite file; no password."""
+    parsed = make_url(url or database_url())
+    if parsed.get_backend_name() == "sqlite":
+        return parsed.database or ":memory:"
+    host = parsed.host or "localhost"
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{host}{port}/{parsed.database or ''}"
+
+
+class DatabaseUnavailableError(Exception):
+    """The database stayed away longer than a caller was willing to wait; the message says so."""
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True when `exc` says the database is away (down, restarting, refusing connections, locked
+    past the busy timeout), not that a statement is wrong: worth waiting for and retrying."""
+    if isinstance(exc, (OperationalError, InterfaceError, DisconnectionError)):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+def first_line(exc: BaseException) -> str:
+    """The driver's own one-line account of a database error (without SQLAlchemy's footer)."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def get_engine(url: str | None = None) -> Engine:
-    """The process-wide engine for `url` (default: `TASER_DATABASE_URL`); schema is ensured."""
+    """The process-wide engine for `url` (default: `TASER_DATABASE_URL`); schema is ensured.
+
+    The engine is kept only once the schema check succeeded, so a call made while the database
+    was away is simply repeated by the next one.
+    """
     url = url or database_url()
     engine = _engines.get(url)
     if engine is None:
         engine = _create_engine(url)
-        _engines[url] = engine
         from db.migrate import ensure_schema  # here to keep the import graph one-way
 
-        ensure_schema(engine)
+        try:
+            ensure_schema(engine)
+        except BaseException:
+            engine.dispose()
+            raise
+        _engines[url] = engine
     return engine
 
 
 def _create_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        connect_args = {}
+        if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+            connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_S
+        return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})

@@ -14,6 +14,11 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get("TASER_TEST_POSTGRES_URL",
                               "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+# Databases a test creates for itself are named PREFIX + random hex (one checkout's tests can be
+# told apart from another's on a shared server).
+TEST_DATABASE_PREFIX = os.environ.get("TASER_TEST_DATABASE_PREFIX", "taser_test_")
+# A port nothing listens on: connections are refused at once, with or without a server.
+UNREACHABLE_URL = "postgresql+psycopg://postgres@127.0.0.1:1/taser_nowhere"
 
 
 def sqlite_url(tmp_path: Path) -> str:
@@ -48,6 +53,57 @@ def postgres_schema_url():
         admin.dispose()
 
     return url, drop
+
+
+class PostgresDatabase:
+    """A database of its own on the test server, which a test can take away and give back.
+
+    An outage as an operator sees one: `block()` stops new connections to it and terminates the
+    open ones (from an admin connection to the `postgres` database), `allow()` lets them in again.
+    Skips the test when no server is reachable or the role may not create databases.
+    """
+
+    def __init__(self, create: bool = True) -> None:
+        import sqlalchemy as sa
+        from sqlalchemy.engine import make_url
+
+        self.name = f"{TEST_DATABASE_PREFIX}{uuid.uuid4().hex[:10]}"
+        server = make_url(POSTGRES_URL)
+        self.url = server.set(database=self.name).render_as_string(hide_password=False)
+        self._admin = sa.create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT",
+                                       connect_args={"connect_timeout": 3})
+        try:
+            self._execute("SELECT 1")
+            if create:
+                self.create()
+        except Exception as exc:  # noqa: BLE001 - no server, or no right to create databases
+            self._admin.dispose()
+            pytest.skip(f"cannot create a PostgreSQL database at {POSTGRES_URL} ({type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0] if str(exc) else ''}); set TASER_TEST_POSTGRES_URL")
+
+    def _execute(self, statement: str, **params) -> None:
+        import sqlalchemy as sa
+
+        with self._admin.connect() as connection:
+            connection.execute(sa.text(statement), params)
+
+    def create(self) -> None:
+        self._execute(f'CREATE DATABASE "{self.name}"')
+
+    def block(self) -> None:
+        self._execute(f'ALTER DATABASE "{self.name}" ALLOW_CONNECTIONS false')
+        self._execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                      "WHERE datname = :name AND pid <> pg_backend_pid()", name=self.name)
+
+    def allow(self) -> None:
+        self._execute(f'ALTER DATABASE "{self.name}" ALLOW_CONNECTIONS true')
+
+    def drop(self) -> None:
+        from db.session import dispose_engines
+
+        dispose_engines()
+        self._execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+        self._admin.dispose()
 
 
 def cli_env(url: str, artifact_root: Path) -> dict[str, str]:

@@ -53,6 +53,30 @@ def test_metrics_are_idempotent_per_run_key_step(url):
     assert queries.run_metrics(run_id, ["acc"], url=url) == {"acc": [(1, 0.5)]}
 
 
+def test_metric_points_of_several_steps_in_one_write_last_report_wins(url):
+    run_id = queue.get_job(queue.submit_job("count", {}, url=url), url=url).run_id
+    queue.log_metric_points(run_id, [(1, {"loss": 1.0}), (2, {"loss": 0.5}), (1, {"loss": 0.9})], url=url)
+    assert queries.run_metrics(run_id, url=url) == {"loss": [(1, 0.9), (2, 0.5)]}
+    many = [(step, {"a": float(step), "b": 1.0}) for step in range(700)]  # more rows than one statement
+    queue.log_metric_points(run_id, many + many[:10], url=url)  # a journal copied again, in part
+    series = queries.run_metrics(run_id, ["a"], url=url)["a"]
+    assert series == [(step, float(step)) for step in range(700)]
+
+
+def test_a_killed_attempt_is_retried_while_attempts_remain(url):
+    job_id = queue.submit_job("count", {}, max_attempts=2, url=url)
+    queue.claim_next_job("w1", 30, url=url)
+    assert queue.retry_or_fail(job_id, "w2", "killed", url=url) is None  # not its job
+    assert queue.retry_or_fail(job_id, "w1", "killed by SIGKILL", url=url) == "queued"
+    job = queue.get_job(job_id, url=url)
+    assert (job.status, job.attempts, job.worker_id) == ("queued", 1, None)
+    assert job.error == "attempt 1 of 2: killed by SIGKILL; queued again"
+    queue.claim_next_job("w2", 30, url=url)
+    assert queue.retry_or_fail(job_id, "w2", "killed by SIGKILL", url=url) == "failed"
+    job = queue.get_job(job_id, url=url)
+    assert (job.status, job.error) == ("failed", "attempt 2 of 2: killed by SIGKILL")
+
+
 def test_expired_lease_requeues_then_fails_after_max_attempts(url):
     job_id = queue.submit_job("count", {}, max_attempts=2, url=url)
     for attempt in (1, 2):

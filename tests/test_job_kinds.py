@@ -50,6 +50,22 @@ def test_failure_reasons_are_readable():
     assert failure_reason(ValueError("something else")) == "ValueError: something else"
 
 
+def test_allocation_and_storage_failures_are_named():
+    import errno
+
+    import torch
+
+    with pytest.raises(RuntimeError) as too_big:  # a real allocator failure: 32 TiB
+        torch.empty(2**45, dtype=torch.uint8)
+    reason = failure_reason(too_big.value)
+    assert reason.startswith("out of memory: DefaultCPUAllocator: can't allocate memory"), reason
+    assert failure_reason(OSError(errno.ENOMEM, "Cannot allocate memory")).startswith("out of memory")
+    full = OSError(errno.ENOSPC, "No space left on device", "/runs/7/checkpoint/.ckpt.tmp")
+    assert failure_reason(full) == "disk full: /runs/7/checkpoint/.ckpt.tmp"
+    assert failure_reason(PermissionError(errno.EACCES, "Permission denied", "/data")) == "permission denied: /data"
+    assert failure_reason(OSError(errno.EROFS, "Read-only file system", "/mnt/a")) == "read-only file system: /mnt/a"
+
+
 def test_job_process_modules_do_not_import_torch():
     """The per-job child must not pay for torch unless its kind needs it."""
     code = ("import sys, app.cli, app.jobs.runner, app.jobs.noop, app.jobs.count, "
@@ -57,3 +73,16 @@ def test_job_process_modules_do_not_import_torch():
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True,
                             text=True, timeout=60, check=True)
     assert result.stdout.split() == ["False", "False"]
+
+
+def test_a_corrupted_count_checkpoint_is_a_readable_failure(tmp_path):
+    from types import SimpleNamespace
+
+    from app.jobs import count
+
+    damaged = tmp_path / count.STATE_FILE
+    damaged.write_text('{"step": 3, "x"')  # cut short
+    with pytest.raises(JobError) as info:
+        count.run(count.Config(steps=5, step_s=0.0), SimpleNamespace(resume_checkpoint=damaged, run_dir=tmp_path))
+    reason = failure_reason(info.value)
+    assert reason.startswith(f"checkpoint {damaged} is corrupted (JSONDecodeError") and "delete it" in reason

@@ -149,3 +149,17 @@ def test_tiny_unet_learns_the_score_of_gaussian_images():
     before = analytic_comparison(untrained, density, 1024, seed=1, shape=(1, 8, 8))
     assert learned["learned_cosine_mean"] > 0.9 and learned["learned_relative_error"] < 0.5
     assert learned["learned_relative_error"] < 0.5 * before["learned_relative_error"]
+
+
+def test_a_truncated_training_state_names_the_file_and_what_to_do(tmp_path):
+    from taser_engine.checkpoints import CheckpointError
+    from taser_engine.scores.training import STATE_FILE
+
+    config = ScoreModelTrainConfig(**{**TINY, "epochs": 1, "batch_size": 64})
+    images = torch.rand(64, 1, 8, 8) * 2 - 1
+    fit_denoiser(build_unet(config, 8, 1), make_scheduler(config), images, images, config, tmp_path)
+    state = tmp_path / STATE_FILE
+    state.write_bytes(state.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match=f"checkpoint {state} is corrupted or truncated .*delete it"):
+        fit_denoiser(build_unet(config, 8, 1), make_scheduler(config), images, images, config, tmp_path,
+                     resume=True)

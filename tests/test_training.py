@@ -76,6 +76,49 @@ def test_resume_after_interruption_gives_the_same_weights(tmp_path):
         assert torch.equal(value, b.state_dict()[name]), name
 
 
+def _cut_run(config, run_dir, steps: int) -> tuple[dict, dict]:
+    """A run stopped after `steps` steps; (latest, previous) checkpoint state files' contents."""
+    train(config, RecordingCallbacks(stop_after_steps=steps), run_dir)
+    ckpt = run_dir / "checkpoint"
+    return (json.loads((ckpt / "state.json").read_text()),
+            json.loads((ckpt / "state.previous.json").read_text()))
+
+
+def test_a_damaged_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, caplog):
+    config = tiny(method="standard", taser=False, checkpoint_every_steps=1)
+    train(config, None, tmp_path / "whole")
+    latest, previous = _cut_run(config, tmp_path / "cut", steps=3)
+    ckpt = tmp_path / "cut" / "checkpoint"
+    assert (latest["step"], previous["step"]) == (3, 2)  # the last two are kept, no more
+    assert sorted(path.name for path in ckpt.glob("ckpt-*")) == [previous["tensors"], latest["tensors"]]
+    damaged = ckpt / latest["tensors"]
+    damaged.write_bytes(damaged.read_bytes()[:200])  # a copy cut short
+    with caplog.at_level("WARNING"):
+        resumed = train(config, RecordingCallbacks(), tmp_path / "cut")
+    assert str(damaged) in caplog.text and "resuming from the previous checkpoint" in caplog.text
+    assert "step 2" in caplog.text and resumed["steps"] == 4
+    a, b = load_model(tmp_path / "whole"), load_model(tmp_path / "cut")
+    for name, value in a.state_dict().items():  # one step repeated, the same weights in the end
+        assert torch.equal(value, b.state_dict()[name]), name
+
+
+def test_no_readable_checkpoint_names_the_files_and_what_to_do(tmp_path):
+    from app.jobs.runner import failure_reason
+    from taser_engine.checkpoints import CheckpointError
+
+    config = tiny(method="standard", taser=False, checkpoint_every_steps=1)
+    _, previous = _cut_run(config, tmp_path, steps=2)
+    ckpt = tmp_path / "checkpoint"
+    (ckpt / "state.json").write_text('{"tensors": "ckpt-0')  # JSONDecodeError
+    (ckpt / previous["tensors"]).write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{")  # no metadata
+    with pytest.raises(CheckpointError) as info:
+        train(config, None, tmp_path)
+    message = str(info.value)
+    assert str(ckpt / "state.json") in message and str(ckpt / previous["tensors"]) in message
+    assert f"Delete {ckpt} to start this run again" in message
+    assert failure_reason(info.value) == message  # the job's reason, as is
+
+
 def test_same_seed_same_weights_other_seed_differs(tmp_path):
     config = tiny(method="pgd", epochs=1)
     train(config, None, tmp_path / "a")

@@ -157,11 +157,11 @@ def test_cancel_kill_and_failure_reasons(sqlite_db, tmp_path):
         job = final_status(stubborn)
         assert job.status == "cancelled" and "stopping at step" not in job.log_tail  # terminated
 
-        doomed = queue.submit_job("count", {"steps": 500, "step_s": 0.05}, url=url)
+        doomed = queue.submit_job("count", {"steps": 500, "step_s": 0.05}, max_attempts=1, url=url)
         run_dir = Path(env["TASER_ARTIFACT_ROOT"]) / "runs" / str(running(doomed).run_id)
         os.kill(int((run_dir / "job.log").read_text().split("pid ")[1].split()[0]), signal.SIGKILL)
         job = final_status(doomed)
-        assert job.status == "failed" and "SIGKILL" in job.error
+        assert job.status == "failed" and "SIGKILL" in job.error and "out of memory" in job.error
 
         nan = queue.submit_job("count", {"steps": 5, "step_s": 0.0, "fail_at_step": 3}, url=url)
         job = final_status(nan)

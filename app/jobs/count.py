@@ -61,7 +61,15 @@ def run(config: Config, ctx) -> dict:
 def _load_state(path) -> dict | None:
     if path is None or not Path(path).exists():
         return None
-    return json.loads(Path(path).read_text())
+    try:
+        state = json.loads(Path(path).read_text())
+        return {"step": int(state["step"]), "x": float(state["x"]),
+                "running_sum": float(state["running_sum"])}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        from app.jobs import JobError
+
+        raise JobError(f"checkpoint {path} is corrupted ({type(exc).__name__}: {exc}); delete it "
+                       "to start this run again from the beginning") from exc
 
 
 def _write_state(path: Path, state: dict) -> None:

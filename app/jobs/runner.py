@@ -5,13 +5,20 @@ light modules (no SQL, no torch): the job kind's module decides what else gets l
 talks to its worker over a pipe; the worker writes to the database. The child's stdout and
 stderr (file descriptors 1 and 2, so native libraries' output too) go to the job's log file.
 
-Messages child -> worker: ("progress", step, total, message), ("metrics", step, {key: value}),
-("checkpoint", path, step), then exactly one of ("succeeded", summary), ("stopped", summary),
-("failed", reason). Worker -> child: "stop" (cooperative cancel).
+Metric points do not travel over the pipe: the child appends them to `RUN_DIR/metrics.jsonl`
+before the job goes on (so before any checkpoint that follows them), and the worker copies that
+journal into the database as the database allows. A worker that dies, or a database that is
+away, therefore loses no point: the next attempt's worker copies the whole journal again
+(points are keyed by run, key and step, so copying twice changes nothing).
+
+Messages child -> worker: ("progress", step, total, message), ("checkpoint", path, step), then
+exactly one of ("succeeded", summary), ("stopped", summary), ("failed", reason).
+Worker -> child: "stop" (cooperative cancel).
 """
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import signal
@@ -22,9 +29,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.jsonlines import JsonLinesWriter
 from taser_engine.callbacks import Callbacks
 
 PR_SET_PDEATHSIG = 1
+METRICS_JOURNAL = "metrics.jsonl"
+# Phrases of allocation failures that do not say "out of memory" themselves.
+ALLOCATION_FAILURES = ("defaultcpuallocator: can't allocate", "cannot allocate memory")
 
 
 @dataclass(frozen=True)
@@ -51,6 +62,7 @@ class WorkerContext(Callbacks):
         self.resume_checkpoint = Path(spec.resume_checkpoint) if spec.resume_checkpoint else None
         self.stop_seen = False
         self._conn = conn
+        self._journal = JsonLinesWriter(self.run_dir / METRICS_JOURNAL)
 
     def on_progress(self, step: int, total: int, message: str = "") -> None:
         self._conn.send(("progress", int(step), int(total), str(message)))
@@ -61,7 +73,7 @@ class WorkerContext(Callbacks):
         values = {f"{prefix}{key}": float(value) for key, value in metrics.items()}
         finite = {key: value for key, value in values.items() if math.isfinite(value)}
         if finite:
-            self._conn.send(("metrics", int(step), finite))
+            self._journal.append({"step": int(step), "metrics": finite})
         if len(finite) < len(values):  # databases and plots choke on NaN/inf: keep them out
             bad = sorted(set(values) - set(finite))
             print(f"step {step}: non-finite metric values not stored: {bad}", flush=True)
@@ -80,15 +92,15 @@ def child_main(spec: JobSpec, conn) -> None:
     """Entry point of the spawned job process."""
     _die_with_parent(spec.worker_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the worker's to handle, not ours
-    _redirect_output(spec.log_path)
-    print(f"--- job {spec.job_id} ({spec.kind}) attempt {spec.attempt}, pid {os.getpid()} ---",
-          flush=True)
-    ctx = WorkerContext(spec, conn)
     from app.cli import show_engine_log
     from taser_engine.callbacks import StopRequested
 
     show_engine_log()
     try:
+        _redirect_output(spec.log_path)  # inside: a full disk here is the job's failure too
+        print(f"--- job {spec.job_id} ({spec.kind}) attempt {spec.attempt}, pid {os.getpid()} ---",
+              flush=True)
+        ctx = WorkerContext(spec, conn)
         from app.jobs import get_kind, validate_config
 
         kind = get_kind(spec.kind)
@@ -108,7 +120,8 @@ def child_main(spec: JobSpec, conn) -> None:
 
 
 def failure_reason(exc: BaseException) -> str:
-    """A one-line reason a user can act on: bad config, NaN loss, missing data, out of memory."""
+    """A one-line reason a user can act on: bad config, NaN loss, missing data, out of memory,
+    a full disk, an unreadable checkpoint."""
     from app.jobs import JobConfigError, JobError
 
     text = str(exc) or type(exc).__name__
@@ -116,12 +129,16 @@ def failure_reason(exc: BaseException) -> str:
     lowered = text.lower()
     if isinstance(exc, JobConfigError):
         return f"bad config: {text}"
-    if isinstance(exc, JobError):
+    if isinstance(exc, JobError) or name == "CheckpointError":  # these say what to do already
         return text
     if name == "ValidationError":
         return f"bad config: {text.splitlines()[0]}"
-    if isinstance(exc, MemoryError) or name == "OutOfMemoryError" or "out of memory" in lowered:
-        return f"out of memory: {text.splitlines()[0]}"
+    if (isinstance(exc, MemoryError) or name == "OutOfMemoryError" or "out of memory" in lowered
+            or any(phrase in lowered for phrase in ALLOCATION_FAILURES)):
+        return f"out of memory: {_allocation_message(text)}"
+    storage = storage_reason(exc)
+    if storage is not None:
+        return storage
     if isinstance(exc, FileNotFoundError):
         missing = exc.filename or text
         return f"missing file or dataset: {missing}"
@@ -130,6 +147,29 @@ def failure_reason(exc: BaseException) -> str:
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted"
     return f"{name}: {text}"
+
+
+# errno -> how a failed write of the job's files reads; the path follows.
+STORAGE_ERRORS = {
+    errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "read-only file system", errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied", errno.ENOTDIR: "not a directory",
+}
+
+
+def storage_reason(exc: BaseException) -> str | None:
+    """"disk full: PATH", "permission denied: PATH", ... for an OSError about the job's files."""
+    if not isinstance(exc, OSError) or exc.errno not in STORAGE_ERRORS:
+        return None
+    return f"{STORAGE_ERRORS[exc.errno]}: {exc.filename or exc.strerror}"
+
+
+def _allocation_message(text: str) -> str:
+    """The part of an allocator's message that says how much it wanted (PyTorch prefixes an
+    '[enforce fail at alloc_cpu.cpp:...]' line that tells a user nothing)."""
+    line = text.splitlines()[0]
+    marker = line.find("DefaultCPUAllocator:")
+    return line[marker:] if marker >= 0 else line
 
 
 def _json_ready(summary: Any) -> dict[str, Any] | None:

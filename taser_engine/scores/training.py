@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import pickle
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ from taser_engine.callbacks import Callbacks
 from taser_engine.datasets import DatasetName
 from taser_engine.fields import (MAX_BATCH, MAX_EPOCHS, MAX_LR, MAX_STEPS, MAX_TIMESTEPS, Device, PathText,
                                  Seed)
+from taser_engine.checkpoints import CheckpointError
 from taser_engine.schedules import warmup_cosine_scheduler
 from taser_engine.scores.diffusion import DEFAULT_TIMESTEP
 
@@ -314,6 +316,15 @@ def _save(run: _Run, out_dir: Path, record: dict[str, Any]) -> None:
     (out_dir / RECORD_FILE).write_text(json.dumps(record, indent=2, sort_keys=True))
 
 
+def _read_training_state(path: Path, device: str) -> dict:
+    """The resumable state, or a CheckpointError naming the damaged file and what to do."""
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError) as exc:
+        raise CheckpointError(f"checkpoint {path} is corrupted or truncated ({exc}); delete it to train "
+                              "this score model again from the beginning") from exc
+
+
 # Fields that may change between a run and its resumption (more epochs re-stretch the cosine).
 RESUME_MAY_CHANGE = {"epochs", "checkpoint_every", "device", "data_root"}
 
@@ -340,7 +351,7 @@ def fit_denoiser(model: nn.Module, scheduler, train_x: Tensor, heldout_x: Tensor
     steps_per_epoch = math.ceil(train_x.shape[0] / config.batch_size)
     run = _Run(model, scheduler, config, steps_per_epoch)
     if resume and out is not None and (out / STATE_FILE).is_file():
-        state = torch.load(out / STATE_FILE, map_location=config.device, weights_only=True)
+        state = _read_training_state(out / STATE_FILE, config.device)
         _check_resumable(ScoreModelTrainConfig.model_validate_json(state["config"]), config, out)
         run.load_state_dict(state)
     total_steps = config.epochs * steps_per_epoch

@@ -45,9 +45,9 @@ from taser_engine.training import distributed
 from taser_engine.training.config import FinetuneConfig, TrainConfig, _RunConfig
 from taser_engine.training.distributed import Ranks
 from taser_engine.training.scores import RunScores, build_run_scores, fit_gaussian_score  # noqa: F401
+from taser_engine.training.state import (TrainingState, has_checkpoint, read_checkpoint,
+                                         restore_checkpoint, save_checkpoint)
 from taser_engine.training.timing import StepTimer, lap, no_penalty
-from taser_engine.training.state import (TrainingState, has_checkpoint, load_checkpoint,
-                                         read_checkpoint_config, save_checkpoint)
 
 CONFIG_FILE = "config.json"
 RESULT_FILE = "result.json"
@@ -356,13 +356,14 @@ def _start_or_resume(setup: _Setup, run_dir: Path, resume: bool,
                      generators: dict[str, torch.Generator]) -> TrainingState:
     config_dump = setup.config.model_dump(mode="json")
     if resume and has_checkpoint(run_dir):
-        stored = read_checkpoint_config(run_dir)
+        checkpoint = read_checkpoint(run_dir)  # the newest readable one
+        stored = checkpoint.config
         if stored != config_dump:
             changed = sorted(k for k in set(stored) | set(config_dump) if stored.get(k) != config_dump.get(k))
             raise RunMismatchError(f"{run_dir} holds a run with a different config ({', '.join(changed)}); "
                                    "use another output directory or resume=False")
         suffix = setup.ranks.rng_suffix if setup.ranks else ""
-        return load_checkpoint(run_dir, setup.model, setup.optimizer, generators, suffix)
+        return restore_checkpoint(checkpoint, setup.model, setup.optimizer, generators, suffix)
     if setup.ranks is None or setup.ranks.is_main:
         atomic_write_json(run_dir / CONFIG_FILE, config_dump)
     return TrainingState()

@@ -7,10 +7,11 @@ the tensor file). The tensor file is written first, then `state.json` atomically
 older tensor files deleted — so `state.json` always names a complete file, whatever the moment
 of an interruption. Nothing is unpickled on load.
 
-The last two checkpoints are kept (`state.json` and `state.previous.json`, each with its tensor
-file): a latest checkpoint that cannot be read (a disk that lied, a truncated copy) falls back to
-the previous one, with a warning; with neither readable the error names the corrupt file and what
-to do.
+The last two checkpoints are kept: before a new `state.json` is written, the current one becomes
+`state.previous.json` (with its tensor file). A file damaged after the fact (a disk fault, a
+copy cut short, a hand edit) then costs one checkpoint interval, not the run: `read_checkpoint`
+falls back to the previous checkpoint, saying so in the log, and only when neither is readable
+fails with a `CheckpointError` that names the damaged files and what to do.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
@@ -31,7 +33,9 @@ from taser_engine.checkpoints import CheckpointError, atomic_write_json
 CHECKPOINT_DIR = "checkpoint"
 STATE_FILE = "state.json"
 PREVIOUS_STATE_FILE = "state.previous.json"
-log = logging.getLogger("taser.training")
+STATE_KEYS = ("tensors", "epoch", "batch_in_epoch", "step", "history", "timing", "optimizer", "config")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -94,15 +98,19 @@ def save_checkpoint(run_dir: Path, model: nn.Module, optimizer: torch.optim.Opti
                "step": state.step, "history": state.history, "timing": state.timing,
                "epoch_sums": state.epoch_sums,
                "optimizer": optim_meta, "config": config}
-    latest = ckpt_dir / STATE_FILE
-    if latest.is_file() and _tensor_name(latest) != tensor_name:  # the same step again is no older one
-        os.replace(latest, ckpt_dir / PREVIOUS_STATE_FILE)
-    atomic_write_json(latest, payload)
-    keep = {tensor_name, _tensor_name(ckpt_dir / PREVIOUS_STATE_FILE)}
-    for old in ckpt_dir.glob("ckpt-*.safetensors"):
-        if old.name not in keep:
-            old.unlink(missing_ok=True)
-    return latest
+    _keep_as_previous(ckpt_dir, tensor_name)
+    atomic_write_json(ckpt_dir / STATE_FILE, payload)
+    _delete_unreferenced_tensors(ckpt_dir)
+    return ckpt_dir / STATE_FILE
+
+
+def _keep_as_previous(ckpt_dir: Path, new_tensor_name: str) -> None:
+    """The current state.json becomes state.previous.json, unless it names the same tensor
+    file (a second checkpoint at the same step replaces the first)."""
+    current = ckpt_dir / STATE_FILE
+    if not current.is_file() or _tensor_name(current) in (None, new_tensor_name):
+        return
+    os.replace(current, ckpt_dir / PREVIOUS_STATE_FILE)
 
 
 def _tensor_name(state_file: Path) -> str | None:
@@ -112,49 +120,90 @@ def _tensor_name(state_file: Path) -> str | None:
         return None
 
 
+def _delete_unreferenced_tensors(ckpt_dir: Path) -> None:
+    kept = {_tensor_name(ckpt_dir / name) for name in (STATE_FILE, PREVIOUS_STATE_FILE)}
+    for old in ckpt_dir.glob("ckpt-*.safetensors"):
+        if old.name not in kept:
+            old.unlink(missing_ok=True)
+
+
 def has_checkpoint(run_dir: Path) -> bool:
     ckpt_dir = Path(run_dir) / CHECKPOINT_DIR
-    return (ckpt_dir / STATE_FILE).is_file() or (ckpt_dir / PREVIOUS_STATE_FILE).is_file()
+    return any((ckpt_dir / name).is_file() for name in (STATE_FILE, PREVIOUS_STATE_FILE))
 
 
-def _read(run_dir: Path) -> tuple[dict, dict[str, Tensor]]:
-    """(state payload, tensors) of the newest readable checkpoint (module docstring)."""
+@dataclass
+class Checkpoint:
+    """A checkpoint read from disk and checked: its state file, its contents and tensors."""
+
+    path: Path
+    payload: dict
+    tensors: dict[str, Tensor]
+
+    @property
+    def config(self) -> dict:
+        return self.payload["config"]
+
+    @property
+    def step(self) -> int:
+        return self.payload["step"]
+
+
+def read_checkpoint(run_dir: Path) -> Checkpoint:
+    """The newest readable checkpoint in `run_dir`, falling back to the previous one (logged).
+
+    Raises CheckpointError, naming every damaged file, when there is none that reads.
+    """
     ckpt_dir = Path(run_dir) / CHECKPOINT_DIR
-    failures = []
+    problems: list[str] = []
     for name in (STATE_FILE, PREVIOUS_STATE_FILE):
-        state_file = ckpt_dir / name
-        if not state_file.is_file():
+        if not (ckpt_dir / name).is_file():
             continue
         try:
-            payload = json.loads(state_file.read_text())
-            tensors = load_file(str(ckpt_dir / payload["tensors"]))
-        except Exception as exc:  # noqa: BLE001 - JSON, safetensors and OS errors alike mean unreadable
-            failures.append(f"{state_file.name} ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})")
+            checkpoint = _read_one(ckpt_dir / name)
+        except CheckpointError as exc:
+            problems.append(str(exc))
             continue
-        if failures:
-            log.warning("checkpoint: %s unreadable; resuming from the previous checkpoint (step %s)",
-                        failures[0], payload.get("step"))
-        return payload, tensors
-    detail = "; ".join(failures) or "no state.json"
-    raise CheckpointError(f"{ckpt_dir} holds no readable checkpoint: {detail}. Delete {ckpt_dir} to start "
-                          "the run over, or restore the files from a backup")
+        if problems:
+            log.warning("%s; resuming from the previous checkpoint instead (%s, step %d)",
+                        "; ".join(problems), checkpoint.path, checkpoint.step)
+        return checkpoint
+    raise CheckpointError(
+        f"no readable checkpoint in {ckpt_dir}: {'; '.join(problems) or 'it is empty'}. Delete "
+        f"{ckpt_dir} to start this run again from the beginning (or put back a copy of it)")
 
 
-def read_checkpoint_config(run_dir: Path) -> dict:
-    return _read(run_dir)[0]["config"]
+def _read_one(state_file: Path) -> Checkpoint:
+    """One checkpoint, or CheckpointError saying which of its files is damaged and how."""
+    try:
+        payload = json.loads(state_file.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint {state_file} is corrupted: {exc}") from exc
+    missing = [key for key in STATE_KEYS if not isinstance(payload, dict) or key not in payload]
+    if missing:
+        raise CheckpointError(f"checkpoint {state_file} is incomplete (no {', '.join(missing)})")
+    tensor_file = state_file.parent / str(payload["tensors"])
+    try:
+        tensors = load_file(str(tensor_file))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint {tensor_file} is corrupted or truncated: {exc}") from exc
+    return Checkpoint(state_file, payload, tensors)
 
 
-def load_checkpoint(run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
-                    generators: dict[str, torch.Generator], rng_suffix: str = "") -> TrainingState:
+def restore_checkpoint(checkpoint: Checkpoint, model: nn.Module, optimizer: torch.optim.Optimizer,
+                       generators: dict[str, torch.Generator], rng_suffix: str = "") -> TrainingState:
     """Load weights, optimiser and `generators` (from `rng.<name><rng_suffix>`: one process's
     own states in a data-parallel run) in place; returns where the run was."""
-    payload, tensors = _read(run_dir)
+    tensors, payload = checkpoint.tensors, checkpoint.payload
     device = next(model.parameters()).device
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    model.to(device)
-    optimizer.load_state_dict(_optimizer_from_flat(tensors, payload["optimizer"]))
-    for name, generator in generators.items():
-        generator.set_state(tensors.get(f"rng.{name}{rng_suffix}", tensors[f"rng.{name}"]))
+    try:
+        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        model.to(device)
+        optimizer.load_state_dict(_optimizer_from_flat(tensors, payload["optimizer"]))
+        for name, generator in generators.items():
+            generator.set_state(tensors.get(f"rng.{name}{rng_suffix}", tensors[f"rng.{name}"]))
+    except (RuntimeError, KeyError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint {checkpoint.path} does not fit this run: {exc}") from exc
     return TrainingState(epoch=payload["epoch"], batch_in_epoch=payload["batch_in_epoch"],
                          step=payload["step"], history=payload["history"], timing=payload["timing"],
                          epoch_sums=payload.get("epoch_sums", {}))
