@@ -196,6 +196,7 @@ def test_a_database_outage_during_a_train_job_loses_nothing(tmp_path):
 
 
 @pytest.mark.postgres
+@pytest.mark.slow  # ~22 s; the outage within the limit and the start-up wait stay in the default suite
 def test_an_outage_longer_than_the_limit_stops_the_job_and_the_worker(tmp_path):
     database = PostgresDatabase()
     try:
