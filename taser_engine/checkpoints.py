@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import struct
 import tempfile
+import zipfile
 from pathlib import Path
 
 import torch
@@ -80,7 +82,7 @@ def read_state_dict(weights: Path, map_location: str = "cpu") -> dict:
             raise CheckpointError(
                 f"refused to load {weights}: it is a pickle that holds more than tensors (it could run "
                 f"code when loaded). Re-save the state dict as safetensors or with plain tensors only.") from exc
-        except (RuntimeError, EOFError, OSError) as exc:
+        except (RuntimeError, EOFError, OSError, ValueError, struct.error, zipfile.BadZipFile) as exc:
             raise CheckpointError(f"{weights} is corrupted or truncated: {exc}") from exc
         if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
             state = state["state_dict"]

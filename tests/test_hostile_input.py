@@ -152,6 +152,18 @@ def test_paths_under_the_roots_hub_ids_and_run_ids_are_accepted(tmp_path):
     assert validate_config("score-model", {"data_root": str(data / "link")}).data_root == str(data / "cifar")
 
 
+def test_a_score_cache_file_lies_under_a_root_too(tmp_path):
+    """The worker writes a missing cache file: outside the roots it would be a write anywhere."""
+    for outside in ("/etc/scores.safetensors", str(tmp_path / "secret" / "scores.safetensors"),
+                    "../../../../tmp/scores.safetensors"):
+        message = _path_error("train", {"taser": True, "score_cache": outside})
+        assert "score_cache" in message and "not under an allowed root" in message
+    inside = str(tmp_path / "data" / "scores.safetensors")
+    assert validate_config("train", {"taser": True, "score_cache": inside}).score_cache == inside
+    for word in ("auto", "off"):
+        assert validate_config("train", {"taser": True, "score_cache": word}).score_cache == word
+
+
 # ---------------------------------------------------------------- names, tags, notes, priorities
 
 @pytest.mark.parametrize("values, field", [

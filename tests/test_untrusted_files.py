@@ -84,3 +84,14 @@ def test_cli_refuses_a_code_running_pickle_with_a_clear_message(tmp_path, capsys
     err = capsys.readouterr().err
     assert "refused" in err and "Traceback" not in err
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("junk", [bytes(range(64)), b"PK\x03\x04" + bytes(60), b"", b"\x00" * 7],
+                         ids=["random", "zip-header", "empty", "zeros"])
+def test_a_junk_pytorch_file_is_a_checkpoint_error_not_a_crash(tmp_path, junk):
+    from taser_engine.checkpoints import CheckpointError, read_state_dict
+
+    path = tmp_path / "junk.pt"
+    path.write_bytes(junk)
+    with pytest.raises(CheckpointError, match="junk.pt"):
+        read_state_dict(path)

@@ -14,9 +14,12 @@ from taser_engine.fields import looks_like_hub_id
 MAX_ROW_ID = 2**31 - 1
 RunId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
 
-# Config fields naming a local input. A score model may also be 'gaussian' or a hub id (not paths).
-INPUT_PATH_FIELDS = ("data_root", "score_model", "source")
+# Config fields naming a local input. A score model may also be 'gaussian' or a hub id, a score
+# cache 'auto' or 'off' (not paths); a score cache file is written as well as read, so it too must
+# lie under a root.
+INPUT_PATH_FIELDS = ("data_root", "score_model", "source", "score_cache")
 SCORE_MODEL_FIELD, GAUSSIAN = "score_model", "gaussian"
+NOT_PATHS = {"score_cache": ("auto", "off")}
 
 
 class InputPaths(BaseModel):
@@ -25,8 +28,8 @@ class InputPaths(BaseModel):
     @field_validator(*INPUT_PATH_FIELDS, check_fields=False)
     @classmethod
     def _under_a_root(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is None or (info.field_name == SCORE_MODEL_FIELD
-                             and (value == GAUSSIAN or looks_like_hub_id(value))):
+        if value is None or value in NOT_PATHS.get(info.field_name, ()) or (
+                info.field_name == SCORE_MODEL_FIELD and (value == GAUSSIAN or looks_like_hub_id(value))):
             return value
         return allowed_input_path(value)
 
