@@ -98,6 +98,7 @@ def queue_db(queue_db, monkeypatch):
     return queue_db
 
 
+@pytest.mark.slow  # ~22 s; torchrun data parallelism itself stays in the default suite
 def test_a_two_gpu_train_job_succeeds_through_the_worker(queue_db):
     from app.worker import Worker, WorkerOptions
     from db import queries, queue

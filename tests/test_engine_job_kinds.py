@@ -54,6 +54,7 @@ def test_job_configs_refer_to_runs_by_id_and_name_bad_fields():
         validate_config("train", {"epochs": 0})
 
 
+@pytest.mark.slow  # ~33 s; the score cache and the diffusion score in training are covered by test_score_cache_training
 def test_score_model_job_feeds_a_taser_training_job(queue_db):
     from db import queue
 

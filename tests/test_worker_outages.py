@@ -106,6 +106,7 @@ def test_the_metric_journal_survives_a_writer_killed_mid_line(tmp_path):
     assert JsonLinesTail(path).peek(max_records=1)[0] == [{"step": 1}]
 
 
+@pytest.mark.slow  # ~14 s; the start-up wait for a database that appears stays in the default suite
 def test_a_database_that_is_not_there_is_one_line_and_exit_code_3(tmp_path):
     env = cli_env(UNREACHABLE_URL, tmp_path / "artifacts")
     listed = taser(["jobs"], env, check=False)
