@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 
 # Subcommand modules under app.commands, in the order `taser --help` lists them.
@@ -53,24 +54,22 @@ class UserError(Exception):
     """An error caused by the user's input: printed as one line, no traceback."""
 
 
+class _CurrentStderr(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time (redirected in job processes and tests)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
 def show_engine_log() -> None:
     """The engine's `taser.*` log lines (e.g. "score cache: reusing …") on stderr, once."""
-    import logging
-
-    class _CurrentStderr(logging.StreamHandler):
-        """Writes to whatever sys.stderr is at the time (redirected in job processes and tests)."""
-
-        @property
-        def stream(self):
-            return sys.stderr
-
-        @stream.setter
-        def stream(self, value):
-            pass
-
     logger = logging.getLogger("taser")
-    if not any(isinstance(h, logging.StreamHandler) and h.__class__.__name__ == "_CurrentStderr"
-               for h in logger.handlers):
+    if not any(isinstance(h, _CurrentStderr) for h in logger.handlers):
         handler = _CurrentStderr()
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)

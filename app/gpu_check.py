@@ -210,7 +210,7 @@ def _autoattack(out: Path, device: str, smoke: bool, data_root: Path) -> dict:
                               apgd_n_iter=2 if smoke else 100)
     result = evaluate_model(model, config, subset=evaluation_subset("cifar10", n, root=str(data_root)))
     return _write(out / "autoattack.json", {"clean_acc": result.clean_acc, "robust": result.robust,
-                                            "n": n, "wall_s": result.wall_s if hasattr(result, "wall_s") else None})
+                                            "n": n, "wall_s": result.wall_s})
 
 
 def summary_markdown(records: list[dict], results: dict) -> str:

@@ -82,26 +82,30 @@ def _score_model_dir(root: Path, model: str) -> Path:
     return directory
 
 
-def _data(model: str, batch_size: int, seed: int) -> tuple[dict[str, torch.Tensor], dict]:
-    """Training tensors (CPU) and the config fields of the model's dataset."""
+# The config fields of each benchmarked model's data: digits is read from disk, ResNet-18 gets
+# synthetic CIFAR-shaped images (`_synthetic_cifar`), handed to the setup directly.
+DATA_FIELDS = {"small_cnn": {"dataset": "digits"},
+               "resnet18": {"dataset": "cifar10", "data_root": "synthetic", "arch": "resnet18"}}
+
+
+def _synthetic_cifar(model: str, batch_size: int, seed: int) -> dict[str, torch.Tensor] | None:
+    """Training tensors (CPU) for ResNet-18: four batches of random 3×32×32 images; None for digits."""
     if model == "small_cnn":
-        return None, {"dataset": "digits"}
+        return None
     g = torch.Generator().manual_seed(seed)
     n = 4 * batch_size
     x = torch.rand(n, 3, 32, 32, generator=g)
     y = torch.randint(0, 10, (n,), generator=g)
-    return ({"train_x": x, "train_y": y, "test_x": x[:batch_size], "test_y": y[:batch_size]},
-            {"dataset": "cifar10", "data_root": "synthetic", "arch": "resnet18"})
+    return {"train_x": x, "train_y": y, "test_x": x[:batch_size], "test_y": y[:batch_size]}
 
 
-def _config(model: str, method: str, score: ScoreVariant, laplacian: str, batch_size: int,
-            bench: TrainStepBenchConfig, score_dir: Path | None, cache_file: Path):
-    from taser_engine.penalty import SteinPenaltyConfig
+def _config(model: str, method: str, score: ScoreVariant, batch_size: int, bench: TrainStepBenchConfig,
+            score_dir: Path | None, cache_file: Path):
+    """The first-order config of one variant (the Laplacian variants copy it with theirs)."""
     from taser_engine.training.config import TrainConfig
 
-    fields = dict(_data(model, batch_size, bench.seed)[1], method=method, epochs=1, batch_size=batch_size,
-                  num_steps=bench.num_steps, awp_warmup=0, seed=bench.seed, taser=score != "none",
-                  penalty=SteinPenaltyConfig(laplacian=laplacian))
+    fields = dict(DATA_FIELDS[model], method=method, epochs=1, batch_size=batch_size, num_steps=bench.num_steps,
+                  awp_warmup=0, seed=bench.seed, taser=score != "none")
     if score.startswith("diffusion"):
         fields.update(score_model=str(score_dir), score_cache=str(cache_file) if score == "diffusion-cached" else "off")
     return TrainConfig(**fields)
@@ -157,10 +161,10 @@ def run_train_step_bench(bench: TrainStepBenchConfig, callbacks: Callbacks | Non
                 raise StopRequested()
             device = torch.device(device_name)
             batch_size = bench.batch_size if model == "resnet18" else bench.digits_batch_size
-            data, _ = _data(model, batch_size, bench.seed)
+            data = _synthetic_cifar(model, batch_size, bench.seed)
             steps = {}
             for score in ["none", *taser_scores]:  # one setup per score source; the Laplacians share it
-                config = _config(model, method, score, "none", batch_size, bench, score_dirs.get(model),
+                config = _config(model, method, score, batch_size, bench, score_dirs.get(model),
                                  root / f"cache-{model}.safetensors")
                 key = (model, device_name, score)
                 if key not in shared_scores:  # the score source and cache are the same for every method

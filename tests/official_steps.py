@@ -10,6 +10,8 @@ Transcribed, for comparison in tests only, from:
 Changes, none of which alters what is computed: `.cuda()` noise becomes the `noise` argument (the
 same draws the product takes from its generator), `Variable` is dropped, and each function takes
 one optimiser step where the official loop does (zero_grad, backward, step, AWP restore).
+The attack loops repeat across the three functions as they do across the three repositories:
+a transcription that shares them would no longer be checkable line by line against the originals.
 """
 
 from __future__ import annotations

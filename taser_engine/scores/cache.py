@@ -30,10 +30,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import Tensor
 
 from taser_engine.callbacks import Callbacks
+from taser_engine.checkpoints import atomic_write_bytes
 
 CACHE_FORMAT = "taser-score-cache/1"
 
@@ -105,8 +106,10 @@ class ScoreCache:
 
     @classmethod
     def build(cls, source: Callable[[Tensor], Tensor], images: Tensor, batch_size: int = 256,
-              callbacks: Callbacks | None = None, meta: dict[str, Any] | None = None) -> "ScoreCache":
-        """Evaluate `source` once on every image; `meta` records what produced the scores."""
+              callbacks: Callbacks | None = None, meta: dict[str, Any] | None = None,
+              images_fingerprint: str | None = None) -> "ScoreCache":
+        """Evaluate `source` once on every image; `meta` records what produced the scores.
+        `images_fingerprint` is `fingerprint(images)` when the caller has it (it hashes every pixel)."""
         callbacks = callbacks or Callbacks()
         chunks, done, started = [], 0, time.perf_counter()
         for batch in images.split(batch_size):
@@ -119,7 +122,7 @@ class ScoreCache:
         if hasattr(source, "describe"):
             info.setdefault("source", source.describe())
         info.update({"format": CACHE_FORMAT, "num_samples": images.shape[0], "shape": list(images.shape[1:]),
-                     "images_fingerprint": fingerprint(images), "build_wall_s": time.perf_counter() - started})
+                     "images_fingerprint": images_fingerprint or fingerprint(images), "build_wall_s": time.perf_counter() - started})
         return cls(torch.cat(chunks), info)
 
     def __len__(self) -> int:
@@ -135,17 +138,20 @@ class ScoreCache:
         s = self.scores[torch.as_tensor(index, dtype=torch.long)].to(device=device, dtype=dtype)
         return apply_augmentation(s, augmentation) if augmentation is not None else s
 
-    def check_matches(self, images: Tensor) -> None:
-        """Raise unless the cache was built from exactly these images."""
+    def check_matches(self, images: Tensor, images_fingerprint: str | None = None) -> None:
+        """Raise unless the cache was built from exactly these images (`images_fingerprint`:
+        `fingerprint(images)` when the caller has it)."""
         expected = self.meta.get("images_fingerprint")
-        if images.shape[0] != len(self) or fingerprint(images) != expected:
+        if images.shape[0] != len(self) or (images_fingerprint or fingerprint(images)) != expected:
             raise ValueError(f"the score cache was built from other data ({self.meta.get('dataset', '?')}, "
                              f"{len(self)} samples); rebuild it with `taser score-model cache`")
 
     def save(self, path: str | Path) -> Path:
+        """Written atomically: a run reading the cache while another builds it never sees half a file."""
+
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        save_file({"scores": self.scores.contiguous()}, str(path), metadata={"taser": json.dumps(self.meta)})
+        atomic_write_bytes(path, save({"scores": self.scores.contiguous()}, metadata={"taser": json.dumps(self.meta)}))
         return path
 
     @classmethod

@@ -480,7 +480,8 @@ def _epochs(setup: _Setup, cfg, state: TrainingState, stepper: Stepper, callback
                 stopped = True
                 checkpoint()
                 break
-            metrics = stepper(*_step_inputs(stepper, batches[b], epoch, state.step))
+            x, y, score = stepper.batch(batches[b])
+            metrics = stepper(x, y, epoch, state.step, score)
             state.step += 1
             state.batch_in_epoch = b + 1
             _accumulate(state.epoch_sums, metrics)
@@ -506,11 +507,6 @@ def on_device(batches: list[Tensor], device: torch.device) -> list[Tensor]:
     if not batches:
         return batches
     return list(torch.cat(batches).to(device).split([b.numel() for b in batches]))
-
-
-def _step_inputs(stepper: Stepper, index: Tensor, epoch: int, step: int):
-    x, y, score = stepper.batch(index)
-    return x, y, epoch, step, score
 
 
 def _result(setup: _Setup, run_dir: Path, state: TrainingState, stopped: bool, total_steps: int) -> dict:

@@ -79,12 +79,15 @@ def build_run_scores(config: _RunConfig, train_x: Tensor, device: torch.device,
     summary: dict[str, Any] = {"source": "diffusion", "cache": "off", **source.describe()}
     if config.score_cache == "off":
         return RunScores(source, summary=summary)
-    path = _cache_path(config, source, train_x)
+    from taser_engine.scores.cache import fingerprint
+
+    images_hash = fingerprint(train_x)  # every pixel hashed: once, for the key and the checks
+    path = _cache_path(config, source, images_hash)
     if path is None:
         log.info("score cache: %s is not a local directory; scores are computed live", config.score_model)
         summary["cache"] = "live (the score model is not a local directory)"
         return RunScores(source, summary=summary)
-    cache, reused = _load_or_build(path, source, train_x, config, callbacks)
+    cache, reused = _load_or_build(path, source, train_x, images_hash, config, callbacks)
     summary.update({"cache": str(path), "cache_reused": reused, "cache_build_wall_s": cache.meta.get("build_wall_s")})
     if device.type != "meta":  # meta tensors (the placement test) hold no values to compare
         summary.update(_cache_error(source, cache, train_x, config))
@@ -109,15 +112,13 @@ def cache_key(model_hash: str, source, images_hash: str) -> str:
     return hashlib.sha256(described.encode()).hexdigest()[:16]
 
 
-def _cache_path(config: _RunConfig, source, train_x: Tensor) -> Path | None:
-    from taser_engine.scores.cache import fingerprint
-
+def _cache_path(config: _RunConfig, source, images_hash: str) -> Path | None:
     if config.score_cache not in ("auto", "off"):
         return Path(config.score_cache).expanduser()
     directory = Path(config.score_model).expanduser()
     if not directory.is_dir():
         return None
-    key = cache_key(model_fingerprint(directory), source, fingerprint(train_x))
+    key = cache_key(model_fingerprint(directory), source, images_hash)
     return directory / CACHE_DIR / f"{key}.safetensors"
 
 
@@ -134,13 +135,14 @@ class _StopAware(Callbacks):
         return self.inner.should_stop()
 
 
-def _load_or_build(path: Path, source, train_x: Tensor, config: _RunConfig, callbacks: Callbacks | None):
+def _load_or_build(path: Path, source, train_x: Tensor, images_hash: str, config: _RunConfig,
+                   callbacks: Callbacks | None):
     from taser_engine.scores.cache import ScoreCache
 
     if path.is_file():
         cache = ScoreCache.load(path)
         try:
-            cache.check_matches(train_x)
+            cache.check_matches(train_x, images_hash)
         except ValueError as exc:
             raise ValueError(f"score_cache: {path} belongs to other data ({exc})") from None
         if cache.meta.get("source") not in (None, source.describe()):
@@ -152,7 +154,8 @@ def _load_or_build(path: Path, source, train_x: Tensor, config: _RunConfig, call
     try:
         cache = ScoreCache.build(source, train_x, callbacks=_StopAware(callbacks or Callbacks()),
                                  meta={"score_model": config.score_model, "dataset": config.dataset,
-                                       "split": "train", "max_train_samples": config.max_train_samples})
+                                       "split": "train", "max_train_samples": config.max_train_samples},
+                                 images_fingerprint=images_hash)
     except InterruptedError as exc:
         raise StopRequested(str(exc)) from None
     try:
