@@ -92,3 +92,15 @@ def test_the_cifar10_preset_asks_for_its_data_folder(tmp_path, monkeypatch):
     spec = with_settings(study_preset("table2-cifar10"), {"data_root": [str(tmp_path / "cifar10")]})
     plan = plan_study(spec)
     assert Counter(j.kind for j in plan)["train"] == 36 and plan[0].kind == "score-model"
+
+
+@pytest.mark.parametrize("value, message", [(["10000000000000"], "between 1 and 100"), (["x"], "not a whole number"),
+                                            (["0"], "between 1 and 100")])
+def test_bad_seed_counts_are_one_readable_line(value, message):
+    with pytest.raises(StudySpecError, match=message):
+        with_settings(study_preset("table2-digits"), {"seeds": value})
+
+
+def test_an_unknown_dataset_is_refused_by_the_spec():
+    with pytest.raises(ValueError, match="dataset"):
+        StudySpec(name="x", dataset="imagenet")

@@ -2,9 +2,9 @@
 
 Every digits preset starts from the `digits-cpu` training recipe (`taser_engine.training.presets`)
 and evaluates with AutoAttack and SPSA on the whole digits test split (360 points, ε = 0.1), the
-same points for every run, so runs pair by point as well as by seed. Epoch counts are chosen so a
-preset fits the time it promises on a 2-core CPU with one worker (measured; see README), not the
-paper's 200: the digits models converge in a few epochs.
+same points for every run, so runs pair by point as well as by seed. The digits models converge
+in a few epochs, hence far fewer than the paper's 200; `TABLE2_DIGITS_EPOCHS` is provisional: the
+time a preset takes on a 2-core CPU has not been measured yet.
 """
 
 from __future__ import annotations

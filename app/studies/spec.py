@@ -23,13 +23,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from taser_engine.datasets import DatasetName
 from taser_engine.fields import Seed, format_errors
+from taser_engine.objectives import METHODS
 
-BASE_METHODS = ("standard", "pgd", "trades", "mart", "trades-awp", "mart-awp")
-# Fields a run without TASER never reads: set back to their defaults on such cells, so sweeping them
-# does not multiply identical base trainings.
+# Fields a run without TASER never reads: left out of such cells (their defaults apply), so
+# sweeping them does not multiply identical base trainings.
 TASER_ONLY_FIELDS = ("taser_lambda", "lambda_warmup_fraction", "penalty", "score_model", "score_timestep",
                      "score_cache", "score_model_run")
+MAX_STUDY_SEEDS = 100
 MAX_STUDY_JOBS = 2000  # a grid beyond this is almost surely a typo in a sweep (and would swamp the queue)
 
 
@@ -46,12 +48,12 @@ class StudySpec(BaseModel):
     protocol: Literal["train", "finetune"] = Field("train", description=(
         "'train': every cell trains from scratch with or without TASER; 'finetune': base models "
         "trained without TASER, then fine-tuned with TASER (the paper's second protocol)"))
-    dataset: str = Field("digits", description="one dataset for every run of the study")
-    methods: list[str] = Field(default_factory=lambda: list(BASE_METHODS), min_length=1,
+    dataset: DatasetName = Field("digits", description="one dataset for every run of the study")
+    methods: list[str] = Field(default_factory=lambda: list(METHODS), min_length=1,
                                description="base objectives")
     taser: list[bool] = Field(default_factory=lambda: [False, True], min_length=1,
                               description="train protocol: without and/or with TASER")
-    seeds: list[Seed] = Field(default_factory=lambda: [0, 1, 2], min_length=1, max_length=100,
+    seeds: list[Seed] = Field(default_factory=lambda: [0, 1, 2], min_length=1, max_length=MAX_STUDY_SEEDS,
                               description="training seeds; every cell is run once per seed")
     train: dict[str, Any] = Field(default_factory=dict, description="train config fields every training shares")
     finetune: dict[str, Any] = Field(default_factory=dict, description="finetune config fields (finetune protocol)")
@@ -66,9 +68,9 @@ class StudySpec(BaseModel):
     @field_validator("methods")
     @classmethod
     def _known_methods(cls, methods: list[str]) -> list[str]:
-        unknown = [m for m in methods if m not in BASE_METHODS]
+        unknown = [m for m in methods if m not in METHODS]
         if unknown:
-            raise ValueError(f"unknown method(s) {', '.join(unknown)}; known: {', '.join(BASE_METHODS)}")
+            raise ValueError(f"unknown method(s) {', '.join(unknown)}; known: {', '.join(METHODS)}")
         return list(dict.fromkeys(methods))
 
     @field_validator("taser", "seeds")
@@ -88,7 +90,7 @@ class StudySpec(BaseModel):
 
     @model_validator(mode="after")
     def _protocol_fields(self) -> StudySpec:
-        if self.protocol == "finetune" and self.taser != [False, True] and self.taser != [True, False]:
+        if self.protocol == "finetune" and set(self.taser) != {False, True}:
             raise ValueError("the finetune protocol always compares the base model with its TASER fine-tune; "
                              "leave `taser` at its default")
         return self
@@ -105,7 +107,7 @@ def with_settings(spec: StudySpec, settings: dict[str, list[Any]]) -> StudySpec:
         if not values:
             raise StudySpecError(f"--set {name}= has no value")
         if name == "seeds":
-            data["seeds"] = list(range(int(values[0]))) if len(values) == 1 else [int(v) for v in values]
+            data["seeds"] = _seeds(values)
         elif name in ("methods", "taser"):
             data[name] = values
         elif name == "dataset":
@@ -123,6 +125,20 @@ def with_settings(spec: StudySpec, settings: dict[str, list[Any]]) -> StudySpec:
         return StudySpec.model_validate(data)
     except ValidationError as exc:
         raise StudySpecError(f"invalid study: {format_errors(exc)}") from None
+
+
+def _seeds(values: list[Any]) -> list[int]:
+    """`seeds=N` means seeds 0 … N−1; `seeds=3,7` those seeds. The count is bounded before a
+    range is built, so a mistyped huge N is refused, not allocated."""
+    try:
+        numbers = [int(v) for v in values]
+    except (TypeError, ValueError):
+        raise StudySpecError(f"--set seeds: {', '.join(map(str, values))} is not a whole number") from None
+    if len(numbers) > 1:
+        return numbers
+    if not 1 <= numbers[0] <= MAX_STUDY_SEEDS:
+        raise StudySpecError(f"--set seeds={numbers[0]}: give between 1 and {MAX_STUDY_SEEDS} seeds")
+    return list(range(numbers[0]))
 
 
 class PlannedJob(BaseModel):
@@ -213,11 +229,10 @@ def plan_study(spec: StudySpec) -> list[PlannedJob]:
         score_fields = {"score_model_run": spec.score_model}
 
     def train(method: str, taser: bool, seed: int, point: dict[str, Any]) -> str:
+        shared = spec.train
         if not taser:
-            point = {k: v for k, v in point.items() if k not in TASER_ONLY_FIELDS}
-        config = {"dataset": spec.dataset, **spec.train, **point, "method": method, "taser": taser, "seed": seed}
-        if not taser:
-            config = {k: v for k, v in config.items() if k not in TASER_ONLY_FIELDS}
+            point, shared = ({k: v for k, v in fields.items() if k not in TASER_ONLY_FIELDS} for fields in (point, shared))
+        config = {"dataset": spec.dataset, **shared, **point, "method": method, "taser": taser, "seed": seed}
         cell = {"method": method, "taser": taser, "seed": seed, **point}
         key = plan.add("train", "train", {**config, **(score_fields if taser else {})}, cell, f"train {_label(cell)}",
                        refs=score_refs if taser else {})
