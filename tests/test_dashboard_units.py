@@ -10,7 +10,7 @@ from typing import Literal
 import pytest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from app import tables
+from taser_engine import text_tables
 from app.dashboard.forms import error_messages, field_specs, list_to_text, text_to_list, text_to_optional
 from app.dashboard.presets import DEFAULTS, apply_preset, presets_for
 from app.dashboard.views.compare import config_diff, side_by_side
@@ -132,13 +132,13 @@ def test_config_diff_lists_only_differences():
 
 def test_tables_render_every_format():
     rows = [{"method": "pgd_awp", "clean": 0.5, "note": None}, {"method": "a|b", "clean": 1.0, "note": "x"}]
-    parsed = list(csv.DictReader(io.StringIO(tables.to_csv(rows))))
+    parsed = list(csv.DictReader(io.StringIO(text_tables.to_csv(rows))))
     assert parsed[0] == {"method": "pgd_awp", "clean": "0.5", "note": ""}
-    markdown = tables.to_markdown(rows)
+    markdown = text_tables.to_markdown(rows)
     assert markdown.splitlines()[0] == "| method | clean | note |" and "a\\|b" in markdown
-    latex = tables.to_latex(rows, caption="t")
+    latex = text_tables.to_latex(rows, caption="t")
     assert r"pgd\_awp & 0.5 & — \\" in latex and latex.count(r"\\") == 3
-    assert "<td>pgd_awp</td>" in tables.to_html(rows)
+    assert "<td>pgd_awp</td>" in text_tables.to_html(rows)
 
 
 class _Inner(BaseModel):
