@@ -78,10 +78,9 @@ def images() -> None:
 def alignment_launcher() -> None:
     """Queue an `alignment` job for a finished run that saved a model (the work runs in the worker)."""
     from db import dashboard_queries as dq
-    from db import queue
 
     from app.dashboard.common import run_dir
-    from app.jobs import normalized_config
+    from app.submission import SubmissionError, submit
     from taser_engine.checkpoints import WEIGHTS_FILE
 
     models = [run for run in dq.run_table(status=["succeeded"], limit=200)
@@ -95,7 +94,10 @@ def alignment_launcher() -> None:
     n = columns[1].select_slider("test images", [64, 256, 1000], value=256, key="field.n")
     if columns[2].button("Queue", key="field.queue"):
         config = dq.runs_by_id([chosen])[0]["config"] or {}
-        job_id = queue.submit_job("alignment", normalized_config("alignment", {
-            "model_run": chosen, "n": n, "dataset": config.get("dataset", "digits")}),
-            name=f"alignment of #{chosen}", parent_run_id=chosen)
+        try:
+            job_id, _ = submit("alignment", {"model_run": chosen, "n": n, "dataset": config.get("dataset", "digits")},
+                               {"name": f"alignment of #{chosen}"})
+        except SubmissionError as exc:
+            st.error(f"Nothing was queued: {exc}.")
+            return
         st.success(f"Queued job {job_id}; the histograms appear here when it finishes.")
