@@ -36,6 +36,7 @@ import traceback
 from pathlib import Path
 
 from app.jsonlines import JsonLinesTail, JsonLinesWriter
+from app.parent_death import die_with_parent
 from taser_engine.callbacks import Callbacks
 from taser_engine.checkpoints import atomic_write_json
 
@@ -45,7 +46,6 @@ STOP_FILE = "STOP"
 RESULT_FILE = "result.json"
 CONFIG_FILE = "config.json"
 POLL_S = 0.2
-PR_SET_PDEATHSIG = 1
 
 
 # -- the launching side ---------------------------------------------------------------------
@@ -128,18 +128,7 @@ def _replay(event: dict, callbacks: Callbacks) -> None:
 
 
 def _terminate_with_parent() -> None:
-    _set_parent_death_signal(signal.SIGTERM)  # torchrun, on SIGTERM, stops its processes
-
-
-def _set_parent_death_signal(signum: int) -> None:
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signum)
-    except OSError:
-        pass
+    die_with_parent(signal.SIGTERM)  # torchrun, on SIGTERM, stops its processes
 
 
 # -- each process ---------------------------------------------------------------------------
@@ -176,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kind", choices=["train", "finetune"], required=True)
     parser.add_argument("--run-dir", type=Path, required=True)
     args = parser.parse_args(argv)
-    _set_parent_death_signal(signal.SIGKILL)  # never outlive torchrun
+    die_with_parent(signal.SIGKILL)  # never outlive torchrun
     work = args.run_dir / WORK_DIR
     rank = int(os.environ.get("RANK", "0"))
     try:
