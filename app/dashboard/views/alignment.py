@@ -44,12 +44,10 @@ def two_d() -> None:
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def compute_field(lam: float, separation: float, steps: int) -> dict:
-    import torch
+    """Both models, trained in a child process (never in the Streamlit server), cached per setting."""
+    from app.dashboard.compute import run_isolated, score_field_2d
 
-    from taser_engine.field2d import Field2DConfig, score_field_pair
-
-    torch.set_num_threads(1)  # tiny models: more threads only contend with the worker
-    return score_field_pair(Field2DConfig(taser_lambda=lam, separation=separation, steps=steps))
+    return run_isolated(score_field_2d, lam, separation, steps)
 
 
 def images() -> None:

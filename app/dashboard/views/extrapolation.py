@@ -86,15 +86,10 @@ def sliders() -> None:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def train_single(regulariser: str, lam: float, width: int, distribution: str, target: str) -> dict:
-    import dataclasses
+    """One fit, trained in a child process (never in the Streamlit server), cached per setting."""
+    from app.dashboard.compute import run_isolated, single_fit_1d
 
-    import torch
-
-    from taser_engine.experiments.toy1d import train_single as engine_train_single
-
-    torch.set_num_threads(1)  # a small model: extra threads only contend with the worker
-    result = engine_train_single(regulariser, lam, width=width, distribution=distribution, target=target)
-    return dataclasses.asdict(result) if dataclasses.is_dataclass(result) else dict(result)
+    return run_isolated(single_fit_1d, regulariser, lam, width, distribution, target)
 
 
 def _choices(field) -> list:
