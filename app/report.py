@@ -97,24 +97,16 @@ def _run_section(run: Mapping, series: Mapping[str, list]) -> str:
 
 
 def _toy1d(summary: Mapping) -> list[str]:
-    from app.dashboard.views.extrapolation import table1_rows
     from app.figures.extrapolation import error_vs_lambda, predictions_figure
+    from app.table1 import table1_rows
+    from taser_engine.experiments.paper_tables import PAPER_TABLE1
 
-    paper = _paper_table1()
     parts = []
     if summary.get("curves"):
         parts.append(_figure(predictions_figure(summary["curves"])))
-    parts.append(_figure(error_vs_lambda(summary["rows"], paper)))
-    parts.append("<h3>Table 1 (ours beside the paper)</h3>" + text_tables.to_html(table1_rows(summary["rows"], paper)))
+    parts.append(_figure(error_vs_lambda(summary["rows"], PAPER_TABLE1)))
+    parts.append("<h3>Table 1 (ours beside the paper)</h3>" + text_tables.to_html(table1_rows(summary["rows"])))
     return parts
-
-
-def _paper_table1():
-    try:
-        from taser_engine.experiments.paper_tables import PAPER_TABLE1
-    except ImportError:
-        return None
-    return PAPER_TABLE1
 
 
 def _overhead(summary: Mapping) -> list[str]:
