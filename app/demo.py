@@ -1,7 +1,8 @@
 """The demo plan: which jobs `taser demo` (and the Home / Launch buttons) queue, as data.
 
-Each step names a job kind and a config (fields of that kind's pydantic config) in a quick
-variant (target: under 5 minutes on a 2-core CPU) and a full one (under 30). A step may refer to
+Each step names a job kind and a config (fields of that kind's pydantic config; the trainings start
+from the engine's `digits-cpu` preset) in a quick variant (target: under 5 minutes on a 2-core
+CPU) and a full one (under 30). A step may refer to
 the runs of earlier steps through config fields (`refs`: field -> step key), e.g. an evaluation's
 `model_run` is the run id of its training, and a TASER training's `score_model_run` the demo's
 score model. Each job waits for the runs it refers to (the queue's dependencies), so any number
@@ -16,8 +17,6 @@ from typing import Any
 DEMO_TAG = "demo"
 BASE_METHODS = ("standard", "pgd", "trades", "mart", "trades-awp", "mart-awp")
 QUICK_METHODS = ("standard", "pgd")  # the quick demo trains these, each with and without TASER
-DIGITS_CPU = {"dataset": "digits", "arch": "small_cnn", "width": 16, "batch_size": 64, "lr": 3e-3,
-              "device": "cpu", "taser_lambda": 0.03, "awp_warmup": 3}
 
 
 @dataclass(frozen=True)
@@ -33,6 +32,8 @@ class DemoStep:
 
 
 def demo_plan() -> list[DemoStep]:
+    from taser_engine.training.presets import PRESETS
+
     steps = [
         DemoStep("toy1d", "toy1d", quick={"seeds": 2, "epochs": 800}, full={}, name="demo: 1D extrapolation study"),
         DemoStep("overhead", "bench-overhead",
@@ -45,7 +46,7 @@ def demo_plan() -> list[DemoStep]:
         for taser in (False, True):
             label = f"{method}{' + TASER' if taser else ''}"
             train_key = f"train-{method}-{'taser' if taser else 'plain'}"
-            train = {**DIGITS_CPU, "method": method, "taser": taser}
+            train = {**PRESETS["digits-cpu"]["train"], "method": method, "taser": taser}
             steps.append(DemoStep(train_key, "train", quick={**train, "epochs": 3}, full={**train, "epochs": 10},
                                   name=f"demo: train {label}", refs={"score_model_run": "score-model"} if taser else {},
                                   required_refs=False, in_quick=method in QUICK_METHODS))
