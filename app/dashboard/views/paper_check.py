@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.dashboard.common import optional, page_body
+from app.dashboard.common import page_body
 
 PAPER_OVERHEAD_STANDARD = 2.45  # Table 2/3: ×2.45 for standard training on ResNet-18 (the paper's figure)
 
@@ -51,17 +51,9 @@ def _same_as_paper(config: dict) -> bool:
 def tables23() -> None:
     from app.dashboard.views.robustness import evaluation_runs
 
-    tables = optional("taser_engine.evaluation.tables")
+    from taser_engine.evaluation import tables
+
     st.subheader("Tables 2 and 3 — robustness")
-    if tables is None:
-        paper_tables = optional("taser_engine.experiments.paper_tables")
-        for name in ("PAPER_TABLE2", "PAPER_TABLE3"):
-            rows = getattr(paper_tables, name, None)
-            if rows:
-                st.caption(f"paper {name[-6:].replace('_', ' ').title()} (percentage points)")
-                st.dataframe(rows, hide_index=True, width="stretch")
-        st.info("Our side of Tables 2–3 appears when the evaluation module is installed and evaluations exist.")
-        return
     runs = []
     for run in evaluation_runs():
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.dashboard.common import optional, run_label
+from app.dashboard.common import run_label
 
 
 def evaluation_runs() -> list[dict]:
@@ -50,10 +50,8 @@ def render() -> None:
 
 
 def paper_layouts(picked: list[tuple[str, dict]]) -> None:
-    tables = optional("taser_engine.evaluation.tables")
-    if tables is None:
-        st.caption("The paper-layout tables (Table 2, Table 3) appear when the evaluation module is installed.")
-        return
+    from taser_engine.evaluation import tables
+
     runs, problems = [], []
     for label, summary in picked:
         try:
