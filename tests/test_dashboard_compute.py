@@ -66,3 +66,26 @@ def test_the_pages_train_nothing_in_the_streamlit_process(monkeypatch):
     assert [panel["title"] for panel in field["panels"]] == ["without TASER", "with TASER (λ=1)"]
     with pytest.raises(AssertionError, match="Streamlit process"):
         score_field_2d(*FIELD)  # the guard does catch in-process training
+
+
+TRAINING_ENTRY_POINTS = {"train_single", "train_stack", "run_study", "score_field_pair", "train", "finetune"}
+
+
+def test_only_the_compute_module_reaches_training_code():
+    """Outside compute.py no dashboard module names the engine's training entry points or an optimiser."""
+    import ast
+    from pathlib import Path
+
+    dashboard = Path(__file__).resolve().parents[1] / "app" / "dashboard"
+    found = []
+    for path in sorted(dashboard.rglob("*.py")):
+        if path.name == "compute.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(("taser_engine", "torch")):
+                names = {alias.name for alias in node.names}
+                if names & TRAINING_ENTRY_POINTS or node.module.startswith("torch.optim"):
+                    found.append(f"{path.name}: from {node.module} import {', '.join(sorted(names))}")
+            elif isinstance(node, ast.Attribute) and node.attr in {"optim", "backward"}:
+                found.append(f"{path.name}:{node.lineno}: .{node.attr}")
+    assert found == []
