@@ -33,6 +33,7 @@ import subprocess
 import sys
 import time
 import traceback
+from functools import partial
 from pathlib import Path
 
 from app.jsonlines import JsonLinesTail, JsonLinesWriter
@@ -65,7 +66,9 @@ def launch(kind: str, config, callbacks: Callbacks, run_dir: str | Path, poll_s:
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     print(f"data-parallel: {' '.join(command)}", flush=True)
     # Its own session: a terminal's Ctrl-C reaches only us, and we turn it into a clean stop.
-    process = subprocess.Popen(command, env=env, preexec_fn=_terminate_with_parent, start_new_session=True)
+    # SIGTERM when we die: torchrun, on SIGTERM, stops its processes.
+    process = subprocess.Popen(command, env=env, preexec_fn=partial(die_with_parent, signal.SIGTERM),
+                               start_new_session=True)
     events = JsonLinesTail(work / EVENTS_FILE)
     try:
         while process.poll() is None:
@@ -125,10 +128,6 @@ def _replay(event: dict, callbacks: Callbacks) -> None:
         callbacks.on_metrics(event["step"], event["metrics"], event["scope"])
     elif event["type"] == "checkpoint":
         callbacks.on_checkpoint(event["path"], event["step"])
-
-
-def _terminate_with_parent() -> None:
-    die_with_parent(signal.SIGTERM)  # torchrun, on SIGTERM, stops its processes
 
 
 # -- each process ---------------------------------------------------------------------------
