@@ -1,9 +1,10 @@
 """The `taser` command: a thin dispatcher over one module per subcommand.
 
 Each module in `app.commands` exposes `register(subparsers)`, which adds its parser and sets
-`handler` to a function taking the parsed arguments and returning an exit code. Modules are
-imported lazily by name so that `taser --help` stays fast and one broken optional dependency
-cannot take down every subcommand.
+`handler` to a function taking the parsed arguments and returning an exit code. Every module is
+imported when the parser is built (its flags and help are needed for `taser --help`), so a module
+that fails to import fails every subcommand; modules keep heavy imports inside their handlers where
+they can, to keep `taser --help` quick.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 
-from app import tables
+from taser_engine import text_tables
 from app.figures.curves import group_keys, metric_curves
 
 STYLE = """
@@ -41,7 +41,7 @@ def render_report(runs: Sequence[Mapping], metrics: Mapping[int, Mapping[str, li
     parts = [f"<h1>{html.escape(title)}</h1>",
              f"<p class='meta'>Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC from "
              f"{len(runs)} run(s). Figures are interactive (zoom, hover, toggle traces).</p>",
-             "<h2>Runs</h2>", tables.to_html([_overview(run) for run in runs])]
+             "<h2>Runs</h2>", text_tables.to_html([_overview(run) for run in runs])]
     parts += _kind_sections(runs)
     for run in runs:
         parts.append(_run_section(run, metrics.get(run["id"], {})))
@@ -71,7 +71,7 @@ def _kind_sections(runs: Sequence[Mapping]) -> list[str]:
     if not evaluations:
         return []
     table, bars = robustness_rows(evaluations)
-    return ["<section><h2>Robustness</h2>", tables.to_html(table), _figure(accuracy_bars(bars)), "</section>"]
+    return ["<section><h2>Robustness</h2>", text_tables.to_html(table), _figure(accuracy_bars(bars)), "</section>"]
 
 
 def _run_section(run: Mapping, series: Mapping[str, list]) -> str:
@@ -97,31 +97,23 @@ def _run_section(run: Mapping, series: Mapping[str, list]) -> str:
 
 
 def _toy1d(summary: Mapping) -> list[str]:
-    from app.dashboard.views.extrapolation import table1_rows
     from app.figures.extrapolation import error_vs_lambda, predictions_figure
+    from app.table1 import table1_rows
+    from taser_engine.experiments.paper_tables import PAPER_TABLE1
 
-    paper = _paper_table1()
     parts = []
     if summary.get("curves"):
         parts.append(_figure(predictions_figure(summary["curves"])))
-    parts.append(_figure(error_vs_lambda(summary["rows"], paper)))
-    parts.append("<h3>Table 1 (ours beside the paper)</h3>" + tables.to_html(table1_rows(summary["rows"], paper)))
+    parts.append(_figure(error_vs_lambda(summary["rows"], PAPER_TABLE1)))
+    parts.append("<h3>Table 1 (ours beside the paper)</h3>" + text_tables.to_html(table1_rows(summary["rows"])))
     return parts
-
-
-def _paper_table1():
-    try:
-        from taser_engine.experiments.paper_tables import PAPER_TABLE1
-    except ImportError:
-        return None
-    return PAPER_TABLE1
 
 
 def _overhead(summary: Mapping) -> list[str]:
     from app.figures.overhead import overhead_figure
     from app.results import overhead_table
 
-    return [_figure(overhead_figure(summary["rows"])), tables.to_html(overhead_table(summary["rows"]))]
+    return [_figure(overhead_figure(summary["rows"])), text_tables.to_html(overhead_table(summary["rows"]))]
 
 
 def _alignment(run: Mapping, block: Mapping) -> list[str]:

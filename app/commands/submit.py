@@ -28,27 +28,18 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from app.jobs import JobConfigError, normalized_config, referenced_run, referenced_runs
-    from app.submission import run_options
-    from db import queue
+    from app.submission import SubmissionError, submit
 
     raw = read_json_object(args.config) if args.config is not None else {}
     try:
-        config = normalized_config(args.kind, raw)
-        options = run_options(name=args.name, tags=args.tag, priority=args.priority,
-                              max_attempts=args.max_attempts, parent_run_id=args.parent)
-    except (JobConfigError, ValueError) as exc:
-        raise UserError(str(exc)) from None
-    try:
-        job_id = queue.submit_job(args.kind, config, name=options.name,
-                                  parent_run_id=options.parent_run_id or referenced_run(config),
-                                  depends_on=referenced_runs(config), tags=options.tags,
-                                  priority=options.priority, max_attempts=options.max_attempts)
-    except queue.QueueError as exc:
+        submitted = submit(args.kind, raw, {"name": args.name, "tags": args.tag, "priority": args.priority,
+                                            "max_attempts": args.max_attempts, "parent_run_id": args.parent})
+    except SubmissionError as exc:
         raise UserError(str(exc)) from None
     if args.json:
-        job = queue.get_job(job_id)
-        args.json.write_text(json.dumps(
-            {"job_id": job_id, "run_id": job.run_id, "kind": args.kind, "config": config}, indent=2))
-    print(job_id)
+        from app.jobs import normalized_config
+
+        args.json.write_text(json.dumps({"job_id": submitted.job_id, "run_id": submitted.run_id, "kind": args.kind,
+                                         "config": normalized_config(args.kind, raw)}, indent=2))
+    print(submitted.job_id)
     return 0

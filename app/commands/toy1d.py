@@ -11,8 +11,8 @@ import torch
 from pydantic import ValidationError
 
 from app.commands._args import int_in
+from app.table1 import table1_text
 from taser_engine.callbacks import Callbacks
-from taser_engine.experiments.paper_tables import paper_table1_cell
 from taser_engine.experiments.toy1d import Toy1DConfig, run_study
 from taser_engine.experiments.toy1d_problems import DISTRIBUTIONS, TARGETS
 from taser_engine.fields import MAX_THREADS
@@ -76,40 +76,6 @@ def _flag_message(err: dict) -> str:
     return prefix + err["msg"].removeprefix("Value error, ")
 
 
-def _cell(row: dict | None, split: str) -> str:
-    if row is None:
-        return "-"
-    mean, std = row[f"{split}_mse_mean"], row[f"{split}_mse_std"]
-    return f"{mean:.2e} ± {std:.1e}" if split == "id" else f"{mean:.3g} ± {std:.2g}"
-
-
-def _paper(lam: float, reg: str, split: str) -> str:
-    value = paper_table1_cell(lam, reg, split)
-    if value is None:
-        return "-"
-    return f"{value:.2e}" if split == "id" else f"{value:.3f}"
-
-
-def format_table(study: dict) -> str:
-    """Table 1 grid (mean ± std over seeds) with the paper's numbers beside it."""
-    rows = {(r["regulariser"], r["lambda"]): r for r in study["rows"]}
-    lambdas = sorted({lam for _, lam in rows})
-    header = ["λ", "L2 ID", "L2 OOD", "Stein ID", "Stein OOD", "| paper:", "L2 ID", "L2 OOD", "Stein ID", "Stein OOD"]
-    lines = [[f"{lam:g}", _cell(rows.get(("l2", lam)), "id"), _cell(rows.get(("l2", lam)), "ood"),
-              _cell(rows.get(("stein", lam)), "id"), _cell(rows.get(("stein", lam)), "ood"), "|",
-              _paper(lam, "l2", "id"), _paper(lam, "l2", "ood"), _paper(lam, "stein", "id"),
-              _paper(lam, "stein", "ood")] for lam in lambdas]
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *lines)]
-    fmt = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths))
-    s = study["settings"]
-    out = [fmt(header), *(fmt(line) for line in lines),
-           f"mean ± std over {s['seeds']} seeds; ID = MSE on fresh samples from p, OOD = MSE on the "
-           f"grid [{s['grid_min']:g}, {s['grid_max']:g}] ({s['grid_points']} points)."]
-    if (s["distribution"], s["target"]) != ("gaussian", "sin"):
-        out.append("note: the paper's numbers are for N(0, 1) inputs and target sin(x); this run differs.")
-    return "\n".join(out)
-
-
 def run(args) -> int:
     from app.cli import UserError
 
@@ -121,7 +87,7 @@ def run(args) -> int:
         print(file=sys.stderr)
     if study["settings"]["stopped_early"]:
         raise UserError("the study was stopped before it finished")
-    print(format_table(study))
+    print(table1_text(study))
     print(f"wall_s: {study['wall_s']:.1f}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

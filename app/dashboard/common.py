@@ -49,15 +49,6 @@ def require(module: str, what: str):
                            f"(module `{module}` could not be imported: {exc}).") from None
 
 
-def optional(module: str):
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        return None
-
-
 def format_eta(seconds: float | None) -> str:
     if seconds is None:
         return ""

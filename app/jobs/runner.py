@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from app.jsonlines import JsonLinesWriter
+from app.parent_death import die_with_parent
 from taser_engine.callbacks import Callbacks
 
-PR_SET_PDEATHSIG = 1
 METRICS_JOURNAL = "metrics.jsonl"
 # Phrases of allocation failures that do not say "out of memory" themselves.
 ALLOCATION_FAILURES = ("defaultcpuallocator: can't allocate", "cannot allocate memory")
@@ -90,7 +90,7 @@ class WorkerContext(Callbacks):
 
 def child_main(spec: JobSpec, conn) -> None:
     """Entry point of the spawned job process."""
-    _die_with_parent(spec.worker_pid)
+    die_with_parent(signal.SIGKILL, spec.worker_pid)  # no orphan keeps writing checkpoints
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the worker's to handle, not ours
     from app.cli import show_engine_log
     from taser_engine.callbacks import StopRequested
@@ -192,20 +192,6 @@ def _plain(value: Any) -> Any:
     if hasattr(value, "item"):  # numpy / torch scalars
         return _plain(value.item())
     return repr(value)
-
-
-def _die_with_parent(worker_pid: int) -> None:
-    """Linux: get SIGKILL when the worker dies, so no orphan keeps writing checkpoints."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except OSError:
-        pass
-    if os.getppid() != worker_pid:  # the worker died before prctl took effect
-        os._exit(1)
 
 
 def _redirect_output(log_path: str) -> None:

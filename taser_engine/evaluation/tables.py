@@ -10,13 +10,12 @@ CI includes 0). Pure data and string rendering: no plotting, no I/O.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from taser_engine import text_tables
 from taser_engine.evaluation.bootstrap import (
     BOOTSTRAP_SEED, CONFIDENCE, N_BOOTSTRAP, DeltaCI, paired_bootstrap_delta,
 )
@@ -327,14 +326,8 @@ def _flat(prefix: str, value) -> dict:
 
 def to_csv(table: Table) -> str:
     """One row per method, every number a column; accuracies as fractions."""
-    flat = [{k: f"{v:.10g}" if isinstance(v, float) else v for k, v in _flat("", row).items()}
-            for row in table.rows]  # 10 significant digits: no 0.7787999999999999 from pp / 100
-    fieldnames = list(dict.fromkeys(k for row in flat for k in row))
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=fieldnames, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(flat)
-    return out.getvalue()
+    return text_tables.to_csv([{k: f"{v:.10g}" if isinstance(v, float) else v for k, v in _flat("", row).items()}
+                               for row in table.rows])  # 10 significant digits: no 0.7787999999999999 from pp / 100
 
 
 def _group_prefixed_columns(table: Table) -> list[str]:
@@ -347,34 +340,19 @@ def _group_prefixed_columns(table: Table) -> list[str]:
 
 
 def to_markdown(table: Table) -> str:
-    header = _group_prefixed_columns(table)
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
-    for cells, bold in zip(table.cells, table.bold):
-        lines.append("| " + " | ".join(f"**{c}**" if b else c for c, b in zip(cells, bold)) + " |")
-    return "\n".join(lines) + f"\n\n{table.note}\n"
-
-
-def _latex_escape(text: str) -> str:
-    text = text.replace("\\", r"\textbackslash{}")
-    for char in "&%$#_{}":
-        text = text.replace(char, "\\" + char)
-    return text.replace("×", r"$\times$").replace("Δ", r"$\Delta$").replace("–", "--")
+    body = [[f"**{c}**" if b else c for c, b in zip(cells, bold)] for cells, bold in zip(table.cells, table.bold)]
+    return text_tables.markdown_grid(_group_prefixed_columns(table), body, numeric=True) + f"\n{table.note}\n"
 
 
 def to_latex(table: Table) -> str:
     """A `table` environment with booktabs rules (\\usepackage{booktabs})."""
-    spec = "l" + "r" * (len(table.columns) - 1)
-    top = " & ".join(rf"\multicolumn{{{w}}}{{c}}{{{_latex_escape(g)}}}" if g else " & " * (w - 1)
-                     for g, w in table.groups)
-    body = []
-    for cells, bold in zip(table.cells, table.bold):
-        body.append(" & ".join(rf"\textbf{{{_latex_escape(c)}}}" if b else _latex_escape(c)
-                               for c, b in zip(cells, bold)) + r" \\")
-    return "\n".join([
-        r"\begin{table}[t]", r"\centering", rf"\caption{{{_latex_escape(table.title)}. {_latex_escape(table.note)}}}",
-        rf"\begin{{tabular}}{{{spec}}}", r"\toprule", top + r" \\",
-        " & ".join(_latex_escape(c) for c in table.columns) + r" \\", r"\midrule", *body,
-        r"\bottomrule", r"\end{tabular}", r"\end{table}", ""])
+    escape = text_tables.latex_escape
+    top = " & ".join(rf"\multicolumn{{{w}}}{{c}}{{{escape(g)}}}" if g else " & " * (w - 1) for g, w in table.groups)
+    body = [text_tables.latex_row([rf"\textbf{{{escape(c)}}}" if b else escape(c) for c, b in zip(cells, bold)])
+            for cells, bold in zip(table.cells, table.bold)]
+    return text_tables.latex_grid("l" + "r" * (len(table.columns) - 1),
+                                  [top + r" \\", text_tables.latex_row([escape(c) for c in table.columns])], body,
+                                  caption=f"{table.title}. {table.note}", caption_above=True)
 
 
 RENDERERS = {"csv": to_csv, "md": to_markdown, "latex": to_latex}

@@ -17,14 +17,6 @@ PAPER_TABLE1: list[dict] = [
 ]
 
 
-def paper_table1_cell(lam: float, regulariser: str, split: str) -> float | None:
-    """The paper's Table 1 value for (λ, "l2"|"stein", "id"|"ood"), or None where it has none."""
-    for row in PAPER_TABLE1:
-        if abs(row["lambda"] - lam) <= 1e-12 * max(1.0, abs(lam)):
-            return row[f"{regulariser}_{split}"]
-    return None
-
-
 # Table 2: clean and robust-average accuracy without / with TASER, Δ with its 95% bootstrap CI,
 # and the training-time overhead factor. "Avg." rows are the paper's own averages.
 PAPER_TABLE2: list[dict] = [

@@ -44,12 +44,10 @@ def two_d() -> None:
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def compute_field(lam: float, separation: float, steps: int) -> dict:
-    import torch
+    """Both models, trained in a child process (never in the Streamlit server), cached per setting."""
+    from app.dashboard.compute import run_isolated, score_field_2d
 
-    from taser_engine.field2d import Field2DConfig, score_field_pair
-
-    torch.set_num_threads(1)  # tiny models: more threads only contend with the worker
-    return score_field_pair(Field2DConfig(taser_lambda=lam, separation=separation, steps=steps))
+    return run_isolated(score_field_2d, lam, separation, steps)
 
 
 def images() -> None:
@@ -78,10 +76,9 @@ def images() -> None:
 def alignment_launcher() -> None:
     """Queue an `alignment` job for a finished run that saved a model (the work runs in the worker)."""
     from db import dashboard_queries as dq
-    from db import queue
 
     from app.dashboard.common import run_dir
-    from app.jobs import normalized_config
+    from app.submission import SubmissionError, submit
     from taser_engine.checkpoints import WEIGHTS_FILE
 
     models = [run for run in dq.run_table(status=["succeeded"], limit=200)
@@ -95,7 +92,10 @@ def alignment_launcher() -> None:
     n = columns[1].select_slider("test images", [64, 256, 1000], value=256, key="field.n")
     if columns[2].button("Queue", key="field.queue"):
         config = dq.runs_by_id([chosen])[0]["config"] or {}
-        job_id = queue.submit_job("alignment", normalized_config("alignment", {
-            "model_run": chosen, "n": n, "dataset": config.get("dataset", "digits")}),
-            name=f"alignment of #{chosen}", parent_run_id=chosen)
+        try:
+            job_id, _ = submit("alignment", {"model_run": chosen, "n": n, "dataset": config.get("dataset", "digits")},
+                               {"name": f"alignment of #{chosen}"})
+        except SubmissionError as exc:
+            st.error(f"Nothing was queued: {exc}.")
+            return
         st.success(f"Queued job {job_id}; the histograms appear here when it finishes.")

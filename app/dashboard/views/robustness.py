@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.dashboard.common import optional, run_label
+from app.dashboard.common import run_label
 
 
 def evaluation_runs() -> list[dict]:
@@ -50,10 +50,8 @@ def render() -> None:
 
 
 def paper_layouts(picked: list[tuple[str, dict]]) -> None:
-    tables = optional("taser_engine.evaluation.tables")
-    if tables is None:
-        st.caption("The paper-layout tables (Table 2, Table 3) appear when the evaluation module is installed.")
-        return
+    from taser_engine.evaluation import tables
+
     runs, problems = [], []
     for label, summary in picked:
         try:
@@ -92,13 +90,13 @@ def stored_rows() -> None:
 
 
 def exports(stem: str, table: list[dict], figure) -> None:
-    from app import tables
+    from taser_engine import text_tables
 
     st.subheader("Export")
     columns = st.columns(5)
-    columns[0].download_button("CSV", tables.to_csv(table), file_name=f"{stem}.csv", key=f"{stem}.csv")
-    columns[1].download_button("Markdown", tables.to_markdown(table), file_name=f"{stem}.md", key=f"{stem}.md")
-    columns[2].download_button("LaTeX", tables.to_latex(table, caption=stem), file_name=f"{stem}.tex",
+    columns[0].download_button("CSV", text_tables.to_csv(table), file_name=f"{stem}.csv", key=f"{stem}.csv")
+    columns[1].download_button("Markdown", text_tables.to_markdown(table), file_name=f"{stem}.md", key=f"{stem}.md")
+    columns[2].download_button("LaTeX", text_tables.to_latex(table, caption=stem), file_name=f"{stem}.tex",
                                key=f"{stem}.tex")
     columns[3].download_button("Figure (HTML)", figure.to_html(include_plotlyjs=True, full_html=True),
                                file_name=f"{stem}.html", key=f"{stem}.html")
