@@ -30,7 +30,6 @@ from taser_engine.penalty import SteinPenaltyConfig
 Method = Literal["standard", "pgd", "trades", "mart", "trades-awp", "mart-awp"]
 assert set(Method.__args__) == set(METHODS)
 
-DEFAULT_ARCH = {"digits": "small_cnn", "mnist": "small_cnn", "cifar10": "resnet18"}
 DEFAULT_WIDTH = {"small_cnn": 32, "mlp": 128, "resnet18": 64}
 GAUSSIAN = "gaussian"
 
@@ -165,7 +164,7 @@ class TrainConfig(_RunConfig):
 
     def model_spec(self) -> ModelSpec:
         info = dataset_info(self.dataset)
-        arch = self.arch or DEFAULT_ARCH[self.dataset]
+        arch = self.arch or info.default_arch
         return ModelSpec(arch=arch, in_channels=info.in_channels, image_size=info.image_size,
                          num_classes=info.num_classes, activation=self.activation,
                          width=self.width or DEFAULT_WIDTH[arch], mean=list(info.mean), std=list(info.std))
