@@ -20,15 +20,12 @@ from taser_engine.fields import (MAX_BATCH, MAX_EPOCHS, MAX_LOSS_WEIGHT, MAX_LR,
                                  MAX_STEPS, MAX_THREADS, MAX_TIMESTEPS, MAX_WIDTH, DeviceOrAuto, PathText, Seed,
                                  format_errors, looks_like_hub_id)
 from taser_engine.models import Activation, ModelSpec
-from taser_engine.objectives import METHODS, STANDARD_WEIGHT_DECAY
+from taser_engine.objectives import STANDARD_WEIGHT_DECAY, MethodName
 from taser_engine.objectives.awp import AWP_GAMMA, AWP_WARMUP
 from taser_engine.objectives.base import PAPER_NUM_STEPS
 from taser_engine.objectives.mart import MART_LAMBDA
 from taser_engine.objectives.trades import TRADES_BETA, TradesForwards
 from taser_engine.penalty import SteinPenaltyConfig
-
-Method = Literal["standard", "pgd", "trades", "mart", "trades-awp", "mart-awp"]
-assert set(Method.__args__) == set(METHODS)
 
 DEFAULT_WIDTH = {"small_cnn": 32, "mlp": 128, "resnet18": 64}
 GAUSSIAN = "gaussian"
@@ -48,7 +45,7 @@ class _RunConfig(BaseModel):
     augment: bool | None = Field(None, description="standard augmentation; None = the dataset's default")
 
     # base objective (paper C.2 parameters)
-    method: Method = "standard"
+    method: MethodName = "standard"
     epsilon: float | None = Field(None, ge=0.0, le=1.0, description="L∞ budget; None = dataset default")
     step_size: float | None = Field(None, gt=0.0, le=1.0, description="PGD step; None = ε/4")
     num_steps: int = Field(PAPER_NUM_STEPS, ge=0, le=1000)  # PGD steps per batch; the paper uses 10
