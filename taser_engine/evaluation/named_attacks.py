@@ -5,7 +5,7 @@ paper values as defaults) and whose `build(config)` makes the `Attack` that runs
 budget and seed shared by every attack from the `EvaluationConfig`. `EvaluationConfig.attack_params`
 holds `{name: {param: value}}` and is checked by these classes; `legacy_fields` maps the flat
 fields older configs stored (`spsa_nb_iter`, ...) onto the params they set. Adding an attack is a
-new params class (here or in its own module) and one `ATTACKS.register` line (README, "Extending").
+new params class (here or in its own module) under one `@ATTACKS.register(name)` line (README, "Extending").
 """
 
 from __future__ import annotations
@@ -34,6 +34,10 @@ class NamedAttack(BaseModel):
         raise NotImplementedError
 
 
+ATTACKS: Registry[type[NamedAttack]] = Registry("attack")
+
+
+@ATTACKS.register("autoattack")
 class AutoAttackLinf(NamedAttack):
     description = "standard AutoAttack, L∞"
 
@@ -41,6 +45,7 @@ class AutoAttackLinf(NamedAttack):
         return AutoAttackEval(eps=config.linf, norm="Linf", seed=config.attack_seed)
 
 
+@ATTACKS.register("autoattack_l2")
 class AutoAttackL2(NamedAttack):
     description = "standard AutoAttack, L2"
 
@@ -48,6 +53,7 @@ class AutoAttackL2(NamedAttack):
         return AutoAttackEval(eps=config.l2, norm="L2", seed=config.attack_seed)
 
 
+@ATTACKS.register("apgd_ce")
 class APGDCEOnly(NamedAttack):
     description = "APGD-CE alone, L∞ (quick look, not AutoAttack)"
     legacy_fields = {"apgd_n_iter": "n_iter"}
@@ -58,6 +64,7 @@ class APGDCEOnly(NamedAttack):
         return AutoAttackSubset(eps=config.linf, seed=config.attack_seed, attacks=("apgd-ce",), n_iter=self.n_iter)
 
 
+@ATTACKS.register("square")
 class SquareOnly(NamedAttack):
     description = "Square alone, L∞ (black-box check, not AutoAttack)"
     legacy_fields = {"square_n_queries": "n_queries"}
@@ -69,6 +76,7 @@ class SquareOnly(NamedAttack):
                                 n_queries=self.n_queries)
 
 
+@ATTACKS.register("spsa")
 class SPSAAttack(NamedAttack):
     description = "SPSA, L∞"
     legacy_fields = {"spsa_nb_iter": "nb_iter", "spsa_nb_sample": "nb_sample", "spsa_lr": "lr",
@@ -83,14 +91,6 @@ class SPSAAttack(NamedAttack):
     def build(self, config):
         return SPSA(eps=config.linf, nb_iter=self.nb_iter, nb_sample=self.nb_sample, lr=self.lr,
                     delta=self.delta, seed=config.attack_seed)
-
-
-ATTACKS: Registry[type[NamedAttack]] = Registry("attack")
-ATTACKS.register("autoattack", AutoAttackLinf)
-ATTACKS.register("autoattack_l2", AutoAttackL2)
-ATTACKS.register("apgd_ce", APGDCEOnly)
-ATTACKS.register("square", SquareOnly)
-ATTACKS.register("spsa", SPSAAttack)
 
 
 def attack_descriptions() -> dict[str, str]:
