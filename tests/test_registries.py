@@ -124,6 +124,12 @@ def test_a_new_objective_is_one_class_and_one_registration(registered):
     objective = build_objective("squared", scale=2.0, beta=6.0)  # params it does not have are ignored
     assert isinstance(objective, Squared) and objective.scale == 2.0
     assert method_title("squared") == "Squared" and table2_order()[-1] == "squared"
+    config = TrainConfig(method="squared", method_params={"scale": 3.0}, epochs=1)
+    assert build_objective(config.method, **config.objective_params()).scale == 3.0
+    with pytest.raises(ValidationError, match=r"method_params: 'squared' has no parameter\(s\) gamma; it takes scale"):
+        TrainConfig(method="squared", method_params={"gamma": 1}, epochs=1)
+    with pytest.raises(ValidationError, match="method_params: scale: Input should be a valid number"):
+        TrainConfig(method="squared", method_params={"scale": "big"}, epochs=1)
 
 
 def test_built_in_objectives_keep_the_paper_titles_and_orders():
