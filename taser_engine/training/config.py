@@ -1,8 +1,9 @@
 """The two training job configs, validated once at the edge: `TrainConfig` and `FinetuneConfig`.
 
-Fields are flat so a CLI flag, a dashboard form field and a JSON key are the same name. Paper
-values (C.2, C.5) are the defaults; ε and the PGD step size default to the dataset's threat
-model (`None` → ε = the dataset's L∞ budget, step = ε/4, i.e. 2/255 for 8/255 as in the paper).
+Fields are flat so a CLI flag, a dashboard form field and a JSON key are the same name; a
+registered objective's parameters without a flat field go in `method_params`, checked by its
+class. Paper values (C.2, C.5) are the defaults; ε and the PGD step size default to the dataset's
+threat model (`None` → ε = the dataset's L∞ budget, step = ε/4, i.e. 2/255 for 8/255 as in the paper).
 Bad values raise `pydantic.ValidationError`, whose message names the field; `format_errors`
 turns it into one line for the CLI.
 """
