@@ -14,8 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from taser_engine.objectives import METHODS
+
 DEMO_TAG = "demo"
-BASE_METHODS = ("standard", "pgd", "trades", "mart", "trades-awp", "mart-awp")
+BASE_METHODS = METHODS  # the demo trains every built-in base objective
 QUICK_METHODS = ("standard", "pgd")  # the quick demo trains these, each with and without TASER
 
 

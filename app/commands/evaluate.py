@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from app.commands._args import float_in
 from taser_engine.callbacks import Callbacks
 from taser_engine.checkpoints import CheckpointError, atomic_write_json, load_model
-from taser_engine.evaluation import ATTACK_NAMES, EvaluationCancelled, EvaluationConfig, evaluate_model
+from taser_engine.evaluation import EvaluationCancelled, EvaluationConfig, attack_descriptions, evaluate_model
 
 RUN_CONFIG_FILES = ("config.json", "run.json")
 RUN_RESULT_FILES = ("result.json", "results.json", "metrics.json", "summary.json")
@@ -49,7 +49,7 @@ def register(subparsers) -> None:
     p.add_argument("--n", type=int, default=EvaluationConfig.model_fields["n_eval"].default,
                    help="evaluation subset size N_eval (default 1000; the whole test set if smaller)")
     p.add_argument("--attacks", default="autoattack,spsa",
-                   help="comma-separated, from: " + "; ".join(f"{k} ({v})" for k, v in ATTACK_NAMES.items()))
+                   help="comma-separated, from: " + "; ".join(f"{k} ({v})" for k, v in attack_descriptions().items()))
     p.add_argument("--dataset", help="dataset of the run (default: from the run's config.json, else digits)")
     p.add_argument("--eps-linf", type=_budget, help="L∞ budget, e.g. 8/255 (default: the dataset's)")
     p.add_argument("--eps-l2", type=_budget, help="L2 budget, e.g. 128/255 (default: the dataset's)")

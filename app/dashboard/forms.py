@@ -16,6 +16,8 @@ from typing import Any, Literal, Union
 
 from pydantic import BaseModel
 
+from taser_engine.registry import registry_of
+
 WIDGETS = ("checkbox", "select", "int", "float", "text", "list", "optional", "json", "model")
 
 
@@ -69,6 +71,9 @@ def _strip_optional(annotation) -> tuple[Any, bool]:
 
 
 def _widget_for(annotation) -> tuple[str, list, str, list]:
+    registry = registry_of(annotation) if typing.get_origin(annotation) is typing.Annotated else None
+    if registry is not None:  # a registry's names, read now: entries registered later are offered
+        return "select", list(registry.names()), "", []
     annotation = _unwrap(annotation)
     origin = typing.get_origin(annotation)
     if annotation is bool:

@@ -10,7 +10,6 @@ CI includes 0). Pure data and string rendering: no plotting, no I/O.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,12 +18,11 @@ from taser_engine import text_tables
 from taser_engine.evaluation.bootstrap import (
     BOOTSTRAP_SEED, CONFIDENCE, N_BOOTSTRAP, DeltaCI, paired_bootstrap_delta,
 )
+from taser_engine.objectives import method_key, table2_order, table3_order
+from taser_engine.objectives import method_title as objective_title
 
-METHOD_TITLES = {"standard": "Vanilla", "pgd": "PGD", "trades": "TRADES", "mart": "MART",
-                 "trades_awp": "TRADES + AWP", "mart_awp": "MART + AWP",
-                 "avg": "Avg.", "avg_excl_standard": "Avg. (excl. vanilla)"}
-TABLE2_ORDER = ["standard", "pgd", "trades", "mart", "trades_awp", "mart_awp"]  # as in the paper
-TABLE3_ORDER = ["standard", "pgd", "trades", "trades_awp", "mart", "mart_awp"]
+# Rows that are not a method; methods carry their own titles and table places (objectives/).
+SUMMARY_TITLES = {"avg": "Avg.", "avg_excl_standard": "Avg. (excl. vanilla)"}
 LAYOUTS = ("table2", "table3")
 TABLE2_GROUPS = [("", 1), ("Clean acc.", 3), ("Robust acc. avg.", 3), ("", 1)]
 TABLE2_COLUMNS = ["Method", "No TASER", "+TASER", "Δ", "No TASER", "+TASER", "Δ", "Overhead"]
@@ -38,14 +36,8 @@ class TableError(ValueError):
     """The evaluation results cannot be put in the requested table (named run, named reason)."""
 
 
-def method_key(name: str) -> str:
-    """'TRADES + AWP', 'trades-awp', 'trades+awp' -> 'trades_awp'; 'vanilla' -> 'standard'."""
-    key = re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_")
-    return "standard" if key in ("vanilla", "none", "erm") else key
-
-
 def method_title(key: str) -> str:
-    return METHOD_TITLES.get(key, key)
+    return SUMMARY_TITLES.get(key) or objective_title(key)
 
 
 @dataclass(frozen=True)
@@ -223,7 +215,7 @@ def _same_subset(pairs: list[MethodPair]) -> bool:
 def table2(runs: list[RunEval], *, n_boot: int = N_BOOTSTRAP, confidence: float = CONFIDENCE,
            seed: int = BOOTSTRAP_SEED) -> Table:
     bootstrap = {"n_boot": n_boot, "confidence": confidence, "seed": seed}
-    pairs = pair_runs(runs, TABLE2_ORDER)
+    pairs = pair_runs(runs, table2_order())
     groups_of_rows = [(p.method, [p]) for p in pairs]
     complete = [p for p in pairs if p.complete]
     if len(complete) >= 2 and _same_subset(complete):  # joint resampling needs the same points
@@ -268,7 +260,7 @@ def _table3_display(row: dict) -> list[str]:
 
 
 def table3(runs: list[RunEval]) -> Table:
-    built = [_table3_row(p) for p in pair_runs(runs, TABLE3_ORDER)]
+    built = [_table3_row(p) for p in pair_runs(runs, table3_order())]
     return Table(
         layout="table3", title="Clean and robust accuracy, with runtime overhead from TASER",
         groups=TABLE3_GROUPS, columns=TABLE3_COLUMNS,

@@ -75,7 +75,7 @@ class ScoreModelTrainConfig(BaseModel):
     block_out_channels: list[Annotated[int, Field(ge=1, le=MAX_UNET_CHANNELS)]] | None = Field(
         None, min_length=1, max_length=6, description="override the size preset")
     layers_per_block: int | None = Field(None, ge=1, le=8)  # diffusers presets use 1-2
-    random_flip: bool | None = Field(None, description="horizontal flips; default on for cifar10 only")
+    random_flip: bool | None = Field(None, description="horizontal flips; default: on for datasets with standard augmentation (cifar10)")
     checkpoint_every: int = Field(10, ge=1, le=MAX_EPOCHS, description="epochs between checkpoints")
     heldout_timestep: int = Field(DEFAULT_TIMESTEP, ge=0, le=MAX_TIMESTEPS)
     seed: Seed = 0
@@ -415,7 +415,7 @@ def train_score_model(config: ScoreModelTrainConfig, out_dir: str | Path, callba
     train_x = load_dataset(config.dataset, "train", config.data_root).tensors[0] * 2.0 - 1.0
     heldout_x = load_dataset(config.dataset, "test", config.data_root).tensors[0] * 2.0 - 1.0
     model = build_unet(config, info.image_size, info.in_channels)
-    flip = config.random_flip if config.random_flip is not None else config.dataset == "cifar10"
+    flip = config.random_flip if config.random_flip is not None else info.augment
     _, result = fit_denoiser(model, make_scheduler(config), train_x, heldout_x, config, out_dir, callbacks,
                              resume, flip=flip)
     result.metrics["num_parameters"] = float(num_parameters(model))

@@ -1,8 +1,9 @@
 """The two training job configs, validated once at the edge: `TrainConfig` and `FinetuneConfig`.
 
-Fields are flat so a CLI flag, a dashboard form field and a JSON key are the same name. Paper
-values (C.2, C.5) are the defaults; ε and the PGD step size default to the dataset's threat
-model (`None` → ε = the dataset's L∞ budget, step = ε/4, i.e. 2/255 for 8/255 as in the paper).
+Fields are flat so a CLI flag, a dashboard form field and a JSON key are the same name; a
+registered objective's parameters without a flat field go in `method_params`, checked by its
+class. Paper values (C.2, C.5) are the defaults; ε and the PGD step size default to the dataset's
+threat model (`None` → ε = the dataset's L∞ budget, step = ε/4, i.e. 2/255 for 8/255 as in the paper).
 Bad values raise `pydantic.ValidationError`, whose message names the field; `format_errors`
 turns it into one line for the CLI.
 """
@@ -11,26 +12,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from taser_engine.datasets import DatasetName, dataset_info
-from taser_engine.fields import (MAX_BATCH, MAX_EPOCHS, MAX_LOSS_WEIGHT, MAX_LR, MAX_PROCESSES, MAX_SAMPLES,
+from taser_engine.fields import (MAX_BATCH, MAX_EPOCHS, MAX_LIST, MAX_LOSS_WEIGHT, MAX_LR, MAX_PROCESSES, MAX_SAMPLES,
                                  MAX_STEPS, MAX_THREADS, MAX_TIMESTEPS, MAX_WIDTH, DeviceOrAuto, PathText, Seed,
                                  format_errors, looks_like_hub_id)
 from taser_engine.models import Activation, ModelSpec
-from taser_engine.objectives import METHODS, STANDARD_WEIGHT_DECAY
+from taser_engine.objectives import OBJECTIVES, STANDARD_WEIGHT_DECAY, MethodName
 from taser_engine.objectives.awp import AWP_GAMMA, AWP_WARMUP
 from taser_engine.objectives.base import PAPER_NUM_STEPS
 from taser_engine.objectives.mart import MART_LAMBDA
 from taser_engine.objectives.trades import TRADES_BETA, TradesForwards
 from taser_engine.penalty import SteinPenaltyConfig
 
-Method = Literal["standard", "pgd", "trades", "mart", "trades-awp", "mart-awp"]
-assert set(Method.__args__) == set(METHODS)
-
-DEFAULT_ARCH = {"digits": "small_cnn", "mnist": "small_cnn", "cifar10": "resnet18"}
 DEFAULT_WIDTH = {"small_cnn": 32, "mlp": 128, "resnet18": 64}
 GAUSSIAN = "gaussian"
 
@@ -49,7 +46,7 @@ class _RunConfig(BaseModel):
     augment: bool | None = Field(None, description="standard augmentation; None = the dataset's default")
 
     # base objective (paper C.2 parameters)
-    method: Method = "standard"
+    method: MethodName = "standard"
     epsilon: float | None = Field(None, ge=0.0, le=1.0, description="L∞ budget; None = dataset default")
     step_size: float | None = Field(None, gt=0.0, le=1.0, description="PGD step; None = ε/4")
     num_steps: int = Field(PAPER_NUM_STEPS, ge=0, le=1000)  # PGD steps per batch; the paper uses 10
@@ -61,6 +58,10 @@ class _RunConfig(BaseModel):
     # AWP's perturbation is γ times each layer's weight norm: at 1 it is as large as the weights (paper: 0.005)
     awp_gamma: float = Field(AWP_GAMMA, ge=0.0, le=1.0)
     awp_warmup: int = Field(AWP_WARMUP, ge=0, le=MAX_EPOCHS, description="first epoch (from 1) with AWP on")
+    # A registered objective's own params that have no flat field above, checked by its class.
+    method_params: dict[str, Any] = Field(default_factory=dict, max_length=MAX_LIST, description=(
+        "further parameters of the base objective by its field names, e.g. {\"beta\": 3.0}; they "
+        "override the flat fields"))
 
     # optimisation
     epochs: int = Field(..., ge=1, le=MAX_EPOCHS)
@@ -104,6 +105,19 @@ class _RunConfig(BaseModel):
         return value
 
     @model_validator(mode="after")
+    def _method_params_known(self):
+        cls = OBJECTIVES.get(self.method)
+        unknown = sorted(set(self.method_params) - set(cls.model_fields) | ({"method"} & set(self.method_params)))
+        if unknown:
+            raise ValueError(f"method_params: {self.method!r} has no parameter(s) {', '.join(unknown)[:200]}; "
+                             f"it takes {', '.join(k for k in cls.model_fields if k != 'method')}")
+        try:
+            cls(**{k: v for k, v in self.method_params.items()})
+        except ValidationError as exc:
+            raise ValueError(f"method_params: {format_errors(exc)}") from None
+        return self
+
+    @model_validator(mode="after")
     def _needs_root(self):
         if dataset_info(self.dataset).needs_root and not self.data_root:
             raise ValueError(f"data_root: dataset {self.dataset!r} is read from a local directory; give it")
@@ -143,7 +157,7 @@ class _RunConfig(BaseModel):
     def objective_params(self) -> dict:
         return {"epsilon": self.eps, "step_size": self.pgd_step, "num_steps": self.num_steps,
                 "beta": self.beta, "forwards": self.trades_forwards, "lambda_mart": self.lambda_mart, "awp_gamma": self.awp_gamma,
-                "awp_warmup": self.awp_warmup}
+                "awp_warmup": self.awp_warmup, **self.method_params}
 
     @property
     def use_augmentation(self) -> bool:
@@ -165,7 +179,7 @@ class TrainConfig(_RunConfig):
 
     def model_spec(self) -> ModelSpec:
         info = dataset_info(self.dataset)
-        arch = self.arch or DEFAULT_ARCH[self.dataset]
+        arch = self.arch or info.default_arch
         return ModelSpec(arch=arch, in_channels=info.in_channels, image_size=info.image_size,
                          num_classes=info.num_classes, activation=self.activation,
                          width=self.width or DEFAULT_WIDTH[arch], mean=list(info.mean), std=list(info.std))
