@@ -33,7 +33,8 @@ import torch
 from torch import Tensor, nn
 
 from taser_engine.callbacks import Callbacks
-from taser_engine.checkpoints import atomic_write_json, load_model, save_model
+from taser_engine.atomic_files import atomic_write_json
+from taser_engine.checkpoints import load_model, save_model
 from taser_engine.datasets import dataset_info, load_dataset
 from taser_engine.models import build_model
 from taser_engine.objectives import Objective, build_objective
