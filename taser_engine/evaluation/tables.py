@@ -20,6 +20,7 @@ import numpy as np
 from taser_engine.evaluation.bootstrap import (
     BOOTSTRAP_SEED, CONFIDENCE, N_BOOTSTRAP, DeltaCI, paired_bootstrap_delta,
 )
+from taser_engine.evaluation.robust_average import ROBUST_AVERAGE_ATTACKS, robust_average
 
 METHOD_TITLES = {"standard": "Vanilla", "pgd": "PGD", "trades": "TRADES", "mart": "MART",
                  "trades_awp": "TRADES + AWP", "mart_awp": "MART + AWP",
@@ -91,7 +92,7 @@ class RunEval:
 
     def robust_avg(self) -> np.ndarray:
         """Per point: the mean of AutoAttack and SPSA correctness (its mean is the paper's avg.)."""
-        return (self.attack("autoattack") + self.attack("spsa")) / 2
+        return robust_average({name: self.attack(name) for name in ROBUST_AVERAGE_ATTACKS})
 
 
 @dataclass
