@@ -141,12 +141,6 @@ def alignment(model: nn.Module, x: Tensor, y: Tensor, score: Tensor, probe: Prob
     }
 
 
-def summarise_alignment(arrays: dict[str, Tensor]) -> dict[str, float]:
-    return {f"{key}_mean": value.mean().item() for key, value in arrays.items()}
-
-
-
-
 def estimate_center(model: nn.Module, batches, config: SteinPenaltyConfig,
                     generator: torch.Generator | None = None) -> float:
     """Global centering constant D_f ≈ E_p[L_p̃ f]: the mean residual over calibration batches.
