@@ -2,7 +2,7 @@
 
 The paper's overheads (C.8, Table 3: ×2.45 on standard training, ×1.17–1.27 on the adversarial
 methods) are ratios of whole training steps. So this benchmark times the training loop's own step
-(`training.loop.Stepper`: data indexing and augmentation, score lookup or computation, the base
+(`training.steppers`: data indexing and augmentation, score lookup or computation, the base
 objective with its attack, the penalty, the optimiser update and AWP's restore), not a stand-in,
 for each model × device × base method × score variant × Laplacian:
 
@@ -123,9 +123,10 @@ def _seconds(step, device: torch.device) -> float:
 
 def _stepper_call(setup, seed: int):
     """One real training step of `setup` on the next batch of its (fixed) epoch order."""
-    from taser_engine.training.loop import Stepper, epoch_batches, make_generators, on_device
+    from taser_engine.training.loop import epoch_batches, make_generators, on_device
+    from taser_engine.training.steppers import build_stepper
 
-    stepper = Stepper(setup, total_steps=1000, generators=make_generators(setup.config, setup.device))
+    stepper = build_stepper(setup, total_steps=1000, generators=make_generators(setup.config, setup.device))
     n = setup.data["train_x"].shape[0]
     batches = on_device(epoch_batches(n, setup.config.batch_size, seed, 0), setup.device)
     position = {"b": 0}

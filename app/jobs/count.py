@@ -9,12 +9,12 @@ skipped/repeated a step would end with different numbers than an uninterrupted r
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from taser_engine.atomic_files import atomic_write_bytes
 from taser_engine.fields import MAX_STEPS
 
 STATE_FILE = "count_state.json"
@@ -73,7 +73,4 @@ def _load_state(path) -> dict | None:
 
 
 def _write_state(path: Path, state: dict) -> None:
-    # Atomic: a kill mid-write leaves the previous checkpoint intact.
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state))
-    os.replace(tmp, path)
+    atomic_write_bytes(path, json.dumps(state).encode())  # a kill mid-write keeps the previous one

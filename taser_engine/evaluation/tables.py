@@ -20,6 +20,7 @@ from taser_engine.evaluation.bootstrap import (
 )
 from taser_engine.objectives import method_key, table2_order, table3_order
 from taser_engine.objectives import method_title as objective_title
+from taser_engine.evaluation.robust_average import ROBUST_AVERAGE_ATTACKS, robust_average
 
 # Rows that are not a method; methods carry their own titles and table places (objectives/).
 SUMMARY_TITLES = {"avg": "Avg.", "avg_excl_standard": "Avg. (excl. vanilla)"}
@@ -82,7 +83,7 @@ class RunEval:
 
     def robust_avg(self) -> np.ndarray:
         """Per point: the mean of AutoAttack and SPSA correctness (its mean is the paper's avg.)."""
-        return (self.attack("autoattack") + self.attack("spsa")) / 2
+        return robust_average({name: self.attack(name) for name in ROBUST_AVERAGE_ATTACKS})
 
 
 @dataclass

@@ -29,6 +29,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from torch import Tensor
 
+from taser_engine.activation_derivatives import BY_NAME
 from taser_engine.callbacks import Callbacks, or_default
 from taser_engine.fields import MAX_LIST, MAX_LOSS_WEIGHT, MAX_SEED
 from taser_engine.experiments.toy1d_problems import get_distribution, get_target
@@ -98,24 +99,9 @@ class Toy1DConfig(BaseModel):
 
 def _activation_derivatives(name: str, z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """σ(z), σ'(z), σ''(z) in closed form."""
-    if name == "tanh":
-        t = torch.tanh(z)
-        d1 = 1 - t * t
-        return t, d1, -2 * t * d1
-    if name == "softplus":
-        sig = torch.sigmoid(z)
-        return torch.nn.functional.softplus(z), sig, sig * (1 - sig)
-    if name == "silu":
-        sig = torch.sigmoid(z)
-        d1 = sig * (1 + z * (1 - sig))
-        return z * sig, d1, sig * (1 - sig) * (2 + z * (1 - 2 * sig))
-    if name == "gelu":
-        phi = torch.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
-        cdf = 0.5 * (1 + torch.erf(z / math.sqrt(2)))
-        return z * cdf, cdf + z * phi, phi * (2 - z * z)
-    if name == "relu":  # f'' = 0 almost everywhere: the Stein residual keeps only s f'
-        return torch.relu(z), (z > 0).to(z.dtype), torch.zeros_like(z)
-    raise ValueError(f"unknown activation {name!r}")
+    if name not in BY_NAME:
+        raise ValueError(f"unknown activation {name!r}")
+    return BY_NAME[name](z)
 
 
 @dataclass

@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import pickle
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +40,7 @@ from taser_engine.callbacks import Callbacks
 from taser_engine.datasets import DatasetName
 from taser_engine.fields import (MAX_BATCH, MAX_EPOCHS, MAX_LR, MAX_STEPS, MAX_TIMESTEPS, Device, PathText,
                                  Seed)
+from taser_engine.atomic_files import atomic_path
 from taser_engine.checkpoints import CheckpointError
 from taser_engine.schedules import warmup_cosine_scheduler
 from taser_engine.scores.diffusion import DEFAULT_TIMESTEP
@@ -242,14 +241,8 @@ class TrainResult:
 
 
 def _atomic_torch_save(obj: Any, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class _Run:
