@@ -26,7 +26,7 @@ from typing import Annotated
 import numpy as np
 import torch
 from torch import Tensor
-from pydantic import AfterValidator
+from pydantic import AfterValidator, Field
 from torch.utils.data import TensorDataset
 
 from taser_engine.rng import draw_device
@@ -77,7 +77,7 @@ def _known_dataset(name: str) -> str:
 
 
 # A config field naming one of DATASETS.
-DatasetName = Annotated[str, AfterValidator(_known_dataset)]
+DatasetName = Annotated[str, AfterValidator(_known_dataset), Field(json_schema_extra={"choices": sorted(DATASETS)})]
 
 
 def _digits(split: str) -> TensorDataset:
