@@ -100,7 +100,12 @@ def database_unavailable(exc: BaseException) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     show_engine_log()
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # Commands whose flags depend on an argument (`taser submit KIND --field ...`) read the rest
+    # themselves; for any other command an unknown flag is argparse's usual one-line error.
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "takes_config_flags", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra = extra
     try:
         return int(args.handler(args) or 0)
     except UserError as exc:

@@ -44,10 +44,14 @@ def flag_name(name: str) -> str:
 
 
 class ConfigFlags:
-    """The flags of `config_class`'s fields (less `exclude` and fields marked `cli: False`)."""
+    """The flags of `config_class`'s fields (less `exclude` and fields marked `cli: False`).
+
+    `required`: fields whose flag must be given. `taken`: options the command itself has; a field
+    whose flag would be one of them gets no flag (it is still set through a config file).
+    """
 
     def __init__(self, config_class: type[BaseModel], *, exclude: tuple[str, ...] = (),
-                 required: tuple[str, ...] = ()):
+                 required: tuple[str, ...] = (), taken: tuple[str, ...] = ()):
         self.config_class = config_class
         self.required = set(required)
         self.flags: list[_Flag] = []
@@ -61,6 +65,7 @@ class ConfigFlags:
                     for child in item.children if child.on_command_line)
             else:
                 self.flags.append(_Flag(item, item.extra.get("flag") or flag_name(item.name), item.name))
+        self.flags = [flag for flag in self.flags if flag.option not in taken]
 
     def add_to(self, parser: argparse.ArgumentParser) -> None:
         for flag in self.flags:
