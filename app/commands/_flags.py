@@ -94,6 +94,10 @@ class ConfigFlags:
             values[parent] = {**start, **given}
         return values
 
+    def option_of(self, field: str) -> str:
+        """The flag that sets config field `field` (dotted for a nested one), or `field` if none does."""
+        return next((flag.option for flag in self.flags if flag.dest == field), field)
+
     def _model_of(self, parent: str) -> type[BaseModel] | None:
         return next(flag.parent_model for flag in self.flags if flag.parent == parent)
 
@@ -117,7 +121,10 @@ def _argument_kind(item: ConfigField) -> dict[str, Any]:
     if item.kind == "bool":
         return {"action": argparse.BooleanOptionalAction}
     if item.kind == "list":
-        return {"nargs": "+", "metavar": item.name.upper().replace("_", "-"), "type": _or_none(item, str)}
+        parse = _items_of(item.choices) if item.element == "choice" else str
+        metavar = ("{" + ",".join(map(str, item.choices)) + "}" if item.element == "choice"
+                   else {"int": "N", "float": "X"}.get(item.element, "VALUE"))
+        return {"nargs": "+", "metavar": metavar, "type": _or_none(item, parse)}
     if item.kind == "choice":
         element = type(item.choices[0]) if item.choices else str
         if not item.optional:
@@ -130,6 +137,18 @@ def _argument_kind(item: ConfigField) -> dict[str, Any]:
         return {"choices": [*item.choices, "none"], "type": element_or_none}
     scalar = {"int": int, "float": float, "json": _json}.get(item.kind, str)
     return {"type": _or_none(item, scalar), "metavar": _metavar(item)}
+
+
+def _items_of(choices: tuple):
+    """argparse type: comma-separated items, each one of `choices`."""
+    def parse(text: str) -> str:
+        unknown = [piece.strip() for piece in text.split(",") if piece.strip() and piece.strip() not in choices]
+        if unknown:
+            raise argparse.ArgumentTypeError(f"invalid choice: {unknown[0][:40]!r} (choose from "
+                                             f"{', '.join(map(str, choices))})")
+        return text
+
+    return parse
 
 
 def _metavar(item: ConfigField) -> str | None:
