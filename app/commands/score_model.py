@@ -22,12 +22,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from app.commands._args import int_in
+from app.commands._flags import ConfigFlags
 from taser_engine.callbacks import Callbacks
 from taser_engine.fields import MAX_SAMPLES, MAX_SEED, MAX_TIMESTEPS, format_errors
+from taser_engine.scores.train_config import ScoreModelTrainConfig
 
 TIMESTEP = int_in(0, MAX_TIMESTEPS)
 SAMPLES = int_in(1, MAX_SAMPLES)
 SEED = int_in(0, MAX_SEED)
+TRAIN_FLAGS = ConfigFlags(ScoreModelTrainConfig)
 
 
 def register(subparsers) -> None:
@@ -36,18 +39,8 @@ def register(subparsers) -> None:
     sub.required = True
 
     t = sub.add_parser("train", help="train a UNet2DModel + DDPMScheduler score model with EMA")
-    t.add_argument("--dataset", default="digits")
-    t.add_argument("--data-root", default=None, help="local root of on-disk datasets (MNIST, CIFAR-10)")
-    t.add_argument("--epochs", type=int, default=None, help="default 80 (about 2 minutes on digits, 2 CPU cores)")
+    TRAIN_FLAGS.add_to(t)
     t.add_argument("--out", required=True, help="output directory (diffusers format)")
-    t.add_argument("--batch-size", type=int, default=None)
-    t.add_argument("--lr", type=float, default=None)
-    t.add_argument("--max-train-timestep", type=int, default=None,
-                   help="train on timesteps [0, this); default 200, 1000 for a full DDPM")
-    t.add_argument("--block-out-channels", default=None, help="comma-separated UNet widths (overrides the preset)")
-    t.add_argument("--random-flip", action=argparse.BooleanOptionalAction, default=None)
-    t.add_argument("--seed", type=int, default=None)
-    t.add_argument("--device", default=None)
     t.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     t.add_argument("--calibrate-timesteps", default="10,25,50,100,150",
                    help="timesteps whose score std is recorded for normalisation ('' to skip)")
@@ -160,15 +153,10 @@ class _PrintProgress(Callbacks):
 
 def train(args) -> int:
     from taser_engine.scores.diffusion import calibrate_normalisation, load_score_source
-    from taser_engine.scores.training import ScoreModelTrainConfig, train_score_model
+    from taser_engine.scores.training import train_score_model
 
-    overrides = {"dataset": args.dataset, "data_root": args.data_root, "epochs": args.epochs,
-                 "batch_size": args.batch_size, "lr": args.lr, "max_train_timestep": args.max_train_timestep,
-                 "random_flip": args.random_flip, "seed": args.seed, "device": args.device}
-    if args.block_out_channels:
-        overrides["block_out_channels"] = _integers(args.block_out_channels)
     try:
-        config = ScoreModelTrainConfig(**{k: v for k, v in overrides.items() if v is not None})
+        config = ScoreModelTrainConfig(**TRAIN_FLAGS.overrides(args))
     except ValidationError as exc:
         raise _user_error(format_errors(exc)) from None
     try:
@@ -267,7 +255,7 @@ def toy(args) -> int:
 
     from taser_engine.scores import DiffusionScore, GaussianMixtureScore
     from taser_engine.scores import quality
-    from taser_engine.scores.training import ScoreModelTrainConfig, train_vector_denoiser
+    from taser_engine.scores.training import train_vector_denoiser
 
     if args.density == "mixture2d":
         density = quality.default_mixture_2d()
