@@ -5,7 +5,7 @@ read through `app.config_fields` as the dashboard's forms read it:
 
     bool                  --x / --no-x
     Literal, Enum, hint   choices (argparse refuses others: one line, exit code 2)
-    int, float, str       that type
+    int, float, str       that type (a float may be a fraction: 8/255)
     list, tuple           comma-separated (or space-separated) items
     X | None              also 'none', which sets the field to None (not for text fields)
     nested model          one flag per nested field, `--parent-field` unless the field names its own
@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 from pydantic import BaseModel
@@ -135,7 +136,7 @@ def _argument_kind(item: ConfigField) -> dict[str, Any]:
 
         element_or_none.__name__ = element.__name__
         return {"choices": [*item.choices, "none"], "type": element_or_none}
-    scalar = {"int": int, "float": float, "json": _json}.get(item.kind, str)
+    scalar = {"int": int, "float": _number, "json": _json}.get(item.kind, str)
     return {"type": _or_none(item, scalar), "metavar": _metavar(item)}
 
 
@@ -165,6 +166,18 @@ def _or_none(item: ConfigField, parse):
 
     parse_or_none.__name__ = getattr(parse, "__name__", "value")
     return parse_or_none
+
+
+def _number(text: str) -> float:
+    """A float, also written as a fraction ('8/255', as budgets are quoted)."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return float(Fraction(text))
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"expected a number or fraction, got {text[:40]!r}") from None
 
 
 def _json(text: str):

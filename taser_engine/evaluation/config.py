@@ -31,26 +31,28 @@ Iterations = Annotated[int, Field(ge=1, le=MAX_ATTACK_ITERATIONS)]
 class EvaluationConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    dataset: DatasetName = "digits"
-    n_eval: int = Field(N_EVAL, ge=1, le=MAX_SAMPLES, description="evaluation subset size (whole test set if smaller)")
-    subset_seed: Seed = EVAL_SUBSET_SEED
-    attacks: list[str] = Field(default_factory=lambda: ["autoattack", "spsa"], max_length=MAX_LIST)
+    dataset: DatasetName = Field("digits", description="dataset of the model")
+    n_eval: int = Field(N_EVAL, ge=1, le=MAX_SAMPLES, description="evaluation subset size N_eval (whole test set if smaller)",
+                        json_schema_extra={"flag": "--n"})
+    subset_seed: Seed = Field(EVAL_SUBSET_SEED, description="seed of the evaluation subset draw")
+    attacks: list[str] = Field(default_factory=lambda: ["autoattack", "spsa"], max_length=MAX_LIST, description=(
+        "attacks to run, from: " + "; ".join(f"{name} ({label})" for name, label in ATTACK_NAMES.items())))
     # inputs are in [0, 1]: an L∞ budget of 1 reaches every image; an L2 one of 100 exceeds the
     # diameter of [0, 1]^d for 3x32x32 images (55)
     eps_linf: float | None = Field(None, ge=0, le=1, description="L∞ budget; default: the dataset's")
     eps_l2: float | None = Field(None, ge=0, le=100, description="L2 budget; default: the dataset's")
-    batch_size: int = Field(250, ge=1, le=MAX_BATCH)
-    attack_seed: Seed = 0
-    spsa_nb_iter: int = Field(SPSA.nb_iter, ge=1, le=MAX_ATTACK_ITERATIONS)
+    batch_size: int = Field(250, ge=1, le=MAX_BATCH, description="points per attack batch")
+    attack_seed: Seed = Field(0, description="attack seed (AutoAttack, SPSA)", json_schema_extra={"flag": "--seed"})
+    spsa_nb_iter: int = Field(SPSA.nb_iter, ge=1, le=MAX_ATTACK_ITERATIONS, description="SPSA iterations")
     # SPSA evaluates 2·nb_sample perturbed copies of each point per iteration (the paper: 128)
-    spsa_nb_sample: int = Field(SPSA.nb_sample, ge=1, le=MAX_BATCH)
-    spsa_lr: float = Field(SPSA.lr, gt=0, le=1)  # a step in [0, 1] input space
-    spsa_delta: float = Field(SPSA.delta, gt=0, le=1)
+    spsa_nb_sample: int = Field(SPSA.nb_sample, ge=1, le=MAX_BATCH, description="SPSA samples per iteration")
+    spsa_lr: float = Field(SPSA.lr, gt=0, le=1, description="SPSA step size")  # a step in [0, 1] input space
+    spsa_delta: float = Field(SPSA.delta, gt=0, le=1, description="SPSA perturbation size of the gradient estimate")
     apgd_n_iter: int = Field(100, ge=1, le=MAX_ATTACK_ITERATIONS,
                              description="iterations of the quick APGD-CE / Square looks")
-    square_n_queries: int = Field(5000, ge=1, le=MAX_ATTACK_ITERATIONS)
+    square_n_queries: int = Field(5000, ge=1, le=MAX_ATTACK_ITERATIONS, description="queries of the Square look")
     iteration_check: tuple[Iterations, Iterations] | None = Field(
-        (10, 100), description="APGD-CE iteration counts compared by the gradient-masking check; None skips it")
+        (10, 100), description="APGD-CE iteration counts (FEWER,MORE) compared by the gradient-masking check; None (none) skips it")
     masking_tolerance: float = Field(0.005, ge=0, le=1, description="accuracy gap that raises a masking flag")
 
     @field_validator("attacks")
