@@ -112,7 +112,10 @@ def _defaults(model: type[BaseModel] | None) -> dict[str, Any]:
 
 def _help(item: ConfigField) -> str:
     text = item.description
-    if not item.required and item.default is not None and item.kind != "model":
+    if item.kind == "list" and item.element == "choice":
+        text = f"{text}; from: {', '.join(map(str, item.choices))}" if text else f"from: {', '.join(map(str, item.choices))}"
+    # a description that speaks of its default already says it better than the value would
+    if not item.required and item.default is not None and item.kind != "model" and "default" not in text:
         shown = ",".join(map(str, item.default)) if isinstance(item.default, (list, tuple)) else item.default
         text = f"{text} (default: {shown})" if text else f"default: {shown}"
     return text.replace("%", "%%")
@@ -123,8 +126,7 @@ def _argument_kind(item: ConfigField) -> dict[str, Any]:
         return {"action": argparse.BooleanOptionalAction}
     if item.kind == "list":
         parse = _items_of(item.choices) if item.element == "choice" else str
-        metavar = ("{" + ",".join(map(str, item.choices)) + "}" if item.element == "choice"
-                   else {"int": "N", "float": "X"}.get(item.element, "VALUE"))
+        metavar = {"int": "N", "float": "X", "choice": "NAME"}.get(item.element, "VALUE")
         return {"nargs": "+", "metavar": metavar, "type": _or_none(item, parse)}
     if item.kind == "choice":
         element = type(item.choices[0]) if item.choices else str
