@@ -1,4 +1,5 @@
-"""`ScoreModelTrainConfig`: one score-model training job, validated once at the edge.
+"""`ScoreModelTrainConfig`: one score-model training job, validated once at the edge (and
+`ScoreData`, its dataset fields, which the other score-model commands share).
 
 Apart from `taser_engine.scores.training` (which imports torch and diffusers) so that the CLI and
 the dashboard can read its fields cheaply.
@@ -18,13 +19,18 @@ from taser_engine.scores.diffusion import DEFAULT_TIMESTEP
 MAX_UNET_CHANNELS = 1280
 
 
-class ScoreModelTrainConfig(BaseModel):
-    """One score-model training job; validated once at the edge."""
+class ScoreData(BaseModel):
+    """The images a score model learns (or is calibrated, checked and cached on)."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    dataset: DatasetName = Field("digits", description="the dataset whose training images are learnt")
+    dataset: DatasetName = Field("digits", description="the dataset of the score model")
     data_root: PathText | None = Field(None, description="local root of on-disk datasets (MNIST, CIFAR-10)")
+
+
+class ScoreModelTrainConfig(ScoreData):
+    """One score-model training job; validated once at the edge."""
+
     epochs: int = Field(80, ge=1, le=MAX_EPOCHS, description="training epochs (80: about 2 minutes on digits, 2 CPU cores)")
     batch_size: int = Field(64, ge=2, le=MAX_BATCH, description="images per step")
     lr: float = Field(2e-3, gt=0, le=MAX_LR, description="peak learning rate (AdamW)")
