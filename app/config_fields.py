@@ -40,7 +40,6 @@ class ConfigField:
     bounds: dict[str, Any] = field(default_factory=dict)  # ge / gt / le / lt / lengths, where declared
     extra: dict[str, Any] = field(default_factory=dict)  # json_schema_extra hints (module docstring)
     children: tuple["ConfigField", ...] = ()  # kind "model": the nested config's fields
-    model: type[BaseModel] | None = None  # kind "model": the nested config class
 
     @property
     def on_command_line(self) -> bool:
@@ -61,7 +60,7 @@ def _read_field(name: str, info) -> ConfigField:
     bounds = _bounds(info.metadata)
     annotation, optional = _strip_optional(info.annotation)
     bounds.update(_bounds(_annotated_metadata(annotation)))
-    kind, choices, element, length, children, model = _kind_of(annotation)
+    kind, choices, element, length, children = _kind_of(annotation)
     if "choices" in extra:
         choices = tuple(extra["choices"])
         if kind == "list":
@@ -70,7 +69,7 @@ def _read_field(name: str, info) -> ConfigField:
             kind = "choice"
     return ConfigField(name=name, kind=kind, default=default, required=required, optional=optional,
                        description=info.description or "", choices=choices, element=element, length=length,
-                       bounds=bounds, extra=dict(extra), children=children, model=model)
+                       bounds=bounds, extra=dict(extra), children=children)
 
 
 def _bounds(metadata) -> dict[str, Any]:
@@ -108,29 +107,29 @@ def _strip_optional(annotation) -> tuple[Any, bool]:
     return annotation, False
 
 
-def _kind_of(annotation) -> tuple[str, tuple, str, int | None, tuple, type[BaseModel] | None]:
-    """(kind, choices, element kind, fixed length, children, nested model) of a bare annotation."""
+def _kind_of(annotation) -> tuple[str, tuple, str, int | None, tuple]:
+    """(kind, choices, element kind, fixed length, children) of a bare annotation."""
     annotation = unwrap(annotation)
     origin = typing.get_origin(annotation)
     if annotation is bool:
-        return "bool", (), "", None, (), None
+        return "bool", (), "", None, ()
     if origin is Literal:
-        return "choice", tuple(typing.get_args(annotation)), "", None, (), None
+        return "choice", tuple(typing.get_args(annotation)), "", None, ()
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
-        return "choice", tuple(member.value for member in annotation), "", None, (), None
+        return "choice", tuple(member.value for member in annotation), "", None, ()
     if annotation is int:
-        return "int", (), "", None, (), None
+        return "int", (), "", None, ()
     if annotation is float:
-        return "float", (), "", None, (), None
+        return "float", (), "", None, ()
     if annotation is str:
-        return "text", (), "", None, (), None
+        return "text", (), "", None, ()
     if origin in (list, tuple, set, frozenset):
         args = [arg for arg in typing.get_args(annotation) if arg is not Ellipsis]
         length = len(args) if origin is tuple and Ellipsis not in typing.get_args(annotation) else None
         kinds = {_kind_of(arg)[0] for arg in args} or {"text"}
         element = kinds.pop() if len(kinds) == 1 else "json"
         choices = _kind_of(args[0])[1] if args and element == "choice" else ()
-        return "list", choices, element, length, (), None
+        return "list", choices, element, length, ()
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return "model", (), "", None, tuple(config_fields(annotation)), annotation
-    return "json", (), "", None, (), None
+        return "model", (), "", None, tuple(config_fields(annotation))
+    return "json", (), "", None, ()

@@ -37,7 +37,7 @@ class _Flag:
     option: str
     dest: str
     parent: str | None = None  # nested model field this flag sets a member of
-    parent_model: type[BaseModel] | None = None
+    parent_default: dict[str, Any] | None = None  # that field's default, where the given members go
 
 
 def flag_name(name: str) -> str:
@@ -62,7 +62,7 @@ class ConfigFlags:
             if item.kind == "model":
                 self.flags.extend(
                     _Flag(child, child.extra.get("flag") or flag_name(f"{item.name}_{child.name}"),
-                          f"{item.name}.{child.name}", item.name, item.model)
+                          f"{item.name}.{child.name}", item.name, item.default)
                     for child in item.children if child.on_command_line)
             else:
                 self.flags.append(_Flag(item, item.extra.get("flag") or flag_name(item.name), item.name))
@@ -91,7 +91,7 @@ class ConfigFlags:
             else:
                 nested.setdefault(flag.parent, {})[flag.field.name] = value
         for parent, given in nested.items():
-            start = values.get(parent) or _defaults(self._model_of(parent))
+            start = values.get(parent) or self._default_of(parent)
             values[parent] = {**start, **given}
         return values
 
@@ -99,15 +99,8 @@ class ConfigFlags:
         """The flag that sets config field `field` (dotted for a nested one), or `field` if none does."""
         return next((flag.option for flag in self.flags if flag.dest == field), field)
 
-    def _model_of(self, parent: str) -> type[BaseModel] | None:
-        return next(flag.parent_model for flag in self.flags if flag.parent == parent)
-
-
-def _defaults(model: type[BaseModel] | None) -> dict[str, Any]:
-    try:
-        return model().model_dump() if model is not None else {}
-    except Exception:  # noqa: BLE001 - a nested model with required fields has no defaults to start from
-        return {}
+    def _default_of(self, parent: str) -> dict[str, Any]:
+        return dict(next(flag.parent_default for flag in self.flags if flag.parent == parent) or {})
 
 
 def _help(item: ConfigField) -> str:
