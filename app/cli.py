@@ -98,12 +98,26 @@ def database_unavailable(exc: BaseException) -> str | None:
             "(is it running? TASER_DATABASE_URL names it)")
 
 
+def _exit_code(exc: SystemExit) -> int:
+    return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+
+
 def main(argv: list[str] | None = None) -> int:
     show_engine_log()
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # Commands whose flags depend on an argument (`taser submit KIND --field ...`) read the rest
+    # themselves; for any other command an unknown flag is argparse's usual one-line error.
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if extra and not getattr(args, "takes_config_flags", False):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    except SystemExit as exc:  # argparse printed its one-line error (or the help): its code is ours
+        return _exit_code(exc)
+    args.extra = extra
     try:
         return int(args.handler(args) or 0)
+    except SystemExit as exc:  # a command's own argparse step (`taser submit KIND --bad-flag`)
+        return _exit_code(exc)
     except UserError as exc:
         print(f"taser {args.command}: error: {exc}", file=sys.stderr)
         return 2

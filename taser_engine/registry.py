@@ -105,14 +105,19 @@ def registry_of(annotation: Any) -> Registry | None:
     return None
 
 
+def registry_of_field(info: Any) -> Registry | None:
+    """The registry behind a pydantic field (`x: X.Name`: pydantic moves the marker into the
+    field's metadata; `list[X.Name]`, `X.Name | None`: it stays in the annotation)."""
+    for meta in info.metadata:
+        if isinstance(meta, _RegistryMarker):
+            return meta.registry
+    return registry_of(info.annotation)
+
+
 def field_choices(model: type[BaseModel], field: str) -> tuple[str, ...] | None:
     """The names a config field accepts: a registry's names, a Literal's values, else None."""
     info = model.model_fields[field]
-    registry = registry_of(info.annotation)
-    if registry is None:
-        for meta in info.metadata:
-            if isinstance(meta, _RegistryMarker):
-                registry = meta.registry
+    registry = registry_of_field(info)
     if registry is not None:
         return registry.names()
     return _literal_values(info.annotation)
@@ -130,4 +135,4 @@ def _literal_values(annotation: Any) -> tuple[str, ...] | None:
     return None
 
 
-__all__ = ["Registry", "field_choices", "registry_of"]
+__all__ = ["Registry", "field_choices", "registry_of", "registry_of_field"]

@@ -12,12 +12,12 @@ from pydantic import ValidationError
 
 from app.commands._args import int_in
 from app.table1 import table1_text
+from app.commands._flags import ConfigFlags
 from taser_engine.callbacks import Callbacks
 from taser_engine.experiments.toy1d import Toy1DConfig, run_study
-from taser_engine.experiments.toy1d_problems import DISTRIBUTIONS, TARGETS
 from taser_engine.fields import MAX_THREADS
 
-_DEFAULTS = Toy1DConfig()
+FLAGS = ConfigFlags(Toy1DConfig)
 
 
 def register(subparsers) -> None:
@@ -25,24 +25,7 @@ def register(subparsers) -> None:
     p.add_argument("--json", metavar="PATH", help="write the study (settings, rows, curves) as JSON")
     p.add_argument("--html", metavar="PATH", help="write the Figure-2-like plot as standalone HTML")
     p.add_argument("--png", metavar="PATH", help="write the Figure-2-like plot as PNG")
-    p.add_argument("--seeds", type=int, default=_DEFAULTS.seeds, help="number of seeds (default %(default)s)")
-    p.add_argument("--base-seed", type=int, default=_DEFAULTS.base_seed)
-    p.add_argument("--lambdas", type=float, nargs="+", default=_DEFAULTS.lambdas, metavar="λ",
-                   help="λ grid (default: the paper's 0 1e-4 1e-3 1e-2 1e-1)")
-    p.add_argument("--regularisers", nargs="+", default=_DEFAULTS.regularisers, choices=["l2", "stein"])
-    p.add_argument("--epochs", type=int, default=_DEFAULTS.epochs, help="full-batch Adam steps (default %(default)s)")
-    p.add_argument("--lr", type=float, default=_DEFAULTS.lr)
-    p.add_argument("--width", type=int, default=_DEFAULTS.width)
-    p.add_argument("--depth", type=int, default=_DEFAULTS.depth, help="hidden layers (default %(default)s)")
-    p.add_argument("--activation", default=_DEFAULTS.activation, choices=["tanh", "softplus", "silu", "gelu", "relu"])
-    p.add_argument("--target", default=_DEFAULTS.target, choices=list(TARGETS))
-    p.add_argument("--distribution", default=_DEFAULTS.distribution, choices=list(DISTRIBUTIONS))
-    p.add_argument("--n-train", type=int, default=_DEFAULTS.n_train)
-    p.add_argument("--n-test", type=int, default=_DEFAULTS.n_test)
-    p.add_argument("--stein-centering", default=_DEFAULTS.stein_centering, choices=["none", "batch"])
-    p.add_argument("--grid-min", type=float, default=_DEFAULTS.grid_min)
-    p.add_argument("--grid-max", type=float, default=_DEFAULTS.grid_max)
-    p.add_argument("--grid-points", type=int, default=_DEFAULTS.grid_points)
+    FLAGS.add_to(p)
     p.add_argument("--threads", type=int_in(1, MAX_THREADS), default=None,
                    help="torch intra-op threads (default: torch's; 1 is fastest for these tiny networks on a busy machine)")
     p.add_argument("--quiet", action="store_true", help="no progress line on stderr")
@@ -57,14 +40,8 @@ class _StderrProgress(Callbacks):
 def config_from_args(args) -> Toy1DConfig:
     from app.cli import UserError
 
-    fields = dict(seeds=args.seeds, base_seed=args.base_seed, lambdas=args.lambdas,
-                  regularisers=args.regularisers, epochs=args.epochs, lr=args.lr, width=args.width,
-                  depth=args.depth, activation=args.activation, target=args.target,
-                  distribution=args.distribution, n_train=args.n_train, n_test=args.n_test,
-                  stein_centering=args.stein_centering, grid_min=args.grid_min,
-                  grid_max=args.grid_max, grid_points=args.grid_points)
     try:
-        return Toy1DConfig(**fields)
+        return Toy1DConfig(**FLAGS.overrides(args))
     except ValidationError as exc:
         raise UserError("; ".join(_flag_message(err) for err in exc.errors())) from None
 
@@ -72,7 +49,7 @@ def config_from_args(args) -> Toy1DConfig:
 def _flag_message(err: dict) -> str:
     """A validation error named by the command-line flag it came from."""
     field = str(err["loc"][0]) if err["loc"] else ""
-    prefix = f"--{field.replace('_', '-')}: " if field else ""
+    prefix = f"{FLAGS.option_of(field)}: " if field else ""
     return prefix + err["msg"].removeprefix("Value error, ")
 
 

@@ -7,7 +7,8 @@ The folder is a diffusers directory (`UNet2DModel` and `DDPMScheduler` load it w
 from __future__ import annotations
 
 from app.jobs._runs import InputPaths
-from taser_engine.scores.training import ScoreModelTrainConfig, train_score_model
+from taser_engine.scores.train_config import ScoreModelTrainConfig
+from taser_engine.scores.training import train_score_model
 
 
 class Config(InputPaths, ScoreModelTrainConfig):

@@ -10,7 +10,7 @@ from taser_engine.training import TrainConfig, train
 
 
 class Config(InputPaths, TrainConfig):
-    epochs: int = Field(10, ge=1, le=MAX_EPOCHS)  # a default, so `taser submit train` works bare
+    epochs: int = Field(10, ge=1, le=MAX_EPOCHS, description="training epochs")  # a default, so `taser submit train` works bare
     score_model_run: RunId | None = Field(
         None, description="id of a finished score-model run to take the score from (instead of score_model)")
 

@@ -31,10 +31,12 @@ Iterations = Annotated[int, Field(ge=1, le=MAX_ATTACK_ITERATIONS)]
 class EvaluationConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    dataset: DatasetName = "digits"
-    n_eval: int = Field(N_EVAL, ge=1, le=MAX_SAMPLES, description="evaluation subset size (whole test set if smaller)")
-    subset_seed: Seed = EVAL_SUBSET_SEED
-    attacks: list[ATTACKS.Name] = Field(default_factory=lambda: ["autoattack", "spsa"], max_length=MAX_LIST)
+    dataset: DatasetName = Field("digits", description="dataset of the model")
+    n_eval: int = Field(N_EVAL, ge=1, le=MAX_SAMPLES, description="evaluation subset size N_eval (whole test set if smaller)",
+                        json_schema_extra={"flag": "--n"})
+    subset_seed: Seed = Field(EVAL_SUBSET_SEED, description="seed of the evaluation subset draw")
+    attacks: list[ATTACKS.Name] = Field(default_factory=lambda: ["autoattack", "spsa"], max_length=MAX_LIST,
+                                        description="attacks to run (the paper's tables: autoattack and spsa)")
     # each attack's own params, {name: {param: value}}, checked by its class (evaluation/named_attacks.py)
     attack_params: dict[ATTACKS.Name, dict[str, Any]] = Field(default_factory=dict, max_length=MAX_LIST, description=(
         "per-attack parameters, e.g. {\"spsa\": {\"nb_iter\": 8}}; they override the flat fields below"))
@@ -42,10 +44,10 @@ class EvaluationConfig(BaseModel):
     # diameter of [0, 1]^d for 3x32x32 images (55)
     eps_linf: float | None = Field(None, ge=0, le=1, description="L∞ budget; default: the dataset's")
     eps_l2: float | None = Field(None, ge=0, le=100, description="L2 budget; default: the dataset's")
-    batch_size: int = Field(250, ge=1, le=MAX_BATCH)
-    attack_seed: Seed = 0
+    batch_size: int = Field(250, ge=1, le=MAX_BATCH, description="points per attack batch")
+    attack_seed: Seed = Field(0, description="attack seed (AutoAttack, SPSA)", json_schema_extra={"flag": "--seed"})
     # Flat attack params (the CLI flags and the configs stored before attack_params); each has the
-    # bounds of the param it sets, and attack_params wins where both are given.
+    # bounds, default and description of the param it sets, and attack_params wins where both are given.
     spsa_nb_iter: int = _flat(SPSAAttack, "nb_iter")
     spsa_nb_sample: int = _flat(SPSAAttack, "nb_sample")
     spsa_lr: float = _flat(SPSAAttack, "lr")
@@ -53,7 +55,7 @@ class EvaluationConfig(BaseModel):
     apgd_n_iter: int = _flat(APGDCEOnly, "n_iter")
     square_n_queries: int = _flat(SquareOnly, "n_queries")
     iteration_check: tuple[Iterations, Iterations] | None = Field(
-        (10, 100), description="APGD-CE iteration counts compared by the gradient-masking check; None skips it")
+        (10, 100), description="APGD-CE iteration counts (FEWER,MORE) compared by the gradient-masking check; None (none) skips it")
     masking_tolerance: float = Field(0.005, ge=0, le=1, description="accuracy gap that raises a masking flag")
 
     @field_validator("attacks", mode="before")

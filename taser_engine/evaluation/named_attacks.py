@@ -69,7 +69,7 @@ class SquareOnly(NamedAttack):
     description = "Square alone, L∞ (black-box check, not AutoAttack)"
     legacy_fields = {"square_n_queries": "n_queries"}
 
-    n_queries: int = Field(5000, ge=1, le=MAX_ATTACK_ITERATIONS)
+    n_queries: int = Field(5000, ge=1, le=MAX_ATTACK_ITERATIONS, description="queries of the Square look")
 
     def build(self, config):
         return AutoAttackSubset(eps=config.linf, seed=config.attack_seed, attacks=("square",),
@@ -82,9 +82,9 @@ class SPSAAttack(NamedAttack):
     legacy_fields = {"spsa_nb_iter": "nb_iter", "spsa_nb_sample": "nb_sample", "spsa_lr": "lr",
                      "spsa_delta": "delta"}
 
-    nb_iter: int = Field(SPSA.nb_iter, ge=1, le=MAX_ATTACK_ITERATIONS)
+    nb_iter: int = Field(SPSA.nb_iter, ge=1, le=MAX_ATTACK_ITERATIONS, description="SPSA iterations")
     # 2·nb_sample perturbed copies of each point per iteration (the paper: 128)
-    nb_sample: int = Field(SPSA.nb_sample, ge=1, le=MAX_BATCH)
+    nb_sample: int = Field(SPSA.nb_sample, ge=1, le=MAX_BATCH, description="SPSA samples per iteration")
     lr: float = Field(SPSA.lr, gt=0, le=1, description="Adam step in [0, 1] input space")
     delta: float = Field(SPSA.delta, gt=0, le=1, description="finite-difference step")
 
