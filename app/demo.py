@@ -62,7 +62,7 @@ def demo_plan() -> list[DemoStep]:
 def queue_demo(quick: bool = True, *, url: str | None = None) -> tuple[list[dict], list[str]]:
     """Queue the plan; returns ([{key, kind, job_id, run_id}], [notes about skipped steps])."""
     from app.jobs import JobConfigError, kind_names, normalized_config, referenced_run, referenced_runs
-    from db import queue
+    from db import store
 
     registered = set(kind_names())
     queued, notes, run_of = [], [], {}
@@ -86,9 +86,9 @@ def queue_demo(quick: bool = True, *, url: str | None = None) -> tuple[list[dict
         except JobConfigError as exc:
             notes.append(f"skipped {step.key}: {exc}")
             continue
-        job_id = queue.submit_job(step.kind, config, name=step.name, parent_run_id=referenced_run(config),
+        job_id = store.submit_job(step.kind, config, name=step.name, parent_run_id=referenced_run(config),
                                   depends_on=referenced_runs(config), tags=[DEMO_TAG, "quick" if quick else "full"], url=url)
-        run_id = queue.get_job(job_id, url=url).run_id
+        run_id = store.get_job(job_id, url=url).run_id
         run_of[step.key] = run_id
         queued.append({"key": step.key, "kind": step.kind, "job_id": job_id, "run_id": run_id})
     return queued, notes

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from app.jobs._runs import RunId
-from db.models import RUN_NAME_LENGTH
+from db.store import RUN_NAME_LENGTH
 from taser_engine.fields import format_errors
 
 TAG_LENGTH = 64  # a label for filtering, shown in tables

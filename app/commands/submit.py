@@ -30,7 +30,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from app.jobs import JobConfigError, normalized_config, referenced_run, referenced_runs
     from app.submission import run_options
-    from db import queue
+    from db import store
 
     raw = read_json_object(args.config) if args.config is not None else {}
     try:
@@ -40,14 +40,14 @@ def run(args) -> int:
     except (JobConfigError, ValueError) as exc:
         raise UserError(str(exc)) from None
     try:
-        job_id = queue.submit_job(args.kind, config, name=options.name,
+        job_id = store.submit_job(args.kind, config, name=options.name,
                                   parent_run_id=options.parent_run_id or referenced_run(config),
                                   depends_on=referenced_runs(config), tags=options.tags,
                                   priority=options.priority, max_attempts=options.max_attempts)
-    except queue.QueueError as exc:
+    except store.QueueError as exc:
         raise UserError(str(exc)) from None
     if args.json:
-        job = queue.get_job(job_id)
+        job = store.get_job(job_id)
         args.json.write_text(json.dumps(
             {"job_id": job_id, "run_id": job.run_id, "kind": args.kind, "config": config}, indent=2))
     print(job_id)

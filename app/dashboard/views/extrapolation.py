@@ -38,14 +38,14 @@ def paper_table1() -> list[dict] | None:
 
 
 def render() -> None:
-    from db import dashboard_queries as dq
+    from db import store
 
     from app.figures.extrapolation import error_vs_lambda, predictions_figure
 
     st.title("1D extrapolation (paper §5.1, Table 1)")
     st.caption("x ~ N(0, 1), y = sin(x); a small MLP trained with L2 weight decay or the Stein penalty "
                "f'' − x f'. In-distribution error on fresh samples, out-of-distribution error on a wide grid.")
-    studies = [run for run in dq.finished_results("toy1d") if (run["summary"] or {}).get("rows")]
+    studies = [run for run in store.finished_results("toy1d") if (run["summary"] or {}).get("rows")]
     if studies:
         labels = {run["id"]: run_label(run) for run in studies}
         chosen = st.selectbox("Study", list(labels), format_func=labels.get, key="toy1d.study")

@@ -75,7 +75,7 @@ def render() -> None:
 
 def submit(kind: str, config_class, raw: dict, placeholders: dict, options: dict, meta_holders: dict) -> None:
     from app.jobs import referenced_run, referenced_runs
-    from db import queue
+    from db import store
 
     problems: dict[str, list[str]] = {}
     config = _validated(config_class, raw, placeholders, problems)
@@ -86,13 +86,13 @@ def submit(kind: str, config_class, raw: dict, placeholders: dict, options: dict
         return
     stored = config.model_dump(mode="json")
     try:
-        job_id = queue.submit_job(kind, stored, name=run_options.name, tags=run_options.tags,
+        job_id = store.submit_job(kind, stored, name=run_options.name, tags=run_options.tags,
                                   priority=run_options.priority, parent_run_id=referenced_run(stored),
                                   depends_on=referenced_runs(stored))
-    except queue.QueueError as exc:
+    except store.QueueError as exc:
         st.error(f"Nothing was queued: {exc}.")
         return
-    run_id = queue.get_job(job_id).run_id
+    run_id = store.get_job(job_id).run_id
     st.success(f"Queued job {job_id} (run #{run_id}).")
     st.page_link("screens/run.py", label=f"Open run #{run_id}", query_params={"run": str(run_id)})
 

@@ -15,7 +15,7 @@ COMMITTED_RESULTS = Path(__file__).resolve().parents[3] / "benchmarks" / "result
 
 def _whole_step_results(dq) -> dict[str, dict]:
     """label -> result: finished `bench-train-step` runs, then the measurements committed with the code."""
-    found = {f"run {run_label(run)}": run["summary"] for run in dq.finished_results("bench-train-step")
+    found = {f"run {run_label(run)}": run["summary"] for run in store.finished_results("bench-train-step")
              if (run["summary"] or {}).get("rows")}
     for path in sorted(COMMITTED_RESULTS.glob("train_step_*.json")):
         try:
@@ -56,7 +56,7 @@ def render_whole_step(dq) -> None:
 
 
 def render() -> None:
-    from db import dashboard_queries as dq
+    from db import store
 
     from app.dashboard.views.robustness import exports
     from app.figures.overhead import overhead_figure
@@ -67,7 +67,7 @@ def render() -> None:
     st.header("The penalty alone, per estimator")
     st.caption("Wall time per sample of one training step (cross-entropy + SGD) with and without "
                "λ·R_TASER, per estimator; errors are relative to the float64 double-backward reference.")
-    runs = [run for run in dq.finished_results("bench-overhead") if (run["summary"] or {}).get("rows")]
+    runs = [run for run in store.finished_results("bench-overhead") if (run["summary"] or {}).get("rows")]
     if not runs:
         st.info("No finished `bench-overhead` run yet: launch one (Launch page) or queue the demo (Home).")
         return
