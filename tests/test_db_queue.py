@@ -12,18 +12,12 @@ import sqlalchemy as sa
 from db import store
 from db.migrate import SCHEMA_HEAD, head_revision
 from db.session import dispose_engines, get_engine
-from tests.queue_support import REPO_ROOT, postgres_schema_url, sqlite_url
+from tests.queue_support import REPO_ROOT, sqlite_or_postgres_url, sqlite_url  # noqa: F401 - fixture
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def url(request, tmp_path):
-    if request.param == "sqlite":
-        yield sqlite_url(tmp_path)
-        dispose_engines()
-        return
-    pg_url, drop = postgres_schema_url()
-    yield pg_url
-    drop()
+@pytest.fixture
+def url(sqlite_or_postgres_url):
+    return sqlite_or_postgres_url
 
 
 def test_claim_order_and_exclusive_ownership(url):
