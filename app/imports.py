@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from db.models import RUN_NAME_LENGTH
+from db.store import RUN_NAME_LENGTH
 from taser_engine.checkpoints import SPEC_FILE, CheckpointError, atomic_write_json, load_model, save_model
 from taser_engine.datasets import DATASETS
 from taser_engine.fields import MAX_TEXT, format_errors
@@ -51,7 +51,7 @@ def import_model(name: str, weights: bytes, spec: bytes, dataset: str, method: s
     """Validate the upload and record it as a succeeded `import` run; returns the run id."""
     from app.paths import run_dir_for
     from app.submission import run_options
-    from db import queue
+    from db import store
 
     if dataset not in DATASETS:
         raise ImportRejected(f"unknown dataset {dataset[:40]!r}; choose one of {', '.join(sorted(DATASETS))}")
@@ -77,7 +77,7 @@ def import_model(name: str, weights: bytes, spec: bytes, dataset: str, method: s
             raise ImportRejected(f"{file_name} is corrupted or truncated ({reason})") from None
     config = {"dataset": dataset, "method": method, "taser": taser, "file": file_name,
               "spec": model_spec.model_dump()}
-    run_id = queue.record_finished_run("import", config, {"imported": file_name},
+    run_id = store.record_finished_run("import", config, {"imported": file_name},
                                        name=options.name, tags=options.tags)
     folder = run_dir_for(run_id)
     try:

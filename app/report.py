@@ -24,13 +24,13 @@ th{background:#f3f3f3} pre{background:#f7f7f7;padding:.8rem;overflow:auto;font-s
 
 
 def build_report(run_ids: Sequence[int], *, title: str = "TASER Studio report", url: str | None = None) -> str:
-    from db import dashboard_queries as dq
+    from db import store
 
-    runs = dq.runs_by_id(list(run_ids), url=url)
+    runs = store.runs_by_id(list(run_ids), url=url)
     missing = sorted(set(run_ids) - {run["id"] for run in runs})
     if missing:
         raise ValueError(f"no run(s) with id {', '.join(map(str, missing))}")
-    metrics = dq.metric_series([run["id"] for run in runs], max_points=1500, url=url)
+    metrics = store.metric_series([run["id"] for run in runs], max_points=1500, url=url)
     return render_report(runs, metrics, title=title)
 
 

@@ -18,7 +18,7 @@ from typing import Annotated, Any, NamedTuple
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from app.jobs._runs import RunId
-from db.models import RUN_NAME_LENGTH
+from db.store import RUN_NAME_LENGTH
 from taser_engine.fields import format_errors
 
 TAG_LENGTH = 64  # a label for filtering, shown in tables
@@ -85,7 +85,7 @@ def submit(kind: str, config: Mapping[str, Any] | BaseModel | None,
     Raises SubmissionError naming the problem; nothing is queued then.
     """
     from app.jobs import JobConfigError, normalized_config, referenced_run, referenced_runs
-    from db import queue
+    from db import store
 
     raw = config.model_dump(mode="json") if isinstance(config, BaseModel) else dict(config or {})
     try:
@@ -96,9 +96,9 @@ def submit(kind: str, config: Mapping[str, Any] | BaseModel | None,
         raise SubmissionError(str(exc)) from None
     parent = options.parent_run_id if options.parent_run_id is not None else referenced_run(stored)
     try:
-        job_id = queue.submit_job(kind, stored, name=options.name, parent_run_id=parent,
+        job_id = store.submit_job(kind, stored, name=options.name, parent_run_id=parent,
                                   depends_on=referenced_runs(stored), tags=options.tags,
                                   priority=options.priority, max_attempts=options.max_attempts, url=url)
-    except queue.QueueError as exc:
+    except store.QueueError as exc:
         raise SubmissionError(str(exc)) from None
-    return Submitted(job_id, queue.get_job(job_id, url=url).run_id)
+    return Submitted(job_id, store.get_job(job_id, url=url).run_id)

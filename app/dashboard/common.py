@@ -66,7 +66,7 @@ def run_label(run: dict) -> str:
 
 
 def database_location() -> str:
-    from db.dashboard_queries import database_location as location
+    from db.store import database_location as location
 
     return location()
 

@@ -51,13 +51,13 @@ def compute_field(lam: float, separation: float, steps: int) -> dict:
 
 
 def images() -> None:
-    from db import dashboard_queries as dq
+    from db import store
 
     from app.figures.alignment import alignment_histograms, image_maps_figure
 
     st.subheader("Images: alignment of chosen runs")
     page_body(alignment_launcher)
-    candidates = [run for kind in ALIGNMENT_KINDS for run in dq.finished_results(kind)
+    candidates = [run for kind in ALIGNMENT_KINDS for run in store.finished_results(kind)
                   if isinstance((run["summary"] or {}).get("alignment"), dict)]
     if not candidates:
         st.info("No alignment measured yet: queue an `alignment` job for a run with a saved model (above).")
@@ -75,13 +75,13 @@ def images() -> None:
 
 def alignment_launcher() -> None:
     """Queue an `alignment` job for a finished run that saved a model (the work runs in the worker)."""
-    from db import dashboard_queries as dq
+    from db import store
 
     from app.dashboard.common import run_dir
     from app.submission import SubmissionError, submit
     from taser_engine.checkpoints import WEIGHTS_FILE
 
-    models = [run for run in dq.run_table(status=["succeeded"], limit=200)
+    models = [run for run in store.list_runs(light=True, status=["succeeded"], limit=200)
               if run["kind"] != "alignment" and (run_dir(run["id"]) / WEIGHTS_FILE).exists()]
     if not models:
         st.caption("No finished run has saved a model yet (trainings do).")
@@ -91,7 +91,7 @@ def alignment_launcher() -> None:
     chosen = columns[0].selectbox("Measure alignment of", list(labels), format_func=labels.get, key="field.model_run")
     n = columns[1].select_slider("test images", [64, 256, 1000], value=256, key="field.n")
     if columns[2].button("Queue", key="field.queue"):
-        config = dq.runs_by_id([chosen])[0]["config"] or {}
+        config = store.runs_by_id([chosen])[0]["config"] or {}
         try:
             job_id, _ = submit("alignment", {"model_run": chosen, "n": n, "dataset": config.get("dataset", "digits")},
                                {"name": f"alignment of #{chosen}"})

@@ -11,7 +11,7 @@ LAMBDA_CHOICES = [0.0, 1e-4, 1e-3, 1e-2, 1e-1, 1.0]
 
 
 def render() -> None:
-    from db import dashboard_queries as dq
+    from db import store
 
     from app.figures.extrapolation import error_vs_lambda, predictions_figure
     from app.table1 import table1_rows
@@ -20,7 +20,7 @@ def render() -> None:
     st.title("1D extrapolation (paper §5.1, Table 1)")
     st.caption("x ~ N(0, 1), y = sin(x); a small MLP trained with L2 weight decay or the Stein penalty "
                "f'' − x f'. In-distribution error on fresh samples, out-of-distribution error on a wide grid.")
-    studies = [run for run in dq.finished_results("toy1d") if (run["summary"] or {}).get("rows")]
+    studies = [run for run in store.finished_results("toy1d") if (run["summary"] or {}).get("rows")]
     if studies:
         labels = {run["id"]: run_label(run) for run in studies}
         chosen = st.selectbox("Study", list(labels), format_func=labels.get, key="toy1d.study")

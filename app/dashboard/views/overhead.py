@@ -13,9 +13,9 @@ from app.dashboard.common import run_label
 COMMITTED_RESULTS = Path(__file__).resolve().parents[3] / "benchmarks" / "results"
 
 
-def _whole_step_results(dq) -> dict[str, dict]:
+def _whole_step_results(store) -> dict[str, dict]:
     """label -> result: finished `bench-train-step` runs, then the measurements committed with the code."""
-    found = {f"run {run_label(run)}": run["summary"] for run in dq.finished_results("bench-train-step")
+    found = {f"run {run_label(run)}": run["summary"] for run in store.finished_results("bench-train-step")
              if (run["summary"] or {}).get("rows")}
     for path in sorted(COMMITTED_RESULTS.glob("train_step_*.json")):
         try:
@@ -25,7 +25,7 @@ def _whole_step_results(dq) -> dict[str, dict]:
     return found
 
 
-def render_whole_step(dq) -> None:
+def render_whole_step(store) -> None:
     from app.dashboard.views.robustness import exports
     from app.figures.overhead import train_step_figure
     from app.results import train_step_table
@@ -35,7 +35,7 @@ def render_whole_step(dq) -> None:
                "objective with its attack, penalty, update), with TASER over without, timed interleaved in one "
                "process; bars: median over repeats, whiskers min–max; black marks: the paper's Table 3 "
                "(one A10 GPU, ResNet-18, cached scores).")
-    results = _whole_step_results(dq)
+    results = _whole_step_results(store)
     if not results:
         st.info("No whole-step benchmark yet: run `taser bench train-step --quick` or queue a "
                 "`bench-train-step` job (Launch page).")
@@ -56,18 +56,18 @@ def render_whole_step(dq) -> None:
 
 
 def render() -> None:
-    from db import dashboard_queries as dq
+    from db import store
 
     from app.dashboard.views.robustness import exports
     from app.figures.overhead import overhead_figure
     from app.results import overhead_table
 
     st.title("Overhead of TASER")
-    render_whole_step(dq)
+    render_whole_step(store)
     st.header("The penalty alone, per estimator")
     st.caption("Wall time per sample of one training step (cross-entropy + SGD) with and without "
                "λ·R_TASER, per estimator; errors are relative to the float64 double-backward reference.")
-    runs = [run for run in dq.finished_results("bench-overhead") if (run["summary"] or {}).get("rows")]
+    runs = [run for run in store.finished_results("bench-overhead") if (run["summary"] or {}).get("rows")]
     if not runs:
         st.info("No finished `bench-overhead` run yet: launch one (Launch page) or queue the demo (Home).")
         return

@@ -19,14 +19,14 @@ def render() -> None:
 
 
 def table1() -> None:
-    from db import dashboard_queries as dq
+    from db import store
 
     from app.table1 import ood_pairs, table1_check
     from taser_engine.experiments.paper_tables import PAPER_TABLE1
 
     st.subheader("Table 1 — 1D extrapolation")
     paper = PAPER_TABLE1
-    studies = [run for run in dq.finished_results("toy1d") if _same_as_paper(run["config"])
+    studies = [run for run in store.finished_results("toy1d") if _same_as_paper(run["config"])
                and (run["summary"] or {}).get("rows")]
     # the study covering most of the paper's λ grid (newest first among equals)
     study = max(studies, key=lambda run: len({row["lambda"] for row in run["summary"]["rows"]}
@@ -77,10 +77,10 @@ def tables23() -> None:
 
 
 def overhead() -> None:
-    from db import dashboard_queries as dq
+    from db import store
 
     st.subheader("Overhead — first-order TASER on ResNet-18")
-    runs = [run for run in dq.finished_results("bench-overhead") if (run["summary"] or {}).get("rows")]
+    runs = [run for run in store.finished_results("bench-overhead") if (run["summary"] or {}).get("rows")]
     rows = [row for run in runs[:1] for row in run["summary"]["rows"]
             if row["model"] == "resnet18" and row["laplacian"] == "none"]
     ours = ", ".join(f"{row['method']} on {row['device']}: ×{row['ratio']:.2f}" for row in rows) or "not run yet"

@@ -9,11 +9,11 @@ from app.dashboard.common import run_label
 
 
 def evaluation_runs() -> list[dict]:
-    from db import dashboard_queries as dq
+    from db import store
 
     from app.results import is_evaluation
 
-    return [run for kind in ("evaluate",) for run in dq.finished_results(kind, limit=200)
+    return [run for kind in ("evaluate",) for run in store.finished_results(kind, limit=200)
             if is_evaluation(run["summary"])]
 
 
@@ -81,12 +81,12 @@ def paper_layouts(picked: list[tuple[str, dict]]) -> None:
 
 def stored_rows() -> None:
     """Evaluation rows stored per attack through the db API (e.g. by training jobs)."""
-    from db import dashboard_queries as dq
+    from db import store
 
-    rows = dq.evaluations_of_runs(with_per_sample=False)
+    rows = store.list_evaluations(with_per_sample=False)
     if rows:
         with st.expander(f"{len(rows)} stored per-attack evaluation row(s)"):
-            st.dataframe(rows, hide_index=True, width="stretch")
+            st.dataframe([row.to_dict() for row in rows], hide_index=True, width="stretch")
 
 
 def exports(stem: str, table: list[dict], figure) -> None:
