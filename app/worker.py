@@ -433,7 +433,7 @@ class JobExecution:
         self._register_log_artifact()  # before the final state: a finished job has its log
         outcome = self.result[0] if self.result else None
         if outcome == "succeeded":
-            self._must(queue.complete, job_id, me, self.result[1], url=url)
+            self._must(queue.complete, job_id, me, self.result[1], evaluations=self.result[2], url=url)
             return "succeeded"
         if outcome == "failed":
             self._must(queue.fail, job_id, me, self.result[1], url=url)
@@ -445,7 +445,7 @@ class JobExecution:
             self._must(queue.release, job_id, me, url=url)
             return "queued"
         if outcome == "stopped":  # the job stopped on its own account
-            self._must(queue.complete, job_id, me, self.result[1], url=url)
+            self._must(queue.complete, job_id, me, self.result[1], evaluations=self.result[2], url=url)
             return "succeeded"
         if exitcode == -signal.SIGKILL:  # out of memory, most often: worth another attempt
             return self._must(queue.retry_or_fail, job_id, me, _death_reason(exitcode), url=url) or "lost"

@@ -167,9 +167,10 @@ def job_control(job_id: int, worker_id: str, *, url: str | None = None) -> Heart
 
 
 def complete(job_id: int, worker_id: str, summary: Mapping[str, Any] | None = None, *,
-             url: str | None = None) -> bool:
-    """Mark a running job succeeded; False when this worker no longer owns it."""
-    return _finish(job_id, worker_id, "succeeded", None, summary, url)
+             evaluations: Sequence[Mapping[str, Any]] | None = None, url: str | None = None) -> bool:
+    """Mark a running job succeeded, storing its summary and its evaluation rows (fields of
+    `add_evaluation`); False when this worker no longer owns it."""
+    return _finish(job_id, worker_id, "succeeded", None, summary, url, evaluations)
 
 
 def fail(job_id: int, worker_id: str, reason: str, *, url: str | None = None) -> bool:
@@ -213,7 +214,10 @@ def release(job_id: int, worker_id: str, *, url: str | None = None) -> bool:
 
 
 def _finish(job_id: int, worker_id: str, status: str, reason: str | None,
-            summary: Mapping[str, Any] | None, url: str | None) -> bool:
+            summary: Mapping[str, Any] | None, url: str | None,
+            evaluations: Sequence[Mapping[str, Any]] | None = None) -> bool:
+    # One transaction: a retried completion never stores a job's evaluation rows twice.
+    rows = [_evaluation_row(0, **row) for row in evaluations or ()]
     with write_session(url) as session:
         now = _now(session)
         job = _owned_job(session, job_id, worker_id)
@@ -222,6 +226,9 @@ def _finish(job_id: int, worker_id: str, status: str, reason: str | None,
         _set_finished(session, job, status, reason, now)
         if summary is not None:
             session.get(Run, job.run_id).summary = dict(summary)
+        for row in rows:
+            row.run_id = job.run_id
+            session.add(row)
         return True
 
 
@@ -389,17 +396,24 @@ def add_evaluation(run_id: int, attack: str, norm: str, eps: float, n: int,
                    per_sample: Mapping[str, Any] | None = None,
                    extra: Mapping[str, Any] | None = None, *, url: str | None = None) -> int:
     """Store one robustness evaluation (accuracies as fractions in [0, 1]); returns its id."""
-    for label, value in (("clean_accuracy", clean_accuracy), ("robust_accuracy", robust_accuracy)):
-        if value is not None and not 0.0 <= value <= 1.0:
-            raise ValueError(f"{label} must be a fraction in [0, 1], got {value}")
+    evaluation = _evaluation_row(run_id, attack, norm, eps, n, clean_accuracy, robust_accuracy, per_sample, extra)
     with write_session(url) as session:
-        evaluation = Evaluation(run_id=run_id, attack=attack, norm=norm, eps=float(eps), n=int(n),
-                                clean_accuracy=clean_accuracy, robust_accuracy=robust_accuracy,
-                                per_sample=dict(per_sample) if per_sample else None,
-                                extra=dict(extra) if extra else None)
         session.add(evaluation)
         session.flush()
         return evaluation.id
+
+
+def _evaluation_row(run_id: int, attack: str, norm: str, eps: float, n: int,
+                    clean_accuracy: float | None, robust_accuracy: float | None,
+                    per_sample: Mapping[str, Any] | None = None,
+                    extra: Mapping[str, Any] | None = None) -> Evaluation:
+    for label, value in (("clean_accuracy", clean_accuracy), ("robust_accuracy", robust_accuracy)):
+        if value is not None and not 0.0 <= value <= 1.0:
+            raise ValueError(f"{label} must be a fraction in [0, 1], got {value}")
+    return Evaluation(run_id=run_id, attack=attack, norm=norm, eps=float(eps), n=int(n),
+                      clean_accuracy=clean_accuracy, robust_accuracy=robust_accuracy,
+                      per_sample=dict(per_sample) if per_sample else None,
+                      extra=dict(extra) if extra else None)
 
 
 def set_run_notes(run_id: int, notes: str, *, url: str | None = None) -> None:

@@ -11,10 +11,11 @@ summary's `alignment` block is what the Score field & alignment page draws.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from app.jobs._result import JobResult
 from app.jobs._runs import InputPaths, RunId
 from taser_engine.datasets import DatasetName
 from taser_engine.fields import MAX_TIMESTEPS, PathText, Seed
@@ -33,6 +34,25 @@ class Config(InputPaths):
     score_timestep: int = Field(50, ge=0, le=MAX_TIMESTEPS)
     examples: int = Field(4, ge=0, le=16, description="example images with score / gradient maps")
     seed: Seed = 0
+
+
+class AlignmentBlock(BaseModel):
+    """Per-sample cos(s, ∇f) and |sᵀ∇f|, and example images with their score / gradient maps."""
+
+    model_config = ConfigDict(extra="allow")
+    cosine: list[float | None] = []
+    abs_directional: list[float | None] = []
+    examples: list[dict[str, Any]] = []
+
+
+class Result(JobResult):
+    model_run: int | None = None
+    dataset: str | None = None
+    score: str | None = None
+    n: int | None = Field(None, ge=0)
+    cosine_mean: float | None = Field(None, ge=-1, le=1)
+    abs_directional_mean: float | None = Field(None, ge=0)
+    alignment: AlignmentBlock | None = None
 
 
 def run(config: Config, ctx) -> dict:
