@@ -74,6 +74,37 @@ def train_step_table(rows: Sequence[Mapping]) -> list[dict]:
              "ratio max": row["ratio_max"], "paper ratio": row["paper_ratio"]} for row in rows]
 
 
+def table1_rows(rows: list[dict], paper: list[dict] | None) -> list[dict]:
+    """Our Table 1 (mean ± std) with the paper's value of the same cell beside it (pure)."""
+    paper_by_lambda = {row["lambda"]: row for row in paper or []}
+    out = []
+    for row in sorted(rows, key=lambda r: (r["regulariser"], r["lambda"])):
+        reference = paper_by_lambda.get(row["lambda"], {})
+        reg = row["regulariser"]
+        out.append({
+            "regulariser": "L2" if reg == "l2" else "Stein", "λ": row["lambda"],
+            "ID MSE (ours)": f"{row['id_mse_mean']:.3g} ± {row.get('id_mse_std') or 0:.2g}",
+            "ID MSE (paper)": _fmt(reference.get(f"{reg}_id")),
+            "OOD MSE (ours)": f"{row['ood_mse_mean']:.3g} ± {row.get('ood_mse_std') or 0:.2g}",
+            "OOD MSE (paper)": _fmt(reference.get(f"{reg}_ood")),
+            "seeds": len(row.get("seeds") or []),
+        })
+    return out
+
+
+def _fmt(value) -> str:
+    return "—" if value is None else f"{value:.3g}"
+
+
+def paper_table1() -> list[dict] | None:
+    """The paper's Table 1, or None where the engine's paper tables are not installed."""
+    try:
+        from taser_engine.experiments.paper_tables import PAPER_TABLE1
+    except ImportError:
+        return None
+    return PAPER_TABLE1
+
+
 def _percent(value) -> str | None:
     return None if value is None else f"{100 * value:.1f}%"
 

@@ -5,36 +5,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.dashboard.common import optional, page_body, require, run_label
+from app.dashboard.common import page_body, require, run_label
+from app.results import paper_table1, table1_rows  # noqa: F401 (table1_rows: shared with the report)
 
 LAMBDA_CHOICES = [0.0, 1e-4, 1e-3, 1e-2, 1e-1, 1.0]
-
-
-def table1_rows(rows: list[dict], paper: list[dict] | None) -> list[dict]:
-    """Our Table 1 (mean ± std) with the paper's value of the same cell beside it (pure)."""
-    paper_by_lambda = {row["lambda"]: row for row in paper or []}
-    out = []
-    for row in sorted(rows, key=lambda r: (r["regulariser"], r["lambda"])):
-        reference = paper_by_lambda.get(row["lambda"], {})
-        reg = row["regulariser"]
-        out.append({
-            "regulariser": "L2" if reg == "l2" else "Stein", "λ": row["lambda"],
-            "ID MSE (ours)": f"{row['id_mse_mean']:.3g} ± {row.get('id_mse_std') or 0:.2g}",
-            "ID MSE (paper)": _fmt(reference.get(f"{reg}_id")),
-            "OOD MSE (ours)": f"{row['ood_mse_mean']:.3g} ± {row.get('ood_mse_std') or 0:.2g}",
-            "OOD MSE (paper)": _fmt(reference.get(f"{reg}_ood")),
-            "seeds": len(row.get("seeds") or []),
-        })
-    return out
-
-
-def _fmt(value) -> str:
-    return "—" if value is None else f"{value:.3g}"
-
-
-def paper_table1() -> list[dict] | None:
-    tables = optional("taser_engine.experiments.paper_tables")
-    return getattr(tables, "PAPER_TABLE1", None)
 
 
 def render() -> None:
