@@ -26,7 +26,7 @@ def _whole_step_results(dq) -> dict[str, dict]:
 
 
 def render_whole_step(dq) -> None:
-    from app.dashboard.views.robustness import exports
+    from app.dashboard.common import exports
     from app.figures.overhead import train_step_figure
     from app.results import train_step_table
 
@@ -58,7 +58,7 @@ def render_whole_step(dq) -> None:
 def render() -> None:
     from db import dashboard_queries as dq
 
-    from app.dashboard.views.robustness import exports
+    from app.dashboard.common import exports
     from app.figures.overhead import overhead_figure
     from app.results import overhead_table
 

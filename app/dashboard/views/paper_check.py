@@ -89,7 +89,7 @@ def _same_as_paper(config: dict) -> bool:
 
 
 def tables23() -> None:
-    from app.dashboard.views.robustness import evaluation_runs
+    from app.dashboard.common import evaluation_results
 
     tables = optional("taser_engine.evaluation.tables")
     st.subheader("Tables 2 and 3 — robustness")
@@ -103,9 +103,9 @@ def tables23() -> None:
         st.info("Our side of Tables 2–3 appears when the evaluation module is installed and evaluations exist.")
         return
     runs = []
-    for run in evaluation_runs():
+    for run, result in evaluation_results():
         try:
-            runs.append(tables.RunEval.from_json(run["summary"], source=f"#{run['id']}"))
+            runs.append(result.run_eval(source=f"#{run['id']}"))
         except Exception:  # noqa: BLE001 - evaluations without method/TASER labels cannot be paired
             continue
     for layout in ("table2", "table3"):
