@@ -156,3 +156,20 @@ def test_viewers_give_plain_blocks():
     assert any(isinstance(block, TableBlock) for block in blocks)
     assert any(isinstance(block, FigureBlock) for block in blocks)
     assert result_blocks("noop", parse_result("noop", SAMPLES["noop"])) == []
+
+
+def test_an_imported_evaluation_is_stored_like_an_evaluate_job(queue_db):
+    from app.imports import ImportRejected, import_evaluation
+    from db import dashboard_queries as dq
+    from db import queries
+
+    run_id = import_evaluation("elsewhere.json", json.dumps(SAMPLES["evaluate"]).encode())
+    run = queries.get_run(run_id)
+    assert run["kind"] == "evaluate" and run["status"] == "succeeded" and "import" in run["tags"]
+    assert [row["attack"] for row in run["evaluations"]] == ["apgd_ce", "spsa"]
+    assert run_id in [found["id"] for found in dq.finished_results("evaluate")]
+    with pytest.raises(ImportRejected, match="field 'clean_acc'"):
+        import_evaluation("bad.json", json.dumps({"clean_acc": 7, "robust": {"spsa": 0.1}}).encode())
+    with pytest.raises(ImportRejected, match="not JSON"):
+        import_evaluation("bad.json", b"{")
+    assert len(queries.list_evaluations()) == 2

@@ -101,15 +101,23 @@ def embedded_worker_note() -> str:
     return "no embedded worker (not started through `taser dashboard`)"
 
 
-def evaluation_results(limit: int = 200) -> list[tuple[dict, object]]:
-    """Finished `evaluate` runs with their typed Result, newest first; evaluations cancelled
-    before measuring anything are left out (the Robustness and Paper check pages share this)."""
+def finished_with_results(kinds: str | tuple[str, ...], keep: Callable[[object], bool] = bool,
+                          limit: int = 200) -> list[tuple[dict, object]]:
+    """(run, typed Result) of finished runs of `kinds` whose Result passes `keep`, newest first
+    per kind: what every results page lists."""
     from db import dashboard_queries as dq
 
     from app.jobs import parse_result
 
-    pairs = [(run, parse_result("evaluate", run["summary"])) for run in dq.finished_results("evaluate", limit=limit)]
-    return [(run, result) for run, result in pairs if getattr(result, "is_evaluation", False)]
+    pairs = [(run, parse_result(kind, run["summary"]))
+             for kind in ((kinds,) if isinstance(kinds, str) else kinds) for run in dq.finished_results(kind, limit=limit)]
+    return [(run, result) for run, result in pairs if keep(result)]
+
+
+def evaluation_results(limit: int = 200) -> list[tuple[dict, object]]:
+    """Finished `evaluate` runs with their Result; evaluations cancelled before measuring anything
+    are left out (the Robustness and Paper check pages share this)."""
+    return finished_with_results("evaluate", lambda result: getattr(result, "is_evaluation", False), limit)
 
 
 def show_blocks(blocks, key: str) -> None:
