@@ -14,10 +14,6 @@ from collections.abc import Mapping, Sequence
 from app.figures.robustness import bootstrap_interval
 
 
-def is_evaluation(summary: Mapping | None) -> bool:
-    return bool(summary) and "clean_acc" in summary
-
-
 def accuracies_from_rows(rows: Sequence[Mapping]) -> dict[int, dict]:
     """Per run: {"n", "clean_acc", "robust", "robust_avg", "per_sample"} from its stored evaluation
     rows (`db.queue.add_evaluation` fields), in the shape `robustness_rows` reads."""

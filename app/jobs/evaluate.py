@@ -8,13 +8,13 @@ job's folder as `evaluation.json`; each attack's accuracy is besides stored as a
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import ConfigDict, Field, model_validator
 
 from app.commands.evaluate import run_metadata
 from app.jobs import JobError
-from app.jobs._result import JobResult
+from app.jobs._result import Fraction, JobResult
 from app.jobs._runs import RunId, run_config, run_id_in
 from app.paths import run_dir_for
 from taser_engine.checkpoints import CheckpointError, atomic_write_json, load_model
@@ -35,9 +35,6 @@ class Config(EvaluationConfig):
             if dataset:
                 data = {**data, "dataset": dataset}
         return data
-
-
-Fraction = Annotated[float, Field(ge=0, le=1)]
 
 
 class Result(JobResult):

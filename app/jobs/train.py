@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from app.jobs._result import JobResult
+from app.jobs._result import Fraction, JobResult
 from app.jobs._runs import InputPaths, RunId, fill_path_from_run
 from taser_engine.fields import MAX_EPOCHS
 from taser_engine.training import TrainConfig, train
@@ -37,8 +37,8 @@ class Result(JobResult):
     epochs_planned: int | None = Field(None, ge=0)
     steps: int | None = Field(None, ge=0)
     steps_planned: int | None = Field(None, ge=0)
-    clean_acc: float | None = Field(None, ge=0, le=1)
-    train_acc: float | None = Field(None, ge=0, le=1)
+    clean_acc: Fraction | None = None
+    train_acc: Fraction | None = None
     ms_per_sample: float | None = Field(None, ge=0)
     ms_per_sample_without_penalty: float | None = Field(None, ge=0)
     penalty_ms_per_sample: float | None = Field(None, ge=0)
