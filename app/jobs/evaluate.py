@@ -21,6 +21,8 @@ from taser_engine.checkpoints import CheckpointError, atomic_write_json, load_mo
 from taser_engine.evaluation import EvaluationCancelled, EvaluationConfig, evaluate_model
 
 RESULT_FILE = "evaluation.json"
+# attacks that take no norm parameter are L∞ ones (SPSA)
+DEFAULT_NORM = "Linf"
 
 
 class Config(EvaluationConfig):
@@ -69,7 +71,7 @@ class Result(JobResult):
             record = self.attacks.get(attack, {})
             params = record.get("params") or {}
             per_sample = {key: self.per_sample[key] for key in ("clean", attack) if key in self.per_sample}
-            rows.append({"attack": attack, "norm": str(params.get("norm", "")), "eps": float(params.get("eps") or 0.0),
+            rows.append({"attack": attack, "norm": str(params.get("norm", DEFAULT_NORM)), "eps": float(params.get("eps") or 0.0),
                          "n": self.n or 0, "clean_accuracy": self.clean_acc, "robust_accuracy": accuracy,
                          "per_sample": per_sample or None,
                          "extra": {key: record[key] for key in ("label", "is_autoattack", "wall_s", "warnings")
