@@ -12,9 +12,11 @@ training) or, with `score: diffusion`, the score model of run `score_model_run`.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from app.jobs._result import JobResult
 from app.jobs._runs import InputPaths, RunId, fill_path_from_run
 from taser_engine.datasets import DatasetName
 from taser_engine.fields import MAX_TIMESTEPS, PathText, Seed
@@ -51,6 +53,25 @@ class Config(InputPaths):
 
     def score_spec(self) -> ScoreSpec:
         return ScoreSpec(source=self.score, model=self.score_model, timestep=self.score_timestep)
+
+
+class AlignmentBlock(BaseModel):
+    """Per-sample cos(s, ∇f) and |sᵀ∇f|, and example images with their score / gradient maps."""
+
+    model_config = ConfigDict(extra="allow")
+    cosine: list[float | None] = []
+    abs_directional: list[float | None] = []
+    examples: list[dict[str, Any]] = []
+
+
+class Result(JobResult):
+    model_run: int | None = None
+    dataset: str | None = None
+    score: str | None = None
+    n: int | None = Field(None, ge=0)
+    cosine_mean: float | None = Field(None, ge=-1, le=1)
+    abs_directional_mean: float | None = Field(None, ge=0)
+    alignment: AlignmentBlock | None = None
 
 
 def run(config: Config, ctx) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from app.jobs._runs import InputPaths, RunId, fill_path_from_run
+from app.jobs.train import Result  # noqa: F401 (fine-tuning returns what training does)
 from taser_engine.fields import MAX_EPOCHS, PathText
 from taser_engine.training import FinetuneConfig, finetune
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.dashboard.common import page_body, run_label
+from app.dashboard.common import finished_with_results, page_body, run_label
 
 ALIGNMENT_KINDS = ("evaluate", "train", "finetune", "score-model", "alignment")
 
@@ -51,14 +51,15 @@ def compute_field(lam: float, separation: float, steps: int) -> dict:
 
 
 def images() -> None:
-    from db import store
-
     from app.figures.alignment import alignment_histograms, image_maps_figure
+    from app.jobs.alignment import AlignmentBlock
 
     st.subheader("Images: alignment of chosen runs")
     page_body(alignment_launcher)
-    candidates = [run for kind in ALIGNMENT_KINDS for run in store.finished_results(kind)
-                  if isinstance((run["summary"] or {}).get("alignment"), dict)]
+    measured = finished_with_results(
+        ALIGNMENT_KINDS, lambda result: isinstance(getattr(result, "alignment", None), AlignmentBlock), limit=50)
+    candidates = [run for run, _ in measured]
+    blocks = {run["id"]: result.alignment for run, result in measured}
     if not candidates:
         st.info("No alignment measured yet: queue an `alignment` job for a run with a saved model (above).")
         return
@@ -66,9 +67,9 @@ def images() -> None:
     chosen = st.multiselect("Runs", list(labels), default=list(labels)[:2], format_func=labels.get,
                             key="field.runs")
     picked = [run for run in candidates if run["id"] in chosen]
-    st.plotly_chart(alignment_histograms({labels[run["id"]]: run["summary"]["alignment"] for run in picked}),
+    st.plotly_chart(alignment_histograms({labels[run["id"]]: blocks[run["id"]].model_dump() for run in picked}),
                     width="stretch", key="field.img_hist")
-    examples = [item for run in picked for item in run["summary"]["alignment"].get("examples", [])]
+    examples = [item for run in picked for item in blocks[run["id"]].examples]
     if examples:
         st.plotly_chart(image_maps_figure(examples[:6]), width="stretch", key="field.maps")
 

@@ -5,33 +5,25 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.dashboard.common import page_body, require, run_label
+from app.dashboard.common import finished_with_results, page_body, require, run_label, show_blocks
 
 LAMBDA_CHOICES = [0.0, 1e-4, 1e-3, 1e-2, 1e-1, 1.0]
 
 
 def render() -> None:
-    from db import store
-
-    from app.figures.extrapolation import error_vs_lambda, predictions_figure
-    from app.table1 import table1_rows
-    from taser_engine.experiments.paper_tables import PAPER_TABLE1
+    from app.viewers import result_blocks
 
     st.title("1D extrapolation (paper §5.1, Table 1)")
     st.caption("x ~ N(0, 1), y = sin(x); a small MLP trained with L2 weight decay or the Stein penalty "
                "f'' − x f'. In-distribution error on fresh samples, out-of-distribution error on a wide grid.")
-    studies = [run for run in store.finished_results("toy1d") if (run["summary"] or {}).get("rows")]
+    studies = finished_with_results("toy1d", lambda result: bool(result.rows), limit=50)
     if studies:
-        labels = {run["id"]: run_label(run) for run in studies}
+        labels = {run["id"]: run_label(run) for run, _ in studies}
         chosen = st.selectbox("Study", list(labels), format_func=labels.get, key="toy1d.study")
-        summary = next(run for run in studies if run["id"] == chosen)["summary"]
-        if summary.get("curves"):
-            st.plotly_chart(predictions_figure(summary["curves"]), width="stretch", key="toy1d.pred")
-        st.plotly_chart(error_vs_lambda(summary["rows"], PAPER_TABLE1), width="stretch", key="toy1d.err")
-        st.subheader("Table 1: ours beside the paper")
-        st.dataframe(table1_rows(summary["rows"]), hide_index=True, width="stretch")
+        result = next(result for run, result in studies if run["id"] == chosen)
+        show_blocks(result_blocks("toy1d", result), key="toy1d.study")  # what the report shows
         with st.expander("Every protocol choice of this study"):
-            st.json(summary.get("settings", {}), expanded=False)
+            st.json(result.settings or {}, expanded=False)
     else:
         st.info("No finished 1D study yet: launch a `toy1d` run (Launch page) or queue the demo (Home).")
     page_body(sliders)  # the sliders fail alone (e.g. engine missing), below the stored study

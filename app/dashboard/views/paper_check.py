@@ -49,15 +49,15 @@ def _same_as_paper(config: dict) -> bool:
 
 
 def tables23() -> None:
-    from app.dashboard.views.robustness import evaluation_runs
+    from app.dashboard.common import evaluation_results
 
     from taser_engine.evaluation import tables
 
     st.subheader("Tables 2 and 3 — robustness")
     runs = []
-    for run in evaluation_runs():
+    for run, result in evaluation_results():
         try:
-            runs.append(tables.RunEval.from_json(run["summary"], source=f"#{run['id']}"))
+            runs.append(result.run_eval(source=f"#{run['id']}"))
         except Exception:  # noqa: BLE001 - evaluations without method/TASER labels cannot be paired
             continue
     for layout in ("table2", "table3"):

@@ -1,5 +1,6 @@
 """A run's page: status, live metric curves (loss parts, λ(t), LR, Stein statistics), config,
-summary, evaluations, log tail and artifacts to download."""
+summary (shown through the kind's result viewer, as in the HTML report), stored evaluation rows,
+log tail and artifacts to download."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app.dashboard.common import STATUS_ICONS, format_eta, run_dir, run_label
+from app.dashboard.common import STATUS_ICONS, format_eta, run_dir, run_label, show_blocks
 
 MAX_DOWNLOAD_BYTES = 200 * 1024 * 1024
 
@@ -98,6 +99,10 @@ def static_part(run_id: int) -> None:
     with summary_tab:
         summary = run["summary"]
         if summary:
+            from app.jobs import parse_result
+            from app.viewers import result_blocks
+
+            show_blocks(result_blocks(run["kind"], parse_result(run["kind"], summary)), key=f"run.result.{run_id}")
             st.json(_shorten(summary), expanded=1)
         else:
             st.caption("No summary yet (it is written when the run finishes).")
