@@ -58,6 +58,7 @@ def kind_flags(kind: str) -> tuple[ConfigFlags, argparse.ArgumentParser]:
 
 
 def run(args) -> int:
+    from app.jobs import JobConfigError
     from app.submission import SubmissionError, submit
 
     if args.kind is None:
