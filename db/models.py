@@ -1,4 +1,4 @@
-"""The schema: runs, jobs (the queue), job dependencies, metrics, evaluations, artifacts.
+"""The schema: runs, jobs (the queue), job dependencies, metrics, evaluations, artifacts, studies.
 
 A run is one piece of work and its results (a training, an evaluation, a benchmark); its job is
 the queue entry that gets it executed, one job per run; a job may wait for other runs to succeed
@@ -24,6 +24,7 @@ FINISHED_STATES = ("succeeded", "failed", "cancelled")
 
 # Column lengths the app validates against before writing (PostgreSQL refuses longer values; SQLite would store them).
 RUN_NAME_LENGTH = 200
+STUDY_KEY_LENGTH = 500  # "train/method=…/taser=…/seed=…/<swept fields>"
 
 
 def utcnow() -> datetime:
@@ -49,6 +50,12 @@ class Run(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # A study's run: which study and which job of its plan. Unique together, so a study's job is
+    # queued once even when two processes resume the same study at the same moment.
+    study_id: Mapped[int | None] = mapped_column(ForeignKey("studies.id", ondelete="SET NULL"), index=True)
+    study_key: Mapped[str | None] = mapped_column(String(STUDY_KEY_LENGTH))
+
+    __table_args__ = (UniqueConstraint("study_id", "study_key", name="uq_runs_study_key"),)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -173,6 +180,21 @@ class Artifact(Base):
             "sha256": self.sha256, "size_bytes": self.size_bytes,
             "created_at": _iso(self.created_at),
         }
+
+
+class Study(Base):
+    """A named grid of runs (see app/studies): its spec and the plan made from it, frozen when the
+    study was created, so resuming or retrying it never re-plans under changed code."""
+
+    __tablename__ = "studies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(RUN_NAME_LENGTH))
+    preset: Mapped[str | None] = mapped_column(String(64))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    plan: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # PlannedJob dicts in queue order
+    cancelled: Mapped[bool] = mapped_column(Boolean, default=False)  # stops a resume from queueing more
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 def _iso(value: datetime | None) -> str | None:

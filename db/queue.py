@@ -48,8 +48,12 @@ class Heartbeat:
 def submit_job(kind: str, config: dict[str, Any], name: str | None = None,
                parent_run_id: int | None = None, tags: Sequence[str] | None = None, *,
                depends_on: Sequence[int] = (), priority: int = 0,
-               max_attempts: int = DEFAULT_MAX_ATTEMPTS, url: str | None = None) -> int:
+               max_attempts: int = DEFAULT_MAX_ATTEMPTS, study: tuple[int, str] | None = None,
+               url: str | None = None) -> int:
     """Queue a job of `kind` with an already validated `config`; returns the job id.
+
+    `study`: (study id, plan key) when the job is part of a study; a key already queued raises
+    sqlalchemy's IntegrityError (see db/studies.py).
 
     The job is not claimed before every run in `depends_on`, and its parent run, has succeeded;
     if one of them fails or is cancelled, the job fails (`fail_jobs_with_failed_dependencies`).
@@ -61,7 +65,8 @@ def submit_job(kind: str, config: dict[str, Any], name: str | None = None,
             if missing:
                 raise QueueError(f"no run with id {', '.join(map(str, sorted(missing)))} to depend on")
         run = Run(kind=kind, name=name, config=dict(config), status="queued",
-                  parent_run_id=parent_run_id, tags=list(tags or []), notes="")
+                  parent_run_id=parent_run_id, tags=list(tags or []), notes="",
+                  study_id=study[0] if study else None, study_key=study[1] if study else None)
         session.add(run)
         session.flush()
         job = Job(run_id=run.id, kind=kind, config=dict(config), status="queued",
