@@ -338,3 +338,10 @@ def test_study_pages_show_the_grid_tables_and_the_launch_form(seeded):
     launch = open_page("launch", {"form": "study"})
     assert_clean(launch)
     assert any("jobs" in i.value and "train" in i.value for i in launch.info)  # count and estimate before queueing
+
+
+def test_paper_check_judges_the_claims_on_a_study(seeded):
+    at = open_page("paper_check")
+    assert_clean(at)
+    claims = str(at.dataframe[0].value)
+    assert "TASER improves robust accuracy" in claims and "yes for" in claims

@@ -70,3 +70,22 @@ def test_methods_with_unequal_seed_counts_get_no_joint_average_row():
     assert methods == ["standard", "pgd"]
     table3 = build_table("table3", runs)
     assert [r["without"]["clean"] for r in table3.rows] == [1.0, 1.0]
+
+
+def test_paper_claims_are_judged_by_their_intervals():
+    from app.studies.verdicts import claim_verdicts
+
+    rng = np.random.default_rng(2)
+    n, runs = 400, []
+    for method, gain in (("standard", 0.3), ("pgd", 0.0), ("trades", -0.3)):
+        for seed in (0, 1):
+            base = bernoulli(0.4, n, rng)
+            runs += [run(method, False, seed, np.ones(n), base),
+                     run(method, True, seed, np.ones(n), np.clip(base + (bernoulli(abs(gain), n, rng) * np.sign(gain)), 0, 1))]
+    verdicts = {v["claim"].split(" (")[0].split(",")[0]: v for v in
+                claim_verdicts(build_table("table2", runs, n_boot=300), build_table("table3", runs))}
+    every = verdicts["TASER improves robust accuracy"]
+    assert every["ours"].startswith("yes for 1/3 methods, CI excludes 0 for 1; CI below 0 for TRADES")
+    assert every["verdict"] == "partly supported"
+    assert verdicts["clean-accuracy change"]["verdict"] == "supported"  # clean is identical by construction
+    assert verdicts["the gain holds under both attacks"]["ours"] == "both improve for 1/3 methods"
