@@ -1,9 +1,10 @@
 """The `taser` command: a thin dispatcher over one module per subcommand.
 
 Each module in `app.commands` exposes `register(subparsers)`, which adds its parser and sets
-`handler` to a function taking the parsed arguments and returning an exit code. Modules are
-imported lazily by name so that `taser --help` stays fast and one broken optional dependency
-cannot take down every subcommand.
+`handler` to a function taking the parsed arguments and returning an exit code. Every module is
+imported when the parser is built (its flags and help are needed for `taser --help`), so a module
+that fails to import fails every subcommand; modules keep heavy imports inside their handlers where
+they can, to keep `taser --help` quick.
 """
 
 from __future__ import annotations
@@ -98,12 +99,26 @@ def database_unavailable(exc: BaseException) -> str | None:
             "(is it running? TASER_DATABASE_URL names it)")
 
 
+def _exit_code(exc: SystemExit) -> int:
+    return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+
+
 def main(argv: list[str] | None = None) -> int:
     show_engine_log()
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # Commands whose flags depend on an argument (`taser submit KIND --field ...`) read the rest
+    # themselves; for any other command an unknown flag is argparse's usual one-line error.
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if extra and not getattr(args, "takes_config_flags", False):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    except SystemExit as exc:  # argparse printed its one-line error (or the help): its code is ours
+        return _exit_code(exc)
+    args.extra = extra
     try:
         return int(args.handler(args) or 0)
+    except SystemExit as exc:  # a command's own argparse step (`taser submit KIND --bad-flag`)
+        return _exit_code(exc)
     except UserError as exc:
         print(f"taser {args.command}: error: {exc}", file=sys.stderr)
         return 2

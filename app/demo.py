@@ -1,13 +1,12 @@
 """The demo plan: which jobs `taser demo` (and the Home / Launch buttons) queue, as data.
 
-Each step names a job kind and a config (fields of that kind's pydantic config) in a quick
-variant (target: under 5 minutes on a 2-core CPU) and a full one (under 30). A step may refer to
+Each step names a job kind and a config (fields of that kind's pydantic config; the trainings start
+from the engine's `digits-cpu` preset) in a quick variant (target: under 5 minutes on a 2-core
+CPU) and a full one (under 30). A step may refer to
 the runs of earlier steps through config fields (`refs`: field -> step key), e.g. an evaluation's
 `model_run` is the run id of its training, and a TASER training's `score_model_run` the demo's
-score model. Kinds not registered in this installation, or whose engine module is missing, are
-skipped with a note, so the same plan works while the engine grows. Queue order is the run order
-(trainings before their evaluations) with one worker; the queue has no dependencies, so with
-several workers an evaluation can start before its training has finished and fail; re-queue it.
+score model. Each job waits for the runs it refers to (the queue's dependencies), so any number
+of workers can take the plan; a step whose config does not validate is skipped with a note.
 """
 
 from __future__ import annotations
@@ -15,11 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from taser_engine.objectives import METHODS
+
 DEMO_TAG = "demo"
-BASE_METHODS = ("standard", "pgd", "trades", "mart", "trades-awp", "mart-awp")
+BASE_METHODS = METHODS  # the demo trains every built-in base objective
 QUICK_METHODS = ("standard", "pgd")  # the quick demo trains these, each with and without TASER
-DIGITS_CPU = {"dataset": "digits", "arch": "small_cnn", "width": 16, "batch_size": 64, "lr": 3e-3,
-              "device": "cpu", "taser_lambda": 0.03, "awp_warmup": 3}
 
 
 @dataclass(frozen=True)
@@ -35,6 +34,8 @@ class DemoStep:
 
 
 def demo_plan() -> list[DemoStep]:
+    from taser_engine.training.presets import PRESETS
+
     steps = [
         DemoStep("toy1d", "toy1d", quick={"seeds": 2, "epochs": 800}, full={}, name="demo: 1D extrapolation study"),
         DemoStep("overhead", "bench-overhead",
@@ -47,7 +48,7 @@ def demo_plan() -> list[DemoStep]:
         for taser in (False, True):
             label = f"{method}{' + TASER' if taser else ''}"
             train_key = f"train-{method}-{'taser' if taser else 'plain'}"
-            train = {**DIGITS_CPU, "method": method, "taser": taser}
+            train = {**PRESETS["digits-cpu"]["train"], "method": method, "taser": taser}
             steps.append(DemoStep(train_key, "train", quick={**train, "epochs": 3}, full={**train, "epochs": 10},
                                   name=f"demo: train {label}", refs={"score_model_run": "score-model"} if taser else {},
                                   required_refs=False, in_quick=method in QUICK_METHODS))
@@ -61,16 +62,11 @@ def demo_plan() -> list[DemoStep]:
 
 def queue_demo(quick: bool = True, *, url: str | None = None) -> tuple[list[dict], list[str]]:
     """Queue the plan; returns ([{key, kind, job_id, run_id}], [notes about skipped steps])."""
-    from app.jobs import JobConfigError, kind_names, normalized_config, referenced_run, referenced_runs
-    from db import queue
+    from app.submission import SubmissionError, submit
 
-    registered = set(kind_names())
     queued, notes, run_of = [], [], {}
     for step in demo_plan():
         if quick and not step.in_quick:
-            continue
-        if step.kind not in registered:
-            notes.append(f"skipped {step.key}: job kind `{step.kind}` is not installed yet")
             continue
         missing = [key for key in step.refs.values() if key not in run_of]
         if missing and step.required_refs:
@@ -79,16 +75,11 @@ def queue_demo(quick: bool = True, *, url: str | None = None) -> tuple[list[dict
         raw = dict(step.quick if quick else step.full)
         raw.update({name: run_of[key] for name, key in step.refs.items() if key in run_of})
         try:
-            config = normalized_config(step.kind, raw)
-        except ImportError as exc:
-            notes.append(f"skipped {step.key}: job kind `{step.kind}` is not available yet ({exc})")
-            continue
-        except JobConfigError as exc:
+            submitted = submit(step.kind, raw, {"name": step.name, "tags": [DEMO_TAG, "quick" if quick else "full"]},
+                               url=url)
+        except SubmissionError as exc:
             notes.append(f"skipped {step.key}: {exc}")
             continue
-        job_id = queue.submit_job(step.kind, config, name=step.name, parent_run_id=referenced_run(config),
-                                  depends_on=referenced_runs(config), tags=[DEMO_TAG, "quick" if quick else "full"], url=url)
-        run_id = queue.get_job(job_id, url=url).run_id
-        run_of[step.key] = run_id
-        queued.append({"key": step.key, "kind": step.kind, "job_id": job_id, "run_id": run_id})
+        run_of[step.key] = submitted.run_id
+        queued.append({"key": step.key, "kind": step.kind, "job_id": submitted.job_id, "run_id": submitted.run_id})
     return queued, notes

@@ -33,9 +33,11 @@ import subprocess
 import sys
 import time
 import traceback
+from functools import partial
 from pathlib import Path
 
 from app.jsonlines import JsonLinesTail, JsonLinesWriter
+from app.parent_death import die_with_parent
 from taser_engine.callbacks import Callbacks
 from taser_engine.checkpoints import atomic_write_json
 
@@ -45,7 +47,6 @@ STOP_FILE = "STOP"
 RESULT_FILE = "result.json"
 CONFIG_FILE = "config.json"
 POLL_S = 0.2
-PR_SET_PDEATHSIG = 1
 
 
 # -- the launching side ---------------------------------------------------------------------
@@ -65,7 +66,9 @@ def launch(kind: str, config, callbacks: Callbacks, run_dir: str | Path, poll_s:
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     print(f"data-parallel: {' '.join(command)}", flush=True)
     # Its own session: a terminal's Ctrl-C reaches only us, and we turn it into a clean stop.
-    process = subprocess.Popen(command, env=env, preexec_fn=_terminate_with_parent, start_new_session=True)
+    # SIGTERM when we die: torchrun, on SIGTERM, stops its processes.
+    process = subprocess.Popen(command, env=env, preexec_fn=partial(die_with_parent, signal.SIGTERM),
+                               start_new_session=True)
     events = JsonLinesTail(work / EVENTS_FILE)
     try:
         while process.poll() is None:
@@ -127,21 +130,6 @@ def _replay(event: dict, callbacks: Callbacks) -> None:
         callbacks.on_checkpoint(event["path"], event["step"])
 
 
-def _terminate_with_parent() -> None:
-    _set_parent_death_signal(signal.SIGTERM)  # torchrun, on SIGTERM, stops its processes
-
-
-def _set_parent_death_signal(signum: int) -> None:
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signum)
-    except OSError:
-        pass
-
-
 # -- each process ---------------------------------------------------------------------------
 
 class RankCallbacks(Callbacks):
@@ -176,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kind", choices=["train", "finetune"], required=True)
     parser.add_argument("--run-dir", type=Path, required=True)
     args = parser.parse_args(argv)
-    _set_parent_death_signal(signal.SIGKILL)  # never outlive torchrun
+    die_with_parent(signal.SIGKILL)  # never outlive torchrun
     work = args.run_dir / WORK_DIR
     rank = int(os.environ.get("RANK", "0"))
     try:

@@ -1,14 +1,19 @@
-"""Importing a model a user uploads: size-limited, validated, never unpickled beyond tensors.
+"""Importing what a user uploads: a model (size-limited, validated, never unpickled beyond
+tensors) or an evaluation made elsewhere (`taser evaluate --json`).
 
 An upload is a weights file (`.safetensors`, or a PyTorch state dict `.pt`/`.pth` read with
 `weights_only=True`) plus its `model.json` (a `ModelSpec`). Both are checked before anything is
 recorded: sizes, the spec's fields, and a real load of the weights into the architecture. The
 model then lives in its own run folder under the artifact root, as a succeeded `import` run that
 `evaluate` and `finetune` jobs take by id like any trained run.
+
+An evaluation is checked against the evaluate job's Result and recorded as a succeeded
+`evaluate` run with its per-attack evaluation rows, exactly as an evaluate job stores it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -16,7 +21,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from db.models import RUN_NAME_LENGTH
+from db.store import RUN_NAME_LENGTH
 from taser_engine.checkpoints import SPEC_FILE, CheckpointError, atomic_write_json, load_model, save_model
 from taser_engine.datasets import DATASETS
 from taser_engine.fields import MAX_TEXT, format_errors
@@ -51,7 +56,7 @@ def import_model(name: str, weights: bytes, spec: bytes, dataset: str, method: s
     """Validate the upload and record it as a succeeded `import` run; returns the run id."""
     from app.paths import run_dir_for
     from app.submission import run_options
-    from db import queue
+    from db import store
 
     if dataset not in DATASETS:
         raise ImportRejected(f"unknown dataset {dataset[:40]!r}; choose one of {', '.join(sorted(DATASETS))}")
@@ -77,7 +82,7 @@ def import_model(name: str, weights: bytes, spec: bytes, dataset: str, method: s
             raise ImportRejected(f"{file_name} is corrupted or truncated ({reason})") from None
     config = {"dataset": dataset, "method": method, "taser": taser, "file": file_name,
               "spec": model_spec.model_dump()}
-    run_id = queue.record_finished_run("import", config, {"imported": file_name},
+    run_id = store.record_finished_run("import", config, {"imported": file_name},
                                        name=options.name, tags=options.tags)
     folder = run_dir_for(run_id)
     try:
@@ -87,6 +92,38 @@ def import_model(name: str, weights: bytes, spec: bytes, dataset: str, method: s
         shutil.rmtree(folder, ignore_errors=True)
         raise
     return run_id
+
+
+MAX_EVALUATION_BYTES = 64 * 1024**2  # per-sample vectors of a whole test set stay far below
+
+
+def import_evaluation(name: str, payload: bytes, label: str | None = None) -> int:
+    """Validate an evaluation JSON and record it as a succeeded `evaluate` run with its
+    evaluation rows; returns the run id."""
+    from app.jobs import JobResultError, validate_result
+    from app.submission import run_options
+    from db import store
+
+    file_name = Path(name).name
+    if len(payload) > MAX_EVALUATION_BYTES:
+        raise ImportRejected(f"{file_name[:80]} is over {MAX_EVALUATION_BYTES // 1024**2} MiB")
+    try:
+        raw = json.loads(payload)
+    except ValueError as exc:
+        raise ImportRejected(f"{file_name[:80]} is not JSON ({exc})") from None
+    try:
+        result = validate_result("evaluate", raw if isinstance(raw, dict) else {"clean_acc": raw})
+    except JobResultError as exc:
+        raise ImportRejected(f"{file_name[:80]}: {exc}") from None
+    if result is None or not result.is_evaluation or not result.robust:
+        raise ImportRejected(f"{file_name[:80]} is not a `taser evaluate --json` result (no clean_acc / robust)")
+    try:
+        options = run_options(name=label or f"import {file_name}"[:RUN_NAME_LENGTH], tags=["import"])
+    except ValueError as exc:
+        raise ImportRejected(str(exc)) from None
+    # the run and its rows in one transaction: an import is never half stored
+    return store.record_finished_run("evaluate", {"imported": file_name}, result.stored(), name=options.name,
+                                     tags=options.tags, evaluations=result.evaluation_rows())
 
 
 def _without_scratch(message: str, upload: Path, file_name: str) -> str:

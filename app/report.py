@@ -2,7 +2,8 @@
 inlined, so the file can be mailed to someone without the app (no network needed to open it).
 
 `build_report(run_ids)` reads the runs through db/ queries; `render_report(runs, metrics)` is the
-pure part (data in, HTML out).
+pure part (data in, HTML out). Each run's own section shows its Result through the kind's viewer
+(`app.viewers`), the same blocks the Run page shows; nothing here imports Streamlit.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 
-from app import tables
+from taser_engine import text_tables
 from app.figures.curves import group_keys, metric_curves
+from app.jobs import parse_result
+from app.viewers import FigureBlock, TableBlock, TextBlock, result_blocks
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1200px;color:#222}
@@ -24,13 +27,13 @@ th{background:#f3f3f3} pre{background:#f7f7f7;padding:.8rem;overflow:auto;font-s
 
 
 def build_report(run_ids: Sequence[int], *, title: str = "TASER Studio report", url: str | None = None) -> str:
-    from db import dashboard_queries as dq
+    from db import store
 
-    runs = dq.runs_by_id(list(run_ids), url=url)
+    runs = store.runs_by_id(list(run_ids), url=url)
     missing = sorted(set(run_ids) - {run["id"] for run in runs})
     if missing:
         raise ValueError(f"no run(s) with id {', '.join(map(str, missing))}")
-    metrics = dq.metric_series([run["id"] for run in runs], max_points=1500, url=url)
+    metrics = store.metric_series([run["id"] for run in runs], max_points=1500, url=url)
     return render_report(runs, metrics, title=title)
 
 
@@ -41,7 +44,7 @@ def render_report(runs: Sequence[Mapping], metrics: Mapping[int, Mapping[str, li
     parts = [f"<h1>{html.escape(title)}</h1>",
              f"<p class='meta'>Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC from "
              f"{len(runs)} run(s). Figures are interactive (zoom, hover, toggle traces).</p>",
-             "<h2>Runs</h2>", tables.to_html([_overview(run) for run in runs])]
+             "<h2>Runs</h2>", text_tables.to_html([_overview(run) for run in runs])]
     parts += _kind_sections(runs)
     for run in runs:
         parts.append(_run_section(run, metrics.get(run["id"], {})))
@@ -64,25 +67,23 @@ def _figure(fig) -> str:
 def _kind_sections(runs: Sequence[Mapping]) -> list[str]:
     """Cross-run sections: robustness of all evaluations together."""
     from app.figures.robustness import accuracy_bars
-    from app.results import is_evaluation, robustness_rows
+    from app.results import robustness_rows
 
-    evaluations = [(f"#{run['id']} {run.get('name') or ''}".strip(), run["summary"]) for run in runs
-                   if is_evaluation(run.get("summary"))]
+    evaluations = []
+    for run in runs:
+        result = parse_result(run["kind"], run.get("summary"))
+        if getattr(result, "is_evaluation", False):
+            evaluations.append((f"#{run['id']} {run.get('name') or ''}".strip(), result.stored()))
     if not evaluations:
         return []
     table, bars = robustness_rows(evaluations)
-    return ["<section><h2>Robustness</h2>", tables.to_html(table), _figure(accuracy_bars(bars)), "</section>"]
+    return ["<section><h2>Robustness</h2>", text_tables.to_html(table), _figure(accuracy_bars(bars)), "</section>"]
 
 
 def _run_section(run: Mapping, series: Mapping[str, list]) -> str:
     parts = [f"<section><h2>Run #{run['id']} · {html.escape(run['kind'])} · {html.escape(run.get('name') or '')}</h2>"]
     summary = run.get("summary") or {}
-    if run["kind"] == "toy1d" and summary.get("rows"):
-        parts += _toy1d(summary)
-    elif run["kind"] == "bench-overhead" and summary.get("rows"):
-        parts += _overhead(summary)
-    elif isinstance(summary.get("alignment"), dict):
-        parts += _alignment(run, summary["alignment"])
+    parts += [_block_html(block) for block in result_blocks(run["kind"], parse_result(run["kind"], summary))]
     if series:
         for group, keys in group_keys(list(series)).items():
             parts.append(_figure(metric_curves({f"#{run['id']}": series}, keys, title=f"{group} metrics")))
@@ -96,38 +97,12 @@ def _run_section(run: Mapping, series: Mapping[str, list]) -> str:
     return "\n".join(parts)
 
 
-def _toy1d(summary: Mapping) -> list[str]:
-    from app.dashboard.views.extrapolation import table1_rows
-    from app.figures.extrapolation import error_vs_lambda, predictions_figure
-
-    paper = _paper_table1()
-    parts = []
-    if summary.get("curves"):
-        parts.append(_figure(predictions_figure(summary["curves"])))
-    parts.append(_figure(error_vs_lambda(summary["rows"], paper)))
-    parts.append("<h3>Table 1 (ours beside the paper)</h3>" + tables.to_html(table1_rows(summary["rows"], paper)))
-    return parts
-
-
-def _paper_table1():
-    try:
-        from taser_engine.experiments.paper_tables import PAPER_TABLE1
-    except ImportError:
-        return None
-    return PAPER_TABLE1
-
-
-def _overhead(summary: Mapping) -> list[str]:
-    from app.figures.overhead import overhead_figure
-    from app.results import overhead_table
-
-    return [_figure(overhead_figure(summary["rows"])), tables.to_html(overhead_table(summary["rows"]))]
-
-
-def _alignment(run: Mapping, block: Mapping) -> list[str]:
-    from app.figures.alignment import alignment_histograms, image_maps_figure
-
-    parts = [_figure(alignment_histograms({f"#{run['id']}": block}))]
-    if block.get("examples"):
-        parts.append(_figure(image_maps_figure(block["examples"][:4])))
-    return parts
+def _block_html(block) -> str:
+    title = f"<h3>{html.escape(block.title)}</h3>" if getattr(block, "title", "") else ""
+    if isinstance(block, TableBlock):
+        return title + text_tables.to_html(block.rows)
+    if isinstance(block, FigureBlock):
+        return title + _figure(block.figure)
+    if isinstance(block, TextBlock):
+        return f"<p>{html.escape(block.text)}</p>"
+    raise TypeError(f"not a result block: {block!r}")

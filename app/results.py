@@ -1,8 +1,10 @@
 """Result rows the pages and the report share: pure functions from stored run summaries to tables.
 
 Evaluation summaries follow `taser evaluate --json` ({"n", "clean_acc", "robust": {...},
-"robust_avg", "per_sample": {"clean": [0/1...], attack: [0/1...]}, "flags": [...]}); overhead
-summaries follow `taser bench overhead --json` ({"rows": [...]}).
+"robust_avg", "per_sample": {"clean": [0/1...], attack: [0/1...]}, "flags": [...]}), the fields
+of the evaluate job's Result; `accuracies_from_rows` gives the accuracy part of that shape from
+stored evaluation rows (one per attack). Overhead summaries follow `taser bench overhead --json`
+({"rows": [...]}).
 """
 
 from __future__ import annotations
@@ -12,8 +14,20 @@ from collections.abc import Mapping, Sequence
 from app.figures.robustness import bootstrap_interval
 
 
-def is_evaluation(summary: Mapping | None) -> bool:
-    return bool(summary) and "clean_acc" in summary
+def accuracies_from_rows(rows: Sequence[Mapping]) -> dict[int, dict]:
+    """Per run: {"n", "clean_acc", "robust", "robust_avg", "per_sample"} from its stored evaluation
+    rows (`db.store.add_evaluation` fields), in the shape `robustness_rows` reads."""
+    runs: dict[int, dict] = {}
+    for row in rows:
+        run = runs.setdefault(row["run_id"], {"n": row["n"], "clean_acc": row["clean_accuracy"],
+                                              "robust": {}, "per_sample": {}})
+        run["robust"][row["attack"]] = row["robust_accuracy"]
+        run["per_sample"].update(row.get("per_sample") or {})
+    for run in runs.values():
+        robust = run["robust"]
+        both = [robust.get("autoattack"), robust.get("spsa")]
+        run["robust_avg"] = sum(both) / 2 if None not in both else None  # the paper's "robust acc. avg."
+    return runs
 
 
 def robustness_rows(labelled: Sequence[tuple[str, Mapping]]) -> tuple[list[dict], list[dict]]:

@@ -37,8 +37,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from db import queue
-from db.models import Job
+from db import store
 from db.session import DatabaseUnavailableError, get_engine
 
 from app.dblink import DatabaseLink
@@ -108,7 +107,7 @@ class Worker:
                     self.link.call(self._reap, stop=self.shutdown)
                     next_reap = time.monotonic() + min(self.options.poll_interval_s,
                                                        self.options.lease_s / 4)
-                job = self.link.call(queue.claim_next_job, self.worker_id, self.options.lease_s,
+                job = self.link.call(store.claim_next_job, self.worker_id, self.options.lease_s,
                                      url=self.options.url, stop=self.shutdown)
                 if job is None:
                     if self.options.once:
@@ -131,10 +130,10 @@ class Worker:
         self.link.call(get_engine, self.options.url, waiting=waiting, stop=self.shutdown)
 
     def _reap(self) -> None:
-        queue.reap_expired_leases(url=self.options.url)
-        queue.fail_jobs_with_failed_dependencies(url=self.options.url)
+        store.reap_expired_leases(url=self.options.url)
+        store.fail_jobs_with_failed_dependencies(url=self.options.url)
 
-    def _execute(self, job: Job) -> None:
+    def _execute(self, job: store.JobRecord) -> None:
         """One job; a bug in running it fails that job, never the worker (no crash loop)."""
         try:
             JobExecution(self, job).run()
@@ -143,7 +142,7 @@ class Worker:
         except Exception as exc:  # noqa: BLE001 - record it against the job and go on
             traceback.print_exc()
             reason = f"worker error: {type(exc).__name__}: {exc} (see the worker's log)"
-            self.link.call(queue.fail, job.id, self.worker_id, reason, url=self.options.url,
+            self.link.call(store.fail, job.id, self.worker_id, reason, url=self.options.url,
                            stop=self.shutdown)
 
     def install_signal_handlers(self) -> None:
@@ -159,7 +158,7 @@ class JobExecution:
     written or the outage limit) for what ends the attempt.
     """
 
-    def __init__(self, worker: Worker, job: Job) -> None:
+    def __init__(self, worker: Worker, job: store.JobRecord) -> None:
         self.worker, self.job, self.options = worker, job, worker.options
         self.url = self.options.url
         self.link = worker.link
@@ -185,7 +184,7 @@ class JobExecution:
             reason = (f"artifact root not writable: {self.options.root} "
                       f"({exc.strerror or exc}: {exc.filename or self.run_dir})")
             print(f"worker {self.worker.worker_id}: job {self.job.id}: {reason}", flush=True)
-            self._must(queue.fail, self.job.id, self.worker.worker_id, reason, url=self.url)
+            self._must(store.fail, self.job.id, self.worker.worker_id, reason, url=self.url)
             return "failed"
         parent_conn, child_conn = self._spawn_pipe()
         process = self.worker._spawn.Process(
@@ -265,12 +264,12 @@ class JobExecution:
         while not self.finished.wait(min(CANCEL_POLL_S, self.options.heartbeat_interval())):
             try:
                 if time.monotonic() >= next_beat:
-                    done, beat = self._soon(queue.heartbeat, self.job.id, self.worker.worker_id,
+                    done, beat = self._soon(store.heartbeat, self.job.id, self.worker.worker_id,
                                             self.options.lease_s, url=self.url)
                     if done:
                         next_beat = time.monotonic() + self.options.heartbeat_interval()
                 else:
-                    done, beat = self._soon(queue.job_control, self.job.id, self.worker.worker_id,
+                    done, beat = self._soon(store.job_control, self.job.id, self.worker.worker_id,
                                             url=self.url)
             except Exception as exc:  # noqa: BLE001 - an unexpected error must not kill the job
                 print(f"worker {self.worker.worker_id}: heartbeat failed: {exc}", flush=True)
@@ -335,7 +334,7 @@ class JobExecution:
         while True:
             records, end = self.journal.peek(METRIC_RECORDS_PER_WRITE)
             if records:
-                queue.log_metric_points(self.job.run_id, [(r["step"], r["metrics"]) for r in records],
+                store.log_metric_points(self.job.run_id, [(r["step"], r["metrics"]) for r in records],
                                         url=self.url)
             self.journal.advance(end)
             if len(records) < METRIC_RECORDS_PER_WRITE:
@@ -345,7 +344,7 @@ class JobExecution:
         if self._progress_pending is None:
             return
         step, total, message = self._progress_pending
-        queue.set_progress(self.job.id, step, total, message, self._eta(step, total, time.monotonic()),
+        store.set_progress(self.job.id, step, total, message, self._eta(step, total, time.monotonic()),
                            url=self.url)
         self._progress_pending = None
 
@@ -355,7 +354,7 @@ class JobExecution:
             return
         self._write_metrics()
         self._write_progress()
-        queue.set_checkpoint(self.job.id, self._checkpoint_pending, url=self.url)
+        store.set_checkpoint(self.job.id, self._checkpoint_pending, url=self.url)
         self._checkpoint_pending = None
 
     def _eta(self, step: int, total: int, now: float) -> float | None:
@@ -383,7 +382,7 @@ class JobExecution:
     def _write_log(self) -> None:
         data = self._read_log()
         if data:
-            queue.append_log_tail(self.job.id, data.decode("utf-8", errors="replace"), url=self.url)
+            store.append_log_tail(self.job.id, data.decode("utf-8", errors="replace"), url=self.url)
             self._log_offset += len(data)
 
     def _read_log(self) -> bytes:
@@ -399,7 +398,7 @@ class JobExecution:
             data = self.log_path.read_bytes()
         except OSError:  # nothing to register
             return
-        self._must(queue.add_artifact, self.job.run_id, "log", self._relative(str(self.log_path)),
+        self._must(store.add_artifact, self.job.run_id, "log", self._relative(str(self.log_path)),
                    hashlib.sha256(data).hexdigest(), len(data), url=self.url)
 
     # -- the end ----------------------------------------------------------------------------
@@ -411,7 +410,7 @@ class JobExecution:
                 self._soon(self._write_metrics)
             return "lost"
         if stopped_by == "database":
-            back, _ = self._soon(queue.job_control, job_id, me, url=url)
+            back, _ = self._soon(store.job_control, job_id, me, url=url)
             if not back:
                 raise DatabaseUnavailableError(self.link.gone_message(
                     f"stopped job {job_id} at its last checkpoint; once the database is back and the "
@@ -427,29 +426,34 @@ class JobExecution:
                 f"is back and the job's lease has expired, a worker runs it again from its "
                 f"last checkpoint")) from None
 
+    def _evaluations(self) -> list:
+        """Evaluation rows the runner's result message carries after the summary, if any; they
+        are written in the same transaction as the job's success."""
+        return list(self.result[2]) if len(self.result) > 2 and self.result[2] else []
+
     def _record_final_state(self, exitcode: int | None, stopped_by: str | None) -> str:
         job_id, me, url = self.job.id, self.worker.worker_id, self.url
         self._write_all()
         self._register_log_artifact()  # before the final state: a finished job has its log
         outcome = self.result[0] if self.result else None
         if outcome == "succeeded":
-            self._must(queue.complete, job_id, me, self.result[1], url=url)
+            self._must(store.complete, job_id, me, self.result[1], evaluations=self._evaluations(), url=url)
             return "succeeded"
         if outcome == "failed":
-            self._must(queue.fail, job_id, me, self.result[1], url=url)
+            self._must(store.fail, job_id, me, self.result[1], url=url)
             return "failed"
         if stopped_by == "cancel":
-            self._must(queue.cancel, job_id, me, url=url)
+            self._must(store.cancel, job_id, me, url=url)
             return "cancelled"
         if stopped_by == "shutdown":
-            self._must(queue.release, job_id, me, url=url)
+            self._must(store.release, job_id, me, url=url)
             return "queued"
         if outcome == "stopped":  # the job stopped on its own account
-            self._must(queue.complete, job_id, me, self.result[1], url=url)
+            self._must(store.complete, job_id, me, self.result[1], evaluations=self._evaluations(), url=url)
             return "succeeded"
         if exitcode == -signal.SIGKILL:  # out of memory, most often: worth another attempt
-            return self._must(queue.retry_or_fail, job_id, me, _death_reason(exitcode), url=url) or "lost"
-        self._must(queue.fail, job_id, me, _death_reason(exitcode), url=url)
+            return self._must(store.retry_or_fail, job_id, me, _death_reason(exitcode), url=url) or "lost"
+        self._must(store.fail, job_id, me, _death_reason(exitcode), url=url)
         return "failed"
 
 

@@ -31,41 +31,36 @@ METRIC_KEYS = ("loss/base", "loss/taser", "lambda", "lr")
 
 
 def seed(url: str, n_runs: int, n_points: int) -> dict:
-    """Runs through the queue API (submit, claim, finish); metrics bulk-inserted in one go."""
-    from sqlalchemy import insert
-
-    from db import queue
-    from db.models import Metric, utcnow
-    from db.session import write_session
+    """Runs through the queue API (submit, claim, finish); metrics through the tracking API, one transaction a run."""
+    from db import store
 
     rng = random.Random(0)
     kinds = ("count", "count", "count", "toy1d", "bench-overhead")
     run_ids = []
     for index in range(n_runs):
         kind = kinds[index % len(kinds)]
-        job_id = queue.submit_job(kind, {"index": index, "lr": 10 ** rng.uniform(-4, -2)}, name=f"bench-{index}",
+        job_id = store.submit_job(kind, {"index": index, "lr": 10 ** rng.uniform(-4, -2)}, name=f"bench-{index}",
                                   tags=[f"group{index % 7}"], url=url)
-        run_ids.append((job_id, queue.get_job(job_id, url=url).run_id, kind))
+        run_ids.append((job_id, store.get_job(job_id, url=url).run_id, kind))
     finished = run_ids[: int(0.9 * n_runs)]
     for job_id, run_id, kind in finished:  # claim in order, finish most, fail some
-        job = queue.claim_next_job("bench-worker", 60.0, url=url)
+        job = store.claim_next_job("bench-worker", 60.0, url=url)
         summary = synthetic_summary(kind, rng)
         if job.id % 11 == 0:
-            queue.fail(job.id, "bench-worker", "NaN loss: synthetic failure", url=url)
+            store.fail(job.id, "bench-worker", "NaN loss: synthetic failure", url=url)
         else:
-            queue.complete(job.id, "bench-worker", summary, url=url)
+            store.complete(job.id, "bench-worker", summary, url=url)
     for _ in range(3):  # a few running
-        job = queue.claim_next_job("bench-worker", 3600.0, url=url)
-        queue.set_progress(job.id, 30, 100, "epoch 3/10", 120.0, url=url)
+        job = store.claim_next_job("bench-worker", 3600.0, url=url)
+        store.set_progress(job.id, 30, 100, "epoch 3/10", 120.0, url=url)
     per_run = n_points // (n_runs * len(METRIC_KEYS))
-    now = utcnow()
-    rows = [{"run_id": run_id, "key": key, "step": step, "value": math.exp(-step / 50) + rng.random() * 0.01,
-             "time": now}
-            for _, run_id, _ in run_ids for key in METRIC_KEYS for step in range(per_run)]
-    with write_session(url) as session:
-        for start in range(0, len(rows), 20_000):
-            session.execute(insert(Metric), rows[start:start + 20_000])
-    return {"runs": len(run_ids), "metric_points": len(rows), "first_run": run_ids[0][1]}
+    points = 0
+    for _, run_id, _ in run_ids:
+        steps = [(step, {key: math.exp(-step / 50) + rng.random() * 0.01 for key in METRIC_KEYS})
+                 for step in range(per_run)]
+        store.log_metric_points(run_id, steps, url=url)
+        points += len(steps) * len(METRIC_KEYS)
+    return {"runs": len(run_ids), "metric_points": points, "first_run": run_ids[0][1]}
 
 
 def synthetic_summary(kind: str, rng: random.Random) -> dict:

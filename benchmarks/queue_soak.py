@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
 
 from queue_throughput import drain  # noqa: E402
 
-from db import queue  # noqa: E402
+from db import store  # noqa: E402
 from db.session import dispose_engines  # noqa: E402
 
 DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -39,7 +39,7 @@ def soak(url: str, root: Path, jobs: int, workers: int) -> dict:
     env = dict(os.environ, TASER_DATABASE_URL=url, TASER_ARTIFACT_ROOT=str(root),
                PYTHONPATH=str(REPO_ROOT))
     timing = drain(url, env, jobs, workers)
-    finished = queue.list_jobs(limit=jobs + 10, url=url)
+    finished = store.list_jobs(limit=jobs + 10, url=url)
     runs = [_runs_of(root, job) for job in finished]
     counts = {
         "submitted": jobs,

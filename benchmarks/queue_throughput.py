@@ -22,7 +22,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from db import queue  # noqa: E402
+from db import store  # noqa: E402
 
 
 def children_cpu_s() -> float:
@@ -37,7 +37,7 @@ def worker(env: dict, *args: str) -> subprocess.Popen:
 
 def drain(url: str, env: dict, jobs: int, workers: int) -> dict:
     for i in range(jobs):
-        queue.submit_job("noop", {"tag": str(i)}, url=url)
+        store.submit_job("noop", {"tag": str(i)}, url=url)
     cpu0, start = children_cpu_s(), time.perf_counter()
     for proc in [worker(env, "--once") for _ in range(workers)]:
         proc.wait()
@@ -47,13 +47,13 @@ def drain(url: str, env: dict, jobs: int, workers: int) -> dict:
 
 
 def cancel_latency(url: str, env: dict) -> dict:
-    job_id = queue.submit_job("count", {"steps": 10_000, "step_s": 0.05}, url=url)
+    job_id = store.submit_job("count", {"steps": 10_000, "step_s": 0.05}, url=url)
     proc = worker(env, "--max-jobs", "1")
-    while queue.get_job(job_id, url=url).progress_step < 3:
+    while store.get_job(job_id, url=url).progress_step < 3:
         time.sleep(0.02)
     start = time.perf_counter()
-    queue.request_cancel(job_id, url=url)
-    while queue.get_job(job_id, url=url).status != "cancelled":
+    store.request_cancel(job_id, url=url)
+    while store.get_job(job_id, url=url).status != "cancelled":
         time.sleep(0.02)
     latency_s = time.perf_counter() - start
     proc.wait()

@@ -1,11 +1,13 @@
-"""The schema: runs, jobs (the queue), job dependencies, metrics, evaluations, artifacts, studies.
+"""The schema (ORM rows, private to `db/`): runs, jobs (the queue), job dependencies, metrics,
+evaluations, artifacts, studies.
 
-A run is one piece of work and its results (a training, an evaluation, a benchmark); its job is
-the queue entry that gets it executed, one job per run; a job may wait for other runs to succeed
-(its dependencies). Metrics are append-only points unique
-on (run, key, step), so a resumed job that reports a step again overwrites instead of
-duplicating. Times are naive UTC. Artifact paths are relative to the artifact root, so a
-database and its artifact folder can move together.
+A run is one piece of work and its results (a training, an evaluation, a benchmark): kind,
+config, name, tags, notes, summary. Its job is the queue entry that gets it executed, one job per
+run, and the only place its status and times are kept (a run recorded without being queued gets
+a succeeded job), so the two can never disagree. A job may wait for other runs to succeed (its
+dependencies). Metrics are append-only points unique on (run, key, step), so a resumed job that
+reports a step again overwrites instead of duplicating. Times are naive UTC. Artifact paths are
+relative to the artifact root, so a database and its artifact folder can move together.
 """
 
 from __future__ import annotations
@@ -18,13 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
-FINISHED_STATES = ("succeeded", "failed", "cancelled")
-
-
-# Column lengths the app validates against before writing (PostgreSQL refuses longer values; SQLite would store them).
-RUN_NAME_LENGTH = 200
-STUDY_KEY_LENGTH = 500  # "train/method=…/taser=…/seed=…/<swept fields>"
+from db.entities import RUN_NAME_LENGTH, STUDY_KEY_LENGTH
 
 
 def utcnow() -> datetime:
@@ -42,28 +38,16 @@ class Run(Base):
     kind: Mapped[str] = mapped_column(String(64), index=True)
     name: Mapped[str | None] = mapped_column(String(RUN_NAME_LENGTH))
     config: Mapped[dict[str, Any]] = mapped_column(JSON)  # validated config of the job kind
-    status: Mapped[str] = mapped_column(String(16), index=True, default="queued")
     parent_run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     notes: Mapped[str] = mapped_column(Text, default="")
     summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # final result of the job
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    started_at: Mapped[datetime | None] = mapped_column(DateTime)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
     # A study's run: which study and which job of its plan. Unique together, so a study's job is
     # queued once even when two processes resume the same study at the same moment.
     study_id: Mapped[int | None] = mapped_column(ForeignKey("studies.id", ondelete="SET NULL"), index=True)
     study_key: Mapped[str | None] = mapped_column(String(STUDY_KEY_LENGTH))
 
-    __table_args__ = (UniqueConstraint("study_id", "study_key", name="uq_runs_study_key"),)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id, "kind": self.kind, "name": self.name, "config": self.config,
-            "status": self.status, "parent_run_id": self.parent_run_id, "tags": self.tags,
-            "notes": self.notes, "summary": self.summary, "created_at": _iso(self.created_at),
-            "started_at": _iso(self.started_at), "finished_at": _iso(self.finished_at),
-        }
+    __table_args__ = (Index("uq_runs_study_key", "study_id", "study_key", unique=True),)
 
 
 class Job(Base):
@@ -72,8 +56,6 @@ class Job(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), unique=True)
-    kind: Mapped[str] = mapped_column(String(64))
-    config: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default="queued")
     priority: Mapped[int] = mapped_column(Integer, default=0)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -92,29 +74,6 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
-
-    @property
-    def progress(self) -> float:
-        """Fraction of the work done, in [0, 1]."""
-        if self.status == "succeeded":
-            return 1.0
-        if self.progress_total <= 0:
-            return 0.0
-        return min(1.0, max(0.0, self.progress_step / self.progress_total))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id, "run_id": self.run_id, "kind": self.kind, "status": self.status,
-            "progress": self.progress, "progress_step": self.progress_step,
-            "progress_total": self.progress_total, "progress_message": self.progress_message,
-            "eta_s": self.eta_s, "attempts": self.attempts, "max_attempts": self.max_attempts,
-            "priority": self.priority, "worker_id": self.worker_id,
-            "cancel_requested": self.cancel_requested, "error": self.error,
-            "checkpoint_path": self.checkpoint_path, "config": self.config,
-            "created_at": _iso(self.created_at), "started_at": _iso(self.started_at),
-            "finished_at": _iso(self.finished_at), "heartbeat_at": _iso(self.heartbeat_at),
-            "lease_expires_at": _iso(self.lease_expires_at),
-        }
 
 
 class JobDependency(Base):
@@ -153,14 +112,6 @@ class Evaluation(Base):
     extra: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id, "run_id": self.run_id, "attack": self.attack, "norm": self.norm,
-            "eps": self.eps, "n": self.n, "clean_accuracy": self.clean_accuracy,
-            "robust_accuracy": self.robust_accuracy, "per_sample": self.per_sample,
-            "extra": self.extra, "created_at": _iso(self.created_at),
-        }
-
 
 class Artifact(Base):
     __tablename__ = "artifacts"
@@ -173,13 +124,6 @@ class Artifact(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id, "run_id": self.run_id, "kind": self.kind, "path": self.path,
-            "sha256": self.sha256, "size_bytes": self.size_bytes,
-            "created_at": _iso(self.created_at),
-        }
 
 
 class Study(Base):
@@ -195,7 +139,3 @@ class Study(Base):
     plan: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # PlannedJob dicts in queue order
     cancelled: Mapped[bool] = mapped_column(Boolean, default=False)  # stops a resume from queueing more
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat(timespec="seconds") + "Z"

@@ -1,4 +1,6 @@
-"""The job queue and the write side of run tracking.
+"""The job queue's state machine: submit, claim, heartbeat, finish, cancel, retry, reap, release,
+progress. Run writes (metrics, artifacts, evaluations, notes, tags) are in `db.tracking`, reads in
+`db.reads`; other packages use all three through `db.store`.
 
 Every function is one short transaction. States: queued -> running -> succeeded | failed |
 cancelled. Claiming is atomic: PostgreSQL locks the chosen row with FOR UPDATE SKIP LOCKED so
@@ -14,16 +16,18 @@ All functions take `url=` (default: `TASER_DATABASE_URL`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
-from sqlalchemy.dialects import postgresql, sqlite
 
-from db.models import FINISHED_STATES, Artifact, Evaluation, Job, JobDependency, Metric, Run, utcnow
-from db.session import get_engine, read_session, write_session
+from db import tracking
+from db.entities import Heartbeat, JobRecord
+from db.models import Job, JobDependency, Run, utcnow
+from db.reads import job_record
+from db.session import read_session, write_session
 
 DEFAULT_MAX_ATTEMPTS = 3
 LOG_TAIL_CHARS = 8000
@@ -33,12 +37,8 @@ class QueueError(Exception):
     """A queue operation that does not apply to the job in its current state."""
 
 
-@dataclass(frozen=True)
-class Heartbeat:
-    """What a worker learns when it extends its lease."""
-
-    owned: bool  # False: the lease was lost (reaped, or the job finished elsewhere): stop now
-    cancel_requested: bool
+class StudyKeyTaken(QueueError):
+    """A study's plan key that is already queued (another process queued it a moment ago)."""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -53,24 +53,32 @@ def submit_job(kind: str, config: dict[str, Any], name: str | None = None,
     """Queue a job of `kind` with an already validated `config`; returns the job id.
 
     `study`: (study id, plan key) when the job is part of a study; a key already queued raises
-    sqlalchemy's IntegrityError (see db/studies.py).
+    StudyKeyTaken and queues nothing (see db/studies.py).
 
     The job is not claimed before every run in `depends_on`, and its parent run, has succeeded;
     if one of them fails or is cancelled, the job fails (`fail_jobs_with_failed_dependencies`).
     """
     dependencies = sorted({*depends_on, *([parent_run_id] if parent_run_id is not None else [])})
+    try:
+        return _insert_job(kind, config, name, parent_run_id, tags, dependencies, priority, max_attempts, study, url)
+    except IntegrityError:
+        if study is None:
+            raise
+        raise StudyKeyTaken(f"study {study[0]} already queued {study[1]}") from None
+
+
+def _insert_job(kind, config, name, parent_run_id, tags, dependencies, priority, max_attempts, study, url) -> int:
     with write_session(url) as session:
         if dependencies:
             missing = set(dependencies) - set(session.scalars(select(Run.id).where(Run.id.in_(dependencies))))
             if missing:
                 raise QueueError(f"no run with id {', '.join(map(str, sorted(missing)))} to depend on")
-        run = Run(kind=kind, name=name, config=dict(config), status="queued",
-                  parent_run_id=parent_run_id, tags=list(tags or []), notes="",
+        run = Run(kind=kind, name=name, config=dict(config), parent_run_id=parent_run_id,
+                  tags=list(tags or []), notes="",
                   study_id=study[0] if study else None, study_key=study[1] if study else None)
         session.add(run)
         session.flush()
-        job = Job(run_id=run.id, kind=kind, config=dict(config), status="queued",
-                  priority=priority, max_attempts=max_attempts)
+        job = Job(run_id=run.id, status="queued", priority=priority, max_attempts=max_attempts)
         session.add(job)
         session.flush()
         session.add_all(JobDependency(job_id=job.id, run_id=run_id) for run_id in dependencies)
@@ -79,18 +87,22 @@ def submit_job(kind: str, config: dict[str, Any], name: str | None = None,
 
 def record_finished_run(kind: str, config: dict[str, Any], summary: dict[str, Any] | None = None,
                         name: str | None = None, tags: Sequence[str] | None = None, *,
-                        url: str | None = None) -> int:
-    """A run that needs no job (an imported model, say), recorded as succeeded; returns its id."""
+                        evaluations: Sequence[Mapping[str, Any]] = (), url: str | None = None) -> int:
+    """A run that needed no queue (an imported model, say), recorded with a succeeded job so its
+    state lives where every run's does; returns the run id."""
     with write_session(url) as session:
         now = _now(session)
-        run = Run(kind=kind, name=name, config=dict(config), status="succeeded", tags=list(tags or []),
-                  notes="", summary=dict(summary or {}), started_at=now, finished_at=now)
+        run = Run(kind=kind, name=name, config=dict(config), tags=list(tags or []), notes="",
+                  summary=dict(summary or {}))
         session.add(run)
         session.flush()
+        session.add(Job(run_id=run.id, status="succeeded", attempts=0, created_at=now,
+                        started_at=now, finished_at=now, eta_s=0.0))
+        tracking.write_evaluations(session, run.id, evaluations)
         return run.id
 
 
-def claim_next_job(worker_id: str, lease_s: float, *, url: str | None = None) -> Job | None:
+def claim_next_job(worker_id: str, lease_s: float, *, url: str | None = None) -> JobRecord | None:
     """Atomically take the highest-priority, oldest queued job that is ready; None when there is none.
 
     A job with dependencies (a fine-tune needs its source run and its score-model run) waits
@@ -112,17 +124,15 @@ def claim_next_job(worker_id: str, lease_s: float, *, url: str | None = None) ->
         job.lease_expires_at = now + timedelta(seconds=lease_s)
         job.started_at = job.started_at or now
         job.eta_s = None
-        run = session.get(Run, job.run_id)
-        run.status = "running"
-        run.started_at = run.started_at or now
-        return job
+        session.flush()
+        return job_record(job, session.get(Run, job.run_id))
 
 
 def _has_dependency(condition):
-    """EXISTS clause: the job has a dependency whose run satisfies `condition(run)`."""
-    run = aliased(Run)
-    return (select(JobDependency.run_id).join(run, run.id == JobDependency.run_id)
-            .where(JobDependency.job_id == Job.id, condition(run)).exists())
+    """EXISTS clause: the job has a dependency whose run's job satisfies `condition(job)`."""
+    needed = aliased(Job)
+    return (select(JobDependency.run_id).join(needed, needed.run_id == JobDependency.run_id)
+            .where(JobDependency.job_id == Job.id, condition(needed)).exists())
 
 
 def fail_jobs_with_failed_dependencies(*, url: str | None = None) -> list[int]:
@@ -134,10 +144,11 @@ def fail_jobs_with_failed_dependencies(*, url: str | None = None) -> list[int]:
             select(Job).where(Job.status == "queued", _has_dependency(lambda run: run.status.in_(unsuccessful)))
             .with_for_update(skip_locked=True, of=Job)).all()
         for job in blocked:
+            needed = aliased(Job)
             failed = session.execute(
-                select(Run.id, Run.status).join(JobDependency, JobDependency.run_id == Run.id)
-                .where(JobDependency.job_id == job.id, Run.status.in_(unsuccessful))
-                .order_by(Run.id)).all()
+                select(needed.run_id, needed.status).join(JobDependency, JobDependency.run_id == needed.run_id)
+                .where(JobDependency.job_id == job.id, needed.status.in_(unsuccessful))
+                .order_by(needed.run_id)).all()
             names = ", ".join(f"#{run_id} {status}" for run_id, status in failed)
             _set_finished(session, job, "failed", f"not started: the run it needs did not succeed ({names})", now)
         return [job.id for job in blocked]
@@ -172,9 +183,10 @@ def job_control(job_id: int, worker_id: str, *, url: str | None = None) -> Heart
 
 
 def complete(job_id: int, worker_id: str, summary: Mapping[str, Any] | None = None, *,
-             url: str | None = None) -> bool:
-    """Mark a running job succeeded; False when this worker no longer owns it."""
-    return _finish(job_id, worker_id, "succeeded", None, summary, url)
+             evaluations: Sequence[Mapping[str, Any]] = (), url: str | None = None) -> bool:
+    """Mark a running job succeeded, with its summary and evaluation rows (the `add_evaluation`
+    fields) in the same transaction; False when this worker no longer owns it."""
+    return _finish(job_id, worker_id, "succeeded", None, summary, url, evaluations)
 
 
 def fail(job_id: int, worker_id: str, reason: str, *, url: str | None = None) -> bool:
@@ -201,7 +213,6 @@ def retry_or_fail(job_id: int, worker_id: str, reason: str, *, url: str | None =
             return "failed"
         job.status, job.worker_id, job.lease_expires_at = "queued", None, None
         job.error = f"{note}; queued again"
-        session.get(Run, job.run_id).status = "queued"
         return "queued"
 
 
@@ -213,12 +224,12 @@ def release(job_id: int, worker_id: str, *, url: str | None = None) -> bool:
             return False
         job.status, job.worker_id, job.lease_expires_at = "queued", None, None
         job.attempts = max(0, job.attempts - 1)  # not the job's fault: do not spend an attempt
-        session.get(Run, job.run_id).status = "queued"
         return True
 
 
 def _finish(job_id: int, worker_id: str, status: str, reason: str | None,
-            summary: Mapping[str, Any] | None, url: str | None) -> bool:
+            summary: Mapping[str, Any] | None, url: str | None,
+            evaluations: Sequence[Mapping[str, Any]] = ()) -> bool:
     with write_session(url) as session:
         now = _now(session)
         job = _owned_job(session, job_id, worker_id)
@@ -227,6 +238,7 @@ def _finish(job_id: int, worker_id: str, status: str, reason: str | None,
         _set_finished(session, job, status, reason, now)
         if summary is not None:
             session.get(Run, job.run_id).summary = dict(summary)
+        tracking.write_evaluations(session, job.run_id, evaluations)
         return True
 
 
@@ -251,8 +263,6 @@ def _set_finished(session, job: Job, status: str, reason: str | None, now) -> No
     if status == "succeeded" and job.progress_total:
         job.progress_step = job.progress_total
     job.eta_s = 0.0 if status == "succeeded" else None
-    run = session.get(Run, job.run_id)
-    run.status, run.finished_at = status, now
 
 
 # ----------------------------------------------------------------------------------------------
@@ -282,8 +292,6 @@ def requeue(job_id: int, *, url: str | None = None) -> None:
             raise QueueError(f"job {job_id} is {job.status}; only failed or cancelled jobs can be re-queued")
         job.status, job.attempts, job.cancel_requested = "queued", 0, False
         job.error, job.finished_at, job.worker_id, job.eta_s = None, None, None, None
-        run = session.get(Run, job.run_id)
-        run.status, run.finished_at = "queued", None
 
 
 def reap_expired_leases(*, url: str | None = None) -> list[int]:
@@ -307,7 +315,6 @@ def reap_expired_leases(*, url: str | None = None) -> list[int]:
                               f"{job.attempts} of {job.max_attempts}", now)
             else:
                 job.status, job.worker_id, job.lease_expires_at = "queued", None, None
-                session.get(Run, job.run_id).status = "queued"
         return [job.id for job in expired]
 
 
@@ -337,109 +344,3 @@ def append_log_tail(job_id: int, text: str, *, url: str | None = None) -> None:
         job = session.get(Job, job_id)
         if job is not None:
             job.log_tail = ((job.log_tail or "") + text)[-LOG_TAIL_CHARS:]
-
-
-# ----------------------------------------------------------------------------------------------
-# results
-
-
-def log_metrics(run_id: int, step: int, metrics: Mapping[str, float], *,
-                url: str | None = None) -> None:
-    """Record metric points at `step`; reporting the same (key, step) again overwrites it."""
-    log_metric_points(run_id, [(step, metrics)], url=url)
-
-
-METRIC_ROWS_PER_STATEMENT = 500  # well inside SQLite's limit on bound parameters
-
-
-def log_metric_points(run_id: int, points: Sequence[tuple[int, Mapping[str, float]]], *,
-                      url: str | None = None) -> None:
-    """Record several steps' metric points in one transaction; idempotent per (key, step), the
-    last report of a point winning, so a journal copied again (after an outage, on a resumed
-    attempt) neither duplicates nor loses a point."""
-    now = utcnow()
-    latest: dict[tuple[str, int], float] = {}
-    for step, metrics in points:
-        for key, value in metrics.items():
-            latest[(str(key), int(step))] = float(value)
-    if not latest:
-        return
-    rows = [{"run_id": run_id, "key": key, "step": step, "value": value, "time": now}
-            for (key, step), value in latest.items()]
-    engine = get_engine(url)
-    insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-    with write_session(url) as session:
-        for start in range(0, len(rows), METRIC_ROWS_PER_STATEMENT):
-            statement = insert(Metric).values(rows[start:start + METRIC_ROWS_PER_STATEMENT])
-            session.execute(statement.on_conflict_do_update(
-                index_elements=["run_id", "key", "step"],
-                set_={"value": statement.excluded.value, "time": statement.excluded.time}))
-
-
-def add_artifact(run_id: int, kind: str, path: str, sha256: str, size_bytes: int, *,
-                 url: str | None = None) -> None:
-    """Record a file (path relative to the artifact root); recording a path again updates it."""
-    with write_session(url) as session:
-        artifact = session.scalars(
-            select(Artifact).where(Artifact.run_id == run_id, Artifact.path == path)).first()
-        if artifact is None:
-            artifact = Artifact(run_id=run_id, path=path)
-            session.add(artifact)
-        artifact.kind, artifact.sha256, artifact.size_bytes = kind, sha256, int(size_bytes)
-        artifact.created_at = utcnow()
-
-
-def add_evaluation(run_id: int, attack: str, norm: str, eps: float, n: int,
-                   clean_accuracy: float | None, robust_accuracy: float | None,
-                   per_sample: Mapping[str, Any] | None = None,
-                   extra: Mapping[str, Any] | None = None, *, url: str | None = None) -> int:
-    """Store one robustness evaluation (accuracies as fractions in [0, 1]); returns its id."""
-    for label, value in (("clean_accuracy", clean_accuracy), ("robust_accuracy", robust_accuracy)):
-        if value is not None and not 0.0 <= value <= 1.0:
-            raise ValueError(f"{label} must be a fraction in [0, 1], got {value}")
-    with write_session(url) as session:
-        evaluation = Evaluation(run_id=run_id, attack=attack, norm=norm, eps=float(eps), n=int(n),
-                                clean_accuracy=clean_accuracy, robust_accuracy=robust_accuracy,
-                                per_sample=dict(per_sample) if per_sample else None,
-                                extra=dict(extra) if extra else None)
-        session.add(evaluation)
-        session.flush()
-        return evaluation.id
-
-
-def set_run_notes(run_id: int, notes: str, *, url: str | None = None) -> None:
-    with write_session(url) as session:
-        session.get(Run, run_id).notes = notes
-
-
-def set_run_tags(run_id: int, tags: Sequence[str], *, url: str | None = None) -> list[str]:
-    """Replace a run's tags (trimmed, empty ones dropped, duplicates removed); returns them."""
-    cleaned = list(dict.fromkeys(tag.strip() for tag in tags if tag.strip()))
-    with write_session(url) as session:
-        session.get(Run, run_id).tags = cleaned
-    return cleaned
-
-
-# ----------------------------------------------------------------------------------------------
-# reading the queue
-
-
-def get_job(job_id: int, *, url: str | None = None) -> Job | None:
-    with read_session(url) as session:
-        return session.get(Job, job_id)
-
-
-def list_jobs(status: str | Sequence[str] | None = None, kind: str | None = None,
-              limit: int = 200, *, url: str | None = None) -> list[Job]:
-    """Jobs, newest first, optionally filtered by status (one or several) and kind."""
-    query = select(Job).order_by(Job.id.desc()).limit(limit)
-    if status is not None:
-        query = query.where(Job.status.in_([status] if isinstance(status, str) else list(status)))
-    if kind is not None:
-        query = query.where(Job.kind == kind)
-    with read_session(url) as session:
-        return list(session.scalars(query).all())
-
-
-def is_finished(job: Job) -> bool:
-    return job.status in FINISHED_STATES

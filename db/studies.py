@@ -2,7 +2,7 @@
 
 A study's runs are ordinary runs and jobs (queued, claimed and retried like any other); what
 makes them a study's is `runs.study_id` + `runs.study_key`, written in the same transaction as the
-job (`queue.submit_job(..., study=(id, key))`) and unique together. That is what makes queueing a
+job (`store.submit_job(..., study=(id, key))`) and unique together. That is what makes queueing a
 study resumable and exactly-once: whatever was queued before a crash is found by key, and a key
 cannot be queued twice, even by two processes at once.
 """
@@ -10,41 +10,13 @@ cannot be queued twice, even by two processes at once.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 
+from db.entities import StudyMember, StudyRecord, progress_fraction
 from db.models import Job, Run, Study
 from db.session import read_session, write_session
-
-
-@dataclass(frozen=True)
-class StudyRecord:
-    id: int
-    name: str
-    preset: str | None
-    spec: dict[str, Any]
-    plan: list[dict[str, Any]]
-    cancelled: bool
-    created_at: datetime
-    queued_runs: int  # how many jobs of the plan are in the queue (any state)
-
-
-@dataclass(frozen=True)
-class StudyMember:
-    """One queued job of a study: its plan key and its run's state."""
-
-    key: str
-    run_id: int
-    job_id: int
-    status: str
-    progress: float
-    error: str | None
-    summary: dict[str, Any] | None
-    started_at: datetime | None
-    finished_at: datetime | None
 
 
 def create_study(name: str, spec: Mapping[str, Any], plan: Sequence[Mapping[str, Any]],
@@ -92,7 +64,9 @@ def study_members(study_id: int, *, with_summaries: bool = True, url: str | None
     """Plan key -> the queued job of that key (keys not queued yet are absent)."""
     with read_session(url) as session:
         rows = session.execute(select(Run, Job).join(Job, Job.run_id == Run.id).where(Run.study_id == study_id))
-        return {run.study_key: StudyMember(run.study_key, run.id, job.id, job.status, job.progress, job.error,
+        return {run.study_key: StudyMember(run.study_key, run.id, job.id, job.status,
+                                           progress_fraction(job.status, job.progress_step, job.progress_total),
+                                           job.error,
                                            run.summary if with_summaries else None, job.started_at,
                                            job.finished_at)
                 for run, job in rows.all()}
@@ -101,8 +75,9 @@ def study_members(study_id: int, *, with_summaries: bool = True, url: str | None
 def finished_job_times(kinds: Sequence[str], limit: int = 500, *, url: str | None = None) -> list[tuple[str, dict, float]]:
     """(kind, config, seconds from start to finish) of the newest succeeded jobs of these kinds."""
     with read_session(url) as session:
-        rows = session.execute(select(Job.kind, Job.config, Job.started_at, Job.finished_at)
-                               .where(Job.kind.in_(list(kinds)), Job.status == "succeeded",
+        rows = session.execute(select(Run.kind, Run.config, Job.started_at, Job.finished_at)
+                               .join(Job, Job.run_id == Run.id)
+                               .where(Run.kind.in_(list(kinds)), Job.status == "succeeded",
                                       Job.started_at.is_not(None), Job.finished_at.is_not(None))
                                .order_by(Job.id.desc()).limit(limit))
         return [(kind, config, (end - start).total_seconds()) for kind, config, start, end in rows.all()]

@@ -4,17 +4,15 @@ A run directory holds `model.safetensors` and `model.json`; every reader in the 
 through `load_model`, which also takes a weights file directly (`.safetensors`, or a PyTorch
 `.pt`/`.pth` state dict read with `weights_only=True`) with its `model.json` beside it. No pickle
 that could run code is ever executed: such a file is refused with a `CheckpointError`.
-Writes are atomic (temporary file, fsync, rename), so a failed write — a full disk, say — leaves
+Writes are atomic (atomic_files.py), so a failed write — a full disk, say — leaves
 the previous file intact.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import struct
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -25,6 +23,7 @@ from safetensors.torch import load_file
 from safetensors.torch import save as save_tensors
 from torch import nn
 
+from taser_engine.atomic_files import atomic_write_bytes, atomic_write_json  # noqa: F401 (also imported from here)
 from taser_engine.models import ModelSpec, build_model
 
 WEIGHTS_FILE = "model.safetensors"
@@ -33,25 +32,6 @@ SPEC_FILE = "model.json"
 
 class CheckpointError(Exception):
     """A model file that is missing, corrupted, truncated or not in a safe format."""
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: Path, payload: dict) -> None:
-    atomic_write_bytes(path, json.dumps(payload, indent=2, sort_keys=True).encode())
 
 
 def save_model(run_dir: Path, model: nn.Module) -> Path:

@@ -18,6 +18,8 @@ from torch import Tensor, nn
 
 from taser_engine.penalty import alignment
 from taser_engine.probes import logit_margin
+from taser_engine.scores.analytic import GaussianMixtureScore
+from taser_engine.stein import stein_residual
 
 
 class Field2DConfig(BaseModel):
@@ -36,12 +38,9 @@ class Field2DConfig(BaseModel):
 
 
 def mixture_score(x: Tensor, config: Field2DConfig) -> Tensor:
-    """∇log p for p = ½N(μ₀, σ²I) + ½N(μ₁, σ²I): posterior-weighted pull towards each mean."""
-    means = torch.tensor([[-config.separation, 0.0], [config.separation, 0.0]], dtype=x.dtype)
-    diff = means[None, :, :] - x[:, None, :]  # (B, 2, 2)
-    log_w = -(diff**2).sum(-1) / (2 * config.sigma**2)
-    weights = log_w.softmax(dim=1)
-    return (weights[:, :, None] * diff).sum(1) / config.sigma**2
+    """∇log p for p = ½N(μ₀, σ²I) + ½N(μ₁, σ²I)."""
+    means = torch.tensor([[-config.separation, 0.0], [config.separation, 0.0]])
+    return GaussianMixtureScore(means, config.sigma**2)(x)
 
 
 def sample(config: Field2DConfig, generator: torch.Generator) -> tuple[Tensor, Tensor]:
@@ -56,16 +55,10 @@ def _mlp(width: int) -> nn.Module:
 
 
 def stein_residual_2d(model: nn.Module, x: Tensor, y: Tensor, score: Tensor) -> Tensor:
-    """r = Δf + sᵀ∇f of the margin probe, exact (two second-derivative passes for d = 2).
-
-    Batched double backward is per-sample here because the MLP has no normalisation layers, and
-    it is an order of magnitude faster than the general estimators for this tiny model.
-    """
-    x = x.detach().requires_grad_(True)
-    f = logit_margin(model(x), y)
-    (grad,) = torch.autograd.grad(f.sum(), x, create_graph=True)
-    laplacian = sum(torch.autograd.grad(grad[:, i].sum(), x, create_graph=True)[0][:, i] for i in range(2))
-    return laplacian + (score * grad).sum(dim=1)
+    """r = Δf + sᵀ∇f of the margin probe, exact: for d = 2 the full Laplacian is two
+    second-derivative passes, cheaper here than any estimator (the MLP has no normalisation
+    layers, so batched double backward is per-sample)."""
+    return stein_residual(lambda v: logit_margin(model(v), y), x, score, laplacian="exact", method="autograd")
 
 
 def _train(model: nn.Module, x: Tensor, y: Tensor, score: Tensor, config: Field2DConfig, taser: bool) -> nn.Module:

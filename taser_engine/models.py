@@ -75,14 +75,26 @@ class BasicBlock(nn.Module):
         return self.act2(out + self.shortcut(x))
 
 
-class ResNet18(nn.Module):
-    """ResNet-18 with the CIFAR stem: 3×3 conv, stride 1, no max-pool (paper C.1)."""
+class Classifier(nn.Module):
+    """What every architecture shares: the input normalised inside, then `classify`."""
 
     def __init__(self, spec: ModelSpec):
         super().__init__()
-        act = ACTIVATIONS[spec.activation]
-        w = spec.width
         self.normalize = Normalize(spec.mean, spec.std)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classify(self.normalize(x))
+
+    def classify(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
+
+
+class ResNet18(Classifier):
+    """ResNet-18 with the CIFAR stem: 3×3 conv, stride 1, no max-pool (paper C.1)."""
+
+    def __init__(self, spec: ModelSpec):
+        super().__init__(spec)
+        act, w = ACTIVATIONS[spec.activation], spec.width
         self.stem = nn.Sequential(nn.Conv2d(spec.in_channels, w, 3, 1, 1, bias=False),
                                   nn.BatchNorm2d(w), act())
         layers, in_planes = [], w
@@ -93,19 +105,16 @@ class ResNet18(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(in_planes, spec.num_classes)
 
-    def forward(self, x: Tensor) -> Tensor:
-        out = self.layers(self.stem(self.normalize(x)))
-        return self.fc(self.pool(out).flatten(1))
+    def classify(self, x: Tensor) -> Tensor:
+        return self.fc(self.pool(self.layers(self.stem(x))).flatten(1))
 
 
-class SmallCNN(nn.Module):
+class SmallCNN(Classifier):
     """Two conv blocks and a linear head; sized for 8×8 digits and 28×28 MNIST."""
 
     def __init__(self, spec: ModelSpec):
-        super().__init__()
-        act = ACTIVATIONS[spec.activation]
-        w = spec.width
-        self.normalize = Normalize(spec.mean, spec.std)
+        super().__init__(spec)
+        act, w = ACTIVATIONS[spec.activation], spec.width
         self.features = nn.Sequential(
             nn.Conv2d(spec.in_channels, w, 3, 1, 1), nn.BatchNorm2d(w), act(),
             nn.Conv2d(w, 2 * w, 3, 2, 1), nn.BatchNorm2d(2 * w), act(),
@@ -114,22 +123,21 @@ class SmallCNN(nn.Module):
         self.head = nn.Sequential(nn.Flatten(), nn.Linear(8 * w, 4 * w), act(),
                                   nn.Linear(4 * w, spec.num_classes))
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.features(self.normalize(x)))
+    def classify(self, x: Tensor) -> Tensor:
+        return self.head(self.features(x))
 
 
-class MLP(nn.Module):
+class MLP(Classifier):
     def __init__(self, spec: ModelSpec):
-        super().__init__()
+        super().__init__(spec)
         act = ACTIVATIONS[spec.activation]
         d = spec.in_channels * spec.image_size * spec.image_size
-        self.normalize = Normalize(spec.mean, spec.std)
         self.net = nn.Sequential(nn.Flatten(), nn.Linear(d, spec.width), act(),
                                  nn.Linear(spec.width, spec.width), act(),
                                  nn.Linear(spec.width, spec.num_classes))
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net(self.normalize(x))
+    def classify(self, x: Tensor) -> Tensor:
+        return self.net(x)
 
 
 _ARCHS: dict[str, type[nn.Module]] = {"resnet18": ResNet18, "small_cnn": SmallCNN, "mlp": MLP}

@@ -37,7 +37,8 @@ class OverheadConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     # The benchmark times the product of its list axes: each is a short sweep (MAX_LIST items).
-    models: list[Literal["resnet18", "small_cnn"]] = Field(["resnet18", "small_cnn"], max_length=MAX_LIST)
+    models: list[Literal["resnet18", "small_cnn"]] = Field(["resnet18", "small_cnn"], max_length=MAX_LIST,
+                                                           description="models benchmarked")
     activations: list[Activation] = Field(default_factory=lambda: ["relu"], max_length=MAX_LIST,
                                           description="activation of the benchmarked models (paper: ReLU)")
     batchnorm: list[Literal["train", "frozen"]] = Field(default_factory=lambda: ["train"], max_length=MAX_LIST,
@@ -45,19 +46,21 @@ class OverheadConfig(BaseModel):
         "BatchNorm during the step: 'train' (batch statistics, training from scratch) or 'frozen' "
         "(running statistics, as when fine-tuning: the penalty's forward also serves the loss)"))
     devices: list[Device] = Field(default_factory=lambda: ["cpu"] + (["cuda"] if torch.cuda.is_available() else []),
-                                  max_length=MAX_LIST)
-    methods: list[Literal["autograd", "jvp", "fd"]] = Field(list(METHODS), max_length=MAX_LIST)
-    laplacians: list[Literal["none", "hutchinson", "exact"]] = Field(list(LAPLACIANS), max_length=MAX_LIST)
-    num_probes: int = Field(1, ge=1, le=64)  # as SteinPenaltyConfig.num_probes
+                                  max_length=MAX_LIST, description="devices (default: every one present)")
+    methods: list[Literal["autograd", "jvp", "fd"]] = Field(list(METHODS), max_length=MAX_LIST,
+                                                            description="how the penalty's derivatives are computed")
+    laplacians: list[Literal["none", "hutchinson", "exact"]] = Field(list(LAPLACIANS), max_length=MAX_LIST,
+                                                                     description="Laplacian terms")
+    num_probes: int = Field(1, ge=1, le=64, description="random probes of the Laplacian estimate")  # as SteinPenaltyConfig.num_probes
     fractions: list[Annotated[float, Field(gt=0.0, le=1.0)]] = Field(default_factory=lambda: [1.0], max_length=MAX_LIST,
                                    description="shares of the batch the penalty uses (paper: the whole batch)")
-    batch_size: int = Field(32, ge=2, le=MAX_BATCH)
+    batch_size: int = Field(32, ge=2, le=MAX_BATCH, description="samples per timed step")
     # timed steps per row: medians settle within 5-10; 1,000 is already minutes per row on a CPU
-    warmup: int = Field(2, ge=0, le=1000)
-    repeats: int = Field(5, ge=1, le=1000)
+    warmup: int = Field(2, ge=0, le=1000, description="untimed steps before timing")
+    repeats: int = Field(5, ge=1, le=1000, description="timed steps per row (the median is reported)")
     # the float64 double-backward reference costs far more than a step: a few samples suffice
     reference_samples: int = Field(8, ge=2, le=1024, description="samples used for the float64 reference")
-    seed: Seed = 0
+    seed: Seed = Field(0, description="seed of the synthetic batch and the models")
 
     @classmethod
     def quick(cls, **overrides) -> "OverheadConfig":

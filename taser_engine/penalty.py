@@ -33,17 +33,23 @@ class SteinPenaltyConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    probe: ProbeKind = "margin"
-    laplacian: LaplacianKind = "none"
-    method: MethodKind = "jvp"
-    num_probes: int = Field(1, ge=1, le=64)  # each probe adds a batch-sized tangent row block
-    detach_mean: bool = True
-    centering: Literal["batch", "global"] = "batch"
+    # the CLI's names for these flags predate the nested config (`--probe`, not `--penalty-probe`)
+    probe: ProbeKind = Field("margin", description="the classifier output whose Stein residual is penalised",
+                             json_schema_extra={"flag": "--probe"})
+    laplacian: LaplacianKind = Field("none", description="the Laplacian term of the Stein operator",
+                                     json_schema_extra={"flag": "--laplacian"})
+    method: MethodKind = Field("jvp", description="how the input derivatives are computed")
+    num_probes: int = Field(1, ge=1, le=64, description="random probes of the Laplacian estimate",
+                            json_schema_extra={"flag": "--num-probes"})  # each probe adds a batch-sized tangent row block
+    detach_mean: bool = Field(True, description="the batch mean of the residuals is a constant for the gradient")
+    centering: Literal["batch", "global"] = Field("batch", description="residuals centred on the batch mean "
+                                                  "or on a global constant (center)")
     # D_f is a mean Stein residual; |r| of a trained classifier is O(1–100)
     center: float | None = Field(None, ge=-1e9, le=1e9,
                                  description="global centering constant D_f (centering='global')")
-    fraction: float = Field(1.0, gt=0.0, le=1.0, description="share of the batch the penalty uses")
-    fd_step: float | None = Field(None, gt=0.0, le=1.0)  # a step in input space, where pixels are in [0, 1]
+    fraction: float = Field(1.0, gt=0.0, le=1.0, description="share of the batch the penalty uses (0.5 halves its cost)")
+    fd_step: float | None = Field(None, gt=0.0, le=1.0,  # a step in input space, where pixels are in [0, 1]
+                                  description="finite-difference step (method fd); None = its default")
 
 
 @dataclass
@@ -139,12 +145,6 @@ def alignment(model: nn.Module, x: Tensor, y: Tensor, score: Tensor, probe: Prob
         "score_norm": s_norm,
         "projection": dot / s_norm.clamp_min(tiny),
     }
-
-
-def summarise_alignment(arrays: dict[str, Tensor]) -> dict[str, float]:
-    return {f"{key}_mean": value.mean().item() for key, value in arrays.items()}
-
-
 
 
 def estimate_center(model: nn.Module, batches, config: SteinPenaltyConfig,

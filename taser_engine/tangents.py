@@ -21,13 +21,14 @@ every leaf module is of a known kind and that normalisation layers are in eval m
 from __future__ import annotations
 
 import contextlib
-import math
+import functools
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
 
+from taser_engine import activation_derivatives
 from taser_engine.models import Normalize
 
 # Leaf modules that are linear maps with no offset: the tangent rows pass through unchanged.
@@ -38,43 +39,16 @@ _LINEAR_NO_OFFSET = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AvgPool1d, n
 _BATCH_NORMS = (nn.modules.batchnorm._BatchNorm,)
 
 
-def _silu(a: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    sig = torch.sigmoid(a)
-    return a * sig, sig * (1 + a * (1 - sig)), sig * (1 - sig) * (2 + a * (1 - 2 * sig))
-
-
-def _tanh(a: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    t = torch.tanh(a)
-    return t, 1 - t * t, -2 * t * (1 - t * t)
-
-
-def _gelu(a: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    cdf = 0.5 * (1 + torch.erf(a / math.sqrt(2)))
-    pdf = torch.exp(-0.5 * a * a) / math.sqrt(2 * math.pi)
-    return a * cdf, cdf + a * pdf, pdf * (2 - a * a)
-
-
-def _softplus(module: nn.Softplus) -> Callable[[Tensor], tuple[Tensor, Tensor, Tensor]]:
-    def derivatives(a: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        scaled = module.beta * a
-        sig = torch.sigmoid(scaled)
-        linear = scaled > module.threshold  # where nn.Softplus returns x itself
-        first = torch.where(linear, torch.ones_like(sig), sig)
-        second = torch.where(linear, torch.zeros_like(sig), module.beta * sig * (1 - sig))
-        return nn.functional.softplus(a, module.beta, module.threshold), first, second
-    return derivatives
-
-
 def _smooth_derivatives(module: nn.Module) -> Callable[[Tensor], tuple[Tensor, Tensor, Tensor]] | None:
     """(σ(a), σ'(a), σ''(a)) of a supported smooth activation module, else None."""
     if isinstance(module, nn.SiLU):
-        return _silu
+        return activation_derivatives.silu
     if isinstance(module, nn.Tanh):
-        return _tanh
+        return activation_derivatives.tanh
     if isinstance(module, nn.GELU) and module.approximate == "none":
-        return _gelu
+        return activation_derivatives.gelu
     if isinstance(module, nn.Softplus):
-        return _softplus(module)
+        return functools.partial(activation_derivatives.softplus, beta=module.beta, threshold=module.threshold)
     return None
 
 

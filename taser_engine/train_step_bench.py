@@ -2,7 +2,7 @@
 
 The paper's overheads (C.8, Table 3: ×2.45 on standard training, ×1.17–1.27 on the adversarial
 methods) are ratios of whole training steps. So this benchmark times the training loop's own step
-(`training.loop.Stepper`: data indexing and augmentation, score lookup or computation, the base
+(`training.steppers`: data indexing and augmentation, score lookup or computation, the base
 objective with its attack, the penalty, the optimiser update and AWP's restore), not a stand-in,
 for each model × device × base method × score variant × Laplacian:
 
@@ -50,17 +50,19 @@ DDPM_CIFAR10_UNET = dict(sample_size=32, in_channels=3, out_channels=3, layers_p
 class TrainStepBenchConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    models: list[Literal["resnet18", "small_cnn"]] = ["resnet18", "small_cnn"]
-    methods: list[BenchMethod] = ["standard", "pgd", "trades", "mart", "trades-awp"]
-    scores: list[ScoreVariant] = ["none", "gaussian", "diffusion-live", "diffusion-cached"]
-    laplacians: list[Literal["none", "hutchinson"]] = ["none", "hutchinson"]
-    devices: list[str] = Field(default_factory=lambda: ["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
+    models: list[Literal["resnet18", "small_cnn"]] = Field(["resnet18", "small_cnn"], description="models benchmarked")
+    methods: list[BenchMethod] = Field(["standard", "pgd", "trades", "mart", "trades-awp"], description="base methods")
+    scores: list[ScoreVariant] = Field(["none", "gaussian", "diffusion-live", "diffusion-cached"],
+                                       description="score sources (none: the step without TASER)")
+    laplacians: list[Literal["none", "hutchinson"]] = Field(["none", "hutchinson"], description="Laplacian terms")
+    devices: list[str] = Field(default_factory=lambda: ["cpu"] + (["cuda"] if torch.cuda.is_available() else []),
+                               description="devices (default: every one present)")
     batch_size: int = Field(128, ge=2, le=4096, description="ResNet-18 batch (the paper's C.5: 128)")
-    digits_batch_size: int = Field(64, ge=2, le=4096)
+    digits_batch_size: int = Field(64, ge=2, le=4096, description="small_cnn (digits) batch")
     num_steps: int = Field(10, ge=1, le=100, description="attack steps of PGD/TRADES/MART (paper C.2: 10)")
-    warmup: int = Field(1, ge=0, le=100)
-    repeats: int = Field(5, ge=1, le=1000)
-    seed: int = 0
+    warmup: int = Field(1, ge=0, le=100, description="untimed steps before timing")
+    repeats: int = Field(5, ge=1, le=1000, description="timed steps per row")
+    seed: int = Field(0, description="random seed")
 
     @classmethod
     def quick(cls, **overrides) -> "TrainStepBenchConfig":
@@ -123,9 +125,10 @@ def _seconds(step, device: torch.device) -> float:
 
 def _stepper_call(setup, seed: int):
     """One real training step of `setup` on the next batch of its (fixed) epoch order."""
-    from taser_engine.training.loop import Stepper, epoch_batches, make_generators, on_device
+    from taser_engine.training.loop import epoch_batches, make_generators, on_device
+    from taser_engine.training.steppers import build_stepper
 
-    stepper = Stepper(setup, total_steps=1000, generators=make_generators(setup.config, setup.device))
+    stepper = build_stepper(setup, total_steps=1000, generators=make_generators(setup.config, setup.device))
     n = setup.data["train_x"].shape[0]
     batches = on_device(epoch_batches(n, setup.config.batch_size, seed, 0), setup.device)
     position = {"b": 0}

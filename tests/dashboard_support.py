@@ -30,7 +30,7 @@ def seed(url: str, artifact_root: Path) -> dict[str, int]:
     queued. Returns {name: run_id}."""
     from app.jobs import normalized_config
     from app.worker import Worker, WorkerOptions
-    from db import queue
+    from db import store
 
     plan = [("count-a", "count", {"steps": 12, "step_s": 0.0, "lr": 0.1}, ["demo", "a"]),
             ("count-b", "count", {"steps": 12, "step_s": 0.0, "lr": 0.3}, ["b"]),
@@ -45,15 +45,15 @@ def seed(url: str, artifact_root: Path) -> dict[str, int]:
     runs = {"model": model_run(url, artifact_root)}
     plan.append(("alignment", "alignment", {"model_run": runs["model"], "n": 64, "examples": 2}, []))
     for name, kind, config, tags in plan:
-        job_id = queue.submit_job(kind, normalized_config(kind, config), name=name, tags=tags, url=url)
-        runs[name] = queue.get_job(job_id, url=url).run_id
+        job_id = store.submit_job(kind, normalized_config(kind, config), name=name, tags=tags, url=url)
+        runs[name] = store.get_job(job_id, url=url).run_id
     from app.studies.service import start_study
     from app.studies.spec import StudySpec
 
     runs["study"] = start_study(StudySpec(**TINY_STUDY), url=url)  # a study id, not a run id
     Worker(WorkerOptions(once=True, poll_interval_s=0.05, url=url, root=artifact_root)).run()
-    waiting = queue.submit_job("count", normalized_config("count", {"steps": 3}), name="waiting", url=url)
-    runs["waiting"] = queue.get_job(waiting, url=url).run_id
+    waiting = store.submit_job("count", normalized_config("count", {"steps": 3}), name="waiting", url=url)
+    runs["waiting"] = store.get_job(waiting, url=url).run_id
     return runs
 
 
@@ -63,13 +63,13 @@ def model_run(url: str, artifact_root: Path) -> int:
 
     from app.jobs import normalized_config
     from app.worker import Worker, WorkerOptions, run_dir_for
-    from db import queue
+    from db import store
     from taser_engine.checkpoints import save_model
     from taser_engine.datasets import load_dataset
     from taser_engine.models import ModelSpec, build_model
 
-    job_id = queue.submit_job("noop", normalized_config("noop", {"tag": "model"}), name="digits-cnn", url=url)
-    run_id = queue.get_job(job_id, url=url).run_id
+    job_id = store.submit_job("noop", normalized_config("noop", {"tag": "model"}), name="digits-cnn", url=url)
+    run_id = store.get_job(job_id, url=url).run_id
     Worker(WorkerOptions(once=True, poll_interval_s=0.05, url=url, root=artifact_root)).run()
     torch.manual_seed(0)
     model = build_model(ModelSpec(arch="small_cnn", width=8))

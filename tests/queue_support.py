@@ -137,3 +137,17 @@ def wait_for(predicate, timeout_s: float, what: str, interval_s: float = 0.05):
             return value
         time.sleep(interval_s)
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def sqlite_or_postgres_url(request, tmp_path):
+    """A fresh database URL, once on SQLite and once on a PostgreSQL schema of its own."""
+    if request.param == "sqlite":
+        from db.session import dispose_engines
+
+        yield sqlite_url(tmp_path)
+        dispose_engines()
+        return
+    url, drop = postgres_schema_url()
+    yield url
+    drop()

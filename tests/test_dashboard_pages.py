@@ -60,11 +60,11 @@ def test_every_page_renders_without_error(seeded, page):
 
 
 def test_home_counts_match_the_database(seeded):
-    from db import dashboard_queries as dq
+    from db import store
 
     at = open_page("home")
     shown = {metric.label.split()[-1]: int(metric.value) for metric in at.metric}
-    assert shown == {state: dq.status_counts().get(state, 0)
+    assert shown == {state: store.status_counts().get(state, 0)
                      for state in ("queued", "running", "succeeded", "failed", "cancelled")}
     assert shown["failed"] == 1 and shown["queued"] == 1
     assert any("taser.db" in item.value for item in at.markdown)  # where the data lives
@@ -83,16 +83,16 @@ def test_runs_table_shows_status_progress_and_error(seeded):
 
 
 def test_cancel_and_requeue_from_the_runs_page(seeded):
-    from db import queries
+    from db import store
 
     waiting = seeded["runs"]["waiting"]
     at = open_page("runs")
     at.number_input(key="runs.action_id").set_value(waiting).run()
     at.button(key="runs.cancel").click().run()
     assert_clean(at)
-    assert queries.get_run(waiting)["status"] == "cancelled"
+    assert store.get_run(waiting)["status"] == "cancelled"
     at.button(key="runs.requeue").click().run()
-    assert queries.get_run(waiting)["status"] == "queued"
+    assert store.get_run(waiting)["status"] == "queued"
 
 
 def test_run_detail_shows_curves_config_and_log(seeded):
@@ -107,9 +107,9 @@ def test_run_detail_shows_curves_config_and_log(seeded):
 
 
 def test_launch_rejects_invalid_input_and_queues_valid(seeded):
-    from db import dashboard_queries as dq
+    from db import store
 
-    before = len(dq.run_table())
+    before = len(store.list_runs(light=True))
     at = open_page("launch")
     at.selectbox(key="launch.kind").set_value("count").run()
     prefix = "launch.count.defaults (paper settings)"
@@ -117,16 +117,16 @@ def test_launch_rejects_invalid_input_and_queues_valid(seeded):
     at.number_input(key=f"{prefix}.steps").set_value(0)
     submit = next(button for button in at.button if button.label == "Queue this run")
     submit.click().run()
-    assert len(dq.run_table()) == before, "an invalid config was queued"
+    assert len(store.list_runs(light=True)) == before, "an invalid config was queued"
     assert any("steps" in item.value and "Nothing was queued" in item.value for item in at.error)
     assert any("greater than or equal to 1" in item.value for item in at.error)  # next to the field
     at.number_input(key=f"{prefix}.steps").set_value(4)
     at.text_input(key="launch.count.name").set_value("from-the-form")
     next(button for button in at.button if button.label == "Queue this run").click().run()
     assert not at.exception and any("Queued job" in item.value for item in at.success)
-    newest = dq.run_table(limit=1)[0]
+    newest = store.list_runs(light=True, limit=1)[0]
     assert newest["name"] == "from-the-form"
-    assert dq.runs_by_id([newest["id"]])[0]["config"]["steps"] == 4
+    assert store.runs_by_id([newest["id"]])[0]["config"]["steps"] == 4
 
 
 def test_compare_overlays_curves_and_diffs_configs(seeded):
@@ -212,7 +212,7 @@ def test_report_command_writes_the_file(seeded, tmp_path, capsys):
 def test_demo_queues_every_installed_kind_and_notes_the_rest(seeded):
     from app.demo import demo_plan, queue_demo
     from app.jobs import get_kind, kind_names
-    from db import dashboard_queries as dq
+    from db import store
 
     def installed(kind: str) -> bool:
         if kind not in kind_names():
@@ -231,17 +231,17 @@ def test_demo_queues_every_installed_kind_and_notes_the_rest(seeded):
             expected.append(step.key)
         else:
             skipped.add(step.key)
-    before = {run["id"] for run in dq.run_table()}
+    before = {run["id"] for run in store.list_runs(light=True)}
     queued, notes = queue_demo(quick=True)
     assert [item["key"] for item in queued] == expected
     assert {note.split()[1].rstrip(":") for note in notes} == skipped
-    new = {run["id"]: run for run in dq.run_table() if run["id"] not in before}
+    new = {run["id"]: run for run in store.list_runs(light=True) if run["id"] not in before}
     assert sorted(new) == sorted(item["run_id"] for item in queued)
     assert all("demo" in run["tags"] for run in new.values())
     for item in queued:  # leave the shared database as the other tests expect it
-        from db import queue
+        from db import store
 
-        queue.request_cancel(item["job_id"])
+        store.request_cancel(item["job_id"])
 
 
 def test_demo_plan_covers_every_method_with_and_without_taser():
@@ -261,9 +261,9 @@ def test_demo_plan_covers_every_method_with_and_without_taser():
 
 
 def test_alignment_job_results_on_the_score_field_page(seeded):
-    from db import queries
+    from db import store
 
-    run = queries.get_run(seeded["runs"]["alignment"])
+    run = store.get_run(seeded["runs"]["alignment"])
     assert run["status"] == "succeeded", run["error"]
     block = run["summary"]["alignment"]
     assert len(block["cosine"]) == 64 and all(-1.0001 <= c <= 1.0001 for c in block["cosine"])
@@ -277,21 +277,21 @@ def test_alignment_job_results_on_the_score_field_page(seeded):
 def test_demo_wait_reports_final_states_and_times_out(seeded):
     from app.cli import UserError
     from app.commands.demo import wait_for
-    from db import queries
+    from db import store
 
-    job_of = {name: queries.get_run(run_id)["job_id"] for name, run_id in seeded["runs"].items()}
+    job_of = {name: store.get_run(run_id)["job_id"] for name, run_id in seeded["runs"].items()}
     states = wait_for([job_of["count-a"], job_of["count-fail"]], timeout_s=5, poll_s=0.05)
     assert states == {job_of["count-a"]: "succeeded", job_of["count-fail"]: "failed"}
-    if queries.get_run(seeded["runs"]["waiting"])["status"] == "queued":  # nobody runs it here
+    if store.get_run(seeded["runs"]["waiting"])["status"] == "queued":  # nobody runs it here
         with pytest.raises(UserError, match="not finished"):
             wait_for([job_of["waiting"]], timeout_s=0.2, poll_s=0.05)
 
 
 def test_run_page_refuses_an_artifact_row_pointing_outside_the_root(seeded):
-    from db import queue
+    from db import store
 
     run_id = seeded["runs"]["count-a"]
-    queue.add_artifact(run_id, "log", "../../../etc/passwd", "0" * 64, 10)
+    store.add_artifact(run_id, "log", "../../../etc/passwd", "0" * 64, 10)
     at = open_page("run", {"run": str(run_id)})
     assert not at.exception
     assert any("outside the artifact root" in w.value for w in at.warning)
@@ -299,7 +299,7 @@ def test_run_page_refuses_an_artifact_row_pointing_outside_the_root(seeded):
 
 
 def test_tags_and_notes_are_edited_on_the_run_page(seeded):
-    from db.queries import get_run
+    from db.store import get_run
 
     run_id = seeded["runs"]["count-a"]
     at = open_page("run", {"run": str(run_id)})
@@ -312,16 +312,16 @@ def test_tags_and_notes_are_edited_on_the_run_page(seeded):
 
 
 def test_run_page_says_what_a_queued_job_waits_for(seeded):
-    from db import queue
+    from db import store
 
     waiting = seeded["runs"]["waiting"]
-    job_id = queue.submit_job("count", {"steps": 1}, name="blocked", depends_on=[waiting])
+    job_id = store.submit_job("count", {"steps": 1}, name="blocked", depends_on=[waiting])
     try:
-        at = open_page("run", {"run": str(queue.get_job(job_id).run_id)})
+        at = open_page("run", {"run": str(store.get_job(job_id).run_id)})
         assert_clean(at)
         assert any(f"Waiting for run #{waiting} (queued)" in item.value for item in at.info)
     finally:  # leave the shared database as the other tests expect it
-        queue.request_cancel(job_id)
+        store.request_cancel(job_id)
 
 
 def test_study_pages_show_the_grid_tables_and_the_launch_form(seeded):

@@ -10,18 +10,17 @@ from typing import Literal
 import pytest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from app import tables
 from app.dashboard.forms import error_messages, field_specs, list_to_text, text_to_list, text_to_optional
 from app.dashboard.presets import DEFAULTS, apply_preset, presets_for
 from app.dashboard.views.compare import config_diff, side_by_side
-from app.dashboard.views.extrapolation import table1_rows
-from app.dashboard.views.paper_check import ood_pairs, table1_check
 from app.figures.alignment import alignment_histograms, score_field_figure
 from app.figures.curves import group_keys, metric_curves
 from app.figures.extrapolation import error_vs_lambda, predictions_figure, single_fit_figure
 from app.figures.overhead import overhead_figure
 from app.figures.robustness import accuracy_bars, bootstrap_interval
 from app.results import robustness_rows
+from app.table1 import ood_pairs, table1_check, table1_rows
+from taser_engine import text_tables
 
 STUDY_ROWS = [
     {"regulariser": "l2", "lambda": 0.0, "id_mse_mean": 1e-4, "id_mse_std": 1e-5, "ood_mse_mean": 1.3,
@@ -132,13 +131,13 @@ def test_config_diff_lists_only_differences():
 
 def test_tables_render_every_format():
     rows = [{"method": "pgd_awp", "clean": 0.5, "note": None}, {"method": "a|b", "clean": 1.0, "note": "x"}]
-    parsed = list(csv.DictReader(io.StringIO(tables.to_csv(rows))))
+    parsed = list(csv.DictReader(io.StringIO(text_tables.to_csv(rows))))
     assert parsed[0] == {"method": "pgd_awp", "clean": "0.5", "note": ""}
-    markdown = tables.to_markdown(rows)
+    markdown = text_tables.to_markdown(rows)
     assert markdown.splitlines()[0] == "| method | clean | note |" and "a\\|b" in markdown
-    latex = tables.to_latex(rows, caption="t")
+    latex = text_tables.to_latex(rows, caption="t")
     assert r"pgd\_awp & 0.5 & — \\" in latex and latex.count(r"\\") == 3
-    assert "<td>pgd_awp</td>" in tables.to_html(rows)
+    assert "<td>pgd_awp</td>" in text_tables.to_html(rows)
 
 
 class _Inner(BaseModel):

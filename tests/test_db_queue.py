@@ -9,124 +9,118 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from db import queries, queue
+from db import store
 from db.migrate import SCHEMA_HEAD, head_revision
 from db.session import dispose_engines, get_engine
-from tests.queue_support import REPO_ROOT, postgres_schema_url, sqlite_url
+from tests.queue_support import REPO_ROOT, sqlite_or_postgres_url, sqlite_url  # noqa: F401 - fixture
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def url(request, tmp_path):
-    if request.param == "sqlite":
-        yield sqlite_url(tmp_path)
-        dispose_engines()
-        return
-    pg_url, drop = postgres_schema_url()
-    yield pg_url
-    drop()
+@pytest.fixture
+def url(sqlite_or_postgres_url):
+    return sqlite_or_postgres_url
 
 
 def test_claim_order_and_exclusive_ownership(url):
-    low = queue.submit_job("noop", {}, url=url)
-    high = queue.submit_job("noop", {}, priority=5, url=url)
-    first = queue.claim_next_job("w1", 30, url=url)
-    second = queue.claim_next_job("w2", 30, url=url)
+    low = store.submit_job("noop", {}, url=url)
+    high = store.submit_job("noop", {}, priority=5, url=url)
+    first = store.claim_next_job("w1", 30, url=url)
+    second = store.claim_next_job("w2", 30, url=url)
     assert (first.id, second.id) == (high, low)
-    assert queue.claim_next_job("w3", 30, url=url) is None
-    assert queue.heartbeat(first.id, "w1", 30, url=url).owned
-    assert not queue.heartbeat(first.id, "w2", 30, url=url).owned
-    assert queue.job_control(first.id, "w1", url=url).owned
-    assert not queue.job_control(first.id, "w2", url=url).owned
-    assert not queue.complete(first.id, "w2", url=url)  # not its job
-    assert queue.complete(first.id, "w1", {"answer": 42}, url=url)
-    run = queries.get_run(queue.get_job(first.id, url=url).run_id, url=url)
+    assert store.claim_next_job("w3", 30, url=url) is None
+    assert store.heartbeat(first.id, "w1", 30, url=url).owned
+    assert not store.heartbeat(first.id, "w2", 30, url=url).owned
+    assert store.job_control(first.id, "w1", url=url).owned
+    assert not store.job_control(first.id, "w2", url=url).owned
+    assert not store.complete(first.id, "w2", url=url)  # not its job
+    assert store.complete(first.id, "w1", {"answer": 42}, url=url)
+    run = store.get_run(store.get_job(first.id, url=url).run_id, url=url)
     assert run["status"] == "succeeded" and run["summary"] == {"answer": 42}
 
 
 def test_metrics_are_idempotent_per_run_key_step(url):
-    job_id = queue.submit_job("count", {"steps": 3}, url=url)
-    run_id = queue.get_job(job_id, url=url).run_id
-    queue.log_metrics(run_id, 1, {"loss": 1.0, "acc": 0.5}, url=url)
-    queue.log_metrics(run_id, 2, {"loss": 0.5}, url=url)
-    queue.log_metrics(run_id, 2, {"loss": 0.25}, url=url)  # a resumed job reporting step 2 again
-    assert queries.run_metrics(run_id, url=url) == {"acc": [(1, 0.5)], "loss": [(1, 1.0), (2, 0.25)]}
-    assert queries.run_metrics(run_id, ["acc"], url=url) == {"acc": [(1, 0.5)]}
+    job_id = store.submit_job("count", {"steps": 3}, url=url)
+    run_id = store.get_job(job_id, url=url).run_id
+    store.log_metrics(run_id, 1, {"loss": 1.0, "acc": 0.5}, url=url)
+    store.log_metrics(run_id, 2, {"loss": 0.5}, url=url)
+    store.log_metrics(run_id, 2, {"loss": 0.25}, url=url)  # a resumed job reporting step 2 again
+    assert store.run_metrics(run_id, url=url) == {"acc": [(1, 0.5)], "loss": [(1, 1.0), (2, 0.25)]}
+    assert store.run_metrics(run_id, ["acc"], url=url) == {"acc": [(1, 0.5)]}
 
 
 def test_metric_points_of_several_steps_in_one_write_last_report_wins(url):
-    run_id = queue.get_job(queue.submit_job("count", {}, url=url), url=url).run_id
-    queue.log_metric_points(run_id, [(1, {"loss": 1.0}), (2, {"loss": 0.5}), (1, {"loss": 0.9})], url=url)
-    assert queries.run_metrics(run_id, url=url) == {"loss": [(1, 0.9), (2, 0.5)]}
+    run_id = store.get_job(store.submit_job("count", {}, url=url), url=url).run_id
+    store.log_metric_points(run_id, [(1, {"loss": 1.0}), (2, {"loss": 0.5}), (1, {"loss": 0.9})], url=url)
+    assert store.run_metrics(run_id, url=url) == {"loss": [(1, 0.9), (2, 0.5)]}
     many = [(step, {"a": float(step), "b": 1.0}) for step in range(700)]  # more rows than one statement
-    queue.log_metric_points(run_id, many + many[:10], url=url)  # a journal copied again, in part
-    series = queries.run_metrics(run_id, ["a"], url=url)["a"]
+    store.log_metric_points(run_id, many + many[:10], url=url)  # a journal copied again, in part
+    series = store.run_metrics(run_id, ["a"], url=url)["a"]
     assert series == [(step, float(step)) for step in range(700)]
 
 
 def test_a_killed_attempt_is_retried_while_attempts_remain(url):
-    job_id = queue.submit_job("count", {}, max_attempts=2, url=url)
-    queue.claim_next_job("w1", 30, url=url)
-    assert queue.retry_or_fail(job_id, "w2", "killed", url=url) is None  # not its job
-    assert queue.retry_or_fail(job_id, "w1", "killed by SIGKILL", url=url) == "queued"
-    job = queue.get_job(job_id, url=url)
+    job_id = store.submit_job("count", {}, max_attempts=2, url=url)
+    store.claim_next_job("w1", 30, url=url)
+    assert store.retry_or_fail(job_id, "w2", "killed", url=url) is None  # not its job
+    assert store.retry_or_fail(job_id, "w1", "killed by SIGKILL", url=url) == "queued"
+    job = store.get_job(job_id, url=url)
     assert (job.status, job.attempts, job.worker_id) == ("queued", 1, None)
     assert job.error == "attempt 1 of 2: killed by SIGKILL; queued again"
-    queue.claim_next_job("w2", 30, url=url)
-    assert queue.retry_or_fail(job_id, "w2", "killed by SIGKILL", url=url) == "failed"
-    job = queue.get_job(job_id, url=url)
+    store.claim_next_job("w2", 30, url=url)
+    assert store.retry_or_fail(job_id, "w2", "killed by SIGKILL", url=url) == "failed"
+    job = store.get_job(job_id, url=url)
     assert (job.status, job.error) == ("failed", "attempt 2 of 2: killed by SIGKILL")
 
 
 def test_expired_lease_requeues_then_fails_after_max_attempts(url):
-    job_id = queue.submit_job("count", {}, max_attempts=2, url=url)
+    job_id = store.submit_job("count", {}, max_attempts=2, url=url)
     for attempt in (1, 2):
-        job = queue.claim_next_job(f"w{attempt}", 0.2, url=url)
+        job = store.claim_next_job(f"w{attempt}", 0.2, url=url)
         assert job.id == job_id and job.attempts == attempt
-        assert queue.reap_expired_leases(url=url) == []  # lease still valid
+        assert store.reap_expired_leases(url=url) == []  # lease still valid
         time.sleep(0.3)
-        assert queue.reap_expired_leases(url=url) == [job_id]
-    job = queue.get_job(job_id, url=url)
+        assert store.reap_expired_leases(url=url) == [job_id]
+    job = store.get_job(job_id, url=url)
     assert job.status == "failed"
     assert "lease" in job.error and "attempt 2 of 2" in job.error
-    assert not queue.complete(job_id, "w2", url=url)  # the lost worker cannot resurrect it
+    assert not store.complete(job_id, "w2", url=url)  # the lost worker cannot resurrect it
 
 
 def test_cancel_and_requeue_rules(url):
-    queued = queue.submit_job("noop", {}, url=url)
-    assert queue.request_cancel(queued, url=url) == "cancelled"
-    running = queue.submit_job("noop", {}, url=url)
-    queue.claim_next_job("w", 30, url=url)
-    assert queue.request_cancel(running, url=url) == "running"
-    assert queue.job_control(running, "w", url=url).cancel_requested
-    assert queue.heartbeat(running, "w", 30, url=url).cancel_requested
-    assert queue.cancel(running, "w", url=url)
-    with pytest.raises(queue.QueueError, match="only failed or cancelled"):
-        queue.requeue(queue.submit_job("noop", {}, url=url), url=url)
-    queue.requeue(running, url=url)
-    job = queue.get_job(running, url=url)
+    queued = store.submit_job("noop", {}, url=url)
+    assert store.request_cancel(queued, url=url) == "cancelled"
+    running = store.submit_job("noop", {}, url=url)
+    store.claim_next_job("w", 30, url=url)
+    assert store.request_cancel(running, url=url) == "running"
+    assert store.job_control(running, "w", url=url).cancel_requested
+    assert store.heartbeat(running, "w", 30, url=url).cancel_requested
+    assert store.cancel(running, "w", url=url)
+    with pytest.raises(store.QueueError, match="only failed or cancelled"):
+        store.requeue(store.submit_job("noop", {}, url=url), url=url)
+    store.requeue(running, url=url)
+    job = store.get_job(running, url=url)
     assert (job.status, job.attempts, job.cancel_requested, job.error) == ("queued", 0, False, None)
-    with pytest.raises(queue.QueueError, match="no job"):
-        queue.request_cancel(10_000, url=url)
+    with pytest.raises(store.QueueError, match="no job"):
+        store.request_cancel(10_000, url=url)
 
 
 def test_runs_evaluations_and_artifacts_read_back(url):
-    parent = queue.get_job(queue.submit_job("count", {}, name="base", tags=["a"], url=url), url=url)
-    child_job = queue.submit_job("noop", {}, name="eval of base", parent_run_id=parent.run_id,
+    parent = store.get_job(store.submit_job("count", {}, name="base", tags=["a"], url=url), url=url)
+    child_job = store.submit_job("noop", {}, name="eval of base", parent_run_id=parent.run_id,
                                  tags=["b"], url=url)
-    child_run = queue.get_job(child_job, url=url).run_id
-    queue.add_evaluation(child_run, "apgd-ce", "Linf", 0.1, 3, 1.0, 1 / 3,
+    child_run = store.get_job(child_job, url=url).run_id
+    store.add_evaluation(child_run, "apgd-ce", "Linf", 0.1, 3, 1.0, 1 / 3,
                          per_sample={"robust": [1, 0, 0]}, url=url)
     with pytest.raises(ValueError, match="robust_accuracy"):
-        queue.add_evaluation(child_run, "apgd-ce", "Linf", 0.1, 3, 1.0, 33.3, url=url)
-    queue.add_artifact(child_run, "log", "runs/2/job.log", "0" * 64, 10, url=url)
-    queue.add_artifact(child_run, "log", "runs/2/job.log", "1" * 64, 12, url=url)  # updated
-    run = queries.get_run(child_run, url=url)
+        store.add_evaluation(child_run, "apgd-ce", "Linf", 0.1, 3, 1.0, 33.3, url=url)
+    store.add_artifact(child_run, "log", "runs/2/job.log", "0" * 64, 10, url=url)
+    store.add_artifact(child_run, "log", "runs/2/job.log", "1" * 64, 12, url=url)  # updated
+    run = store.get_run(child_run, url=url)
     assert run["parent_run_id"] == parent.run_id
     assert [e["robust_accuracy"] for e in run["evaluations"]] == [pytest.approx(1 / 3)]
     assert [(a["sha256"][0], a["size_bytes"]) for a in run["artifacts"]] == [("1", 12)]
-    assert [r["name"] for r in queries.list_runs(tag="a", url=url)] == ["base"]
-    assert [r["name"] for r in queries.list_runs(parent_run_id=parent.run_id, url=url)] == ["eval of base"]
-    assert queries.get_run(10_000, url=url) is None
+    assert [r["name"] for r in store.list_runs(tag="a", url=url)] == ["base"]
+    assert [r["name"] for r in store.list_runs(parent_run_id=parent.run_id, url=url)] == ["eval of base"]
+    assert store.get_run(10_000, url=url) is None
 
 
 def test_concurrent_startup_migrates_once(url):
@@ -155,44 +149,44 @@ def test_sqlite_pragmas(tmp_path):
 
 
 def _run_of(job_id, url):
-    return queue.get_job(job_id, url=url).run_id
+    return store.get_job(job_id, url=url).run_id
 
 
 def test_a_job_waits_for_every_dependency(url):
-    source = queue.submit_job("count", {}, name="source", url=url)
-    score = queue.submit_job("count", {}, name="score model", url=url)
+    source = store.submit_job("count", {}, name="source", url=url)
+    score = store.submit_job("count", {}, name="score model", url=url)
     deps = [_run_of(source, url), _run_of(score, url)]
-    child = queue.submit_job("noop", {}, parent_run_id=deps[0], depends_on=deps, priority=10, url=url)
-    assert [d["run_id"] for d in queries.dependencies_of(child, url=url)] == sorted(deps)
-    first, second = (queue.claim_next_job(w, 30, url=url) for w in ("w1", "w2"))
+    child = store.submit_job("noop", {}, parent_run_id=deps[0], depends_on=deps, priority=10, url=url)
+    assert [d["run_id"] for d in store.dependencies_of(child, url=url)] == sorted(deps)
+    first, second = (store.claim_next_job(w, 30, url=url) for w in ("w1", "w2"))
     assert {first.id, second.id} == {source, score}  # the child outranks them but is not ready
-    assert queue.complete(source, first.worker_id if first.id == source else second.worker_id, url=url)
-    assert queue.claim_next_job("w3", 30, url=url) is None  # one input is still running
-    assert queue.complete(score, first.worker_id if first.id == score else second.worker_id, url=url)
-    assert queue.claim_next_job("w3", 30, url=url).id == child
+    assert store.complete(source, first.worker_id if first.id == source else second.worker_id, url=url)
+    assert store.claim_next_job("w3", 30, url=url) is None  # one input is still running
+    assert store.complete(score, first.worker_id if first.id == score else second.worker_id, url=url)
+    assert store.claim_next_job("w3", 30, url=url).id == child
 
 
 def test_a_failed_dependency_fails_the_waiting_job_with_the_reason(url):
-    source = queue.submit_job("count", {}, url=url)
-    other = queue.submit_job("count", {}, url=url)
-    child = queue.submit_job("noop", {}, depends_on=[_run_of(source, url), _run_of(other, url)], url=url)
-    independent = queue.submit_job("noop", {}, url=url)
-    claimed = queue.claim_next_job("w1", 30, url=url)
+    source = store.submit_job("count", {}, url=url)
+    other = store.submit_job("count", {}, url=url)
+    child = store.submit_job("noop", {}, depends_on=[_run_of(source, url), _run_of(other, url)], url=url)
+    independent = store.submit_job("noop", {}, url=url)
+    claimed = store.claim_next_job("w1", 30, url=url)
     assert claimed.id == source
-    assert queue.fail_jobs_with_failed_dependencies(url=url) == []  # running is not failed
-    assert queue.fail(source, "w1", "diverged", url=url)
-    assert queue.fail_jobs_with_failed_dependencies(url=url) == [child]
-    job = queue.get_job(child, url=url)
+    assert store.fail_jobs_with_failed_dependencies(url=url) == []  # running is not failed
+    assert store.fail(source, "w1", "diverged", url=url)
+    assert store.fail_jobs_with_failed_dependencies(url=url) == [child]
+    job = store.get_job(child, url=url)
     assert job.status == "failed" and f"#{_run_of(source, url)} failed" in job.error
-    assert queries.get_run(job.run_id, url=url)["status"] == "failed"
-    assert queue.get_job(independent, url=url).status == "queued"
-    assert queue.fail_jobs_with_failed_dependencies(url=url) == []  # idempotent
+    assert store.get_run(job.run_id, url=url)["status"] == "failed"
+    assert store.get_job(independent, url=url).status == "queued"
+    assert store.fail_jobs_with_failed_dependencies(url=url) == []  # idempotent
 
 
 def test_depending_on_a_missing_run_is_refused(url):
-    with pytest.raises(queue.QueueError, match="no run with id 999"):
-        queue.submit_job("noop", {}, depends_on=[999], url=url)
-    assert queue.list_jobs(url=url) == []
+    with pytest.raises(store.QueueError, match="no run with id 999"):
+        store.submit_job("noop", {}, depends_on=[999], url=url)
+    assert store.list_jobs(url=url) == []
 
 
 def test_migration_keeps_the_parent_of_jobs_queued_before_dependencies_existed(tmp_path):
@@ -215,8 +209,8 @@ def test_migration_keeps_the_parent_of_jobs_queued_before_dependencies_existed(t
                       {"id": run_id, "now": now})
     engine.dispose()
     get_engine(url)  # start-up migrates to head
-    assert queries.dependencies_of(2, url=url) == [{"run_id": 1, "status": "queued"}]
-    assert queries.dependencies_of(1, url=url) == []
-    assert queue.claim_next_job("w1", 30, url=url).id == 1
-    assert queue.claim_next_job("w1", 30, url=url) is None
+    assert store.dependencies_of(2, url=url) == [store.DependencyRecord(run_id=1, status="queued")]
+    assert store.dependencies_of(1, url=url) == []
+    assert store.claim_next_job("w1", 30, url=url).id == 1
+    assert store.claim_next_job("w1", 30, url=url) is None
     dispose_engines()

@@ -101,15 +101,15 @@ def queue_db(queue_db, monkeypatch):
 @pytest.mark.slow  # ~22 s; torchrun data parallelism itself stays in the default suite
 def test_a_two_gpu_train_job_succeeds_through_the_worker(queue_db):
     from app.worker import Worker, WorkerOptions
-    from db import queries, queue
+    from db import store
 
     config = validate_config("train", {**SMALL, "gpus": 2, "taser": True, "taser_lambda": 0.05,
                                        "log_every_steps": 1}).model_dump(mode="json")
-    job_id = queue.submit_job("train", config)
+    job_id = store.submit_job("train", config)
     Worker(WorkerOptions(once=True, poll_interval_s=0.05, lease_s=60)).run()
-    job = queue.get_job(job_id)
+    job = store.get_job(job_id)
     assert job.status == "succeeded", job.error
-    summary = queries.get_run(job.run_id)["summary"]
+    summary = store.get_run(job.run_id)["summary"]
     steps = len(epoch_batches(SMALL["max_train_samples"], SMALL["batch_size"], 0, 0, processes=2))
     assert summary["processes"] == 2 and summary["stopped"] is False
     assert summary["steps"] == summary["steps_planned"] == steps
@@ -117,7 +117,7 @@ def test_a_two_gpu_train_job_succeeds_through_the_worker(queue_db):
     assert (run_dir / "model.safetensors").is_file() and (run_dir / "checkpoint" / "state.json").is_file()
     # process 0's progress, metrics and checkpoint reached the database through the launcher
     assert job.checkpoint_path and job.progress_step == steps
-    assert "loss/taser" in queries.metric_keys(job.run_id)
+    assert "loss/taser" in store.metric_keys(job.run_id)
 
 
 @pytest.mark.slow
@@ -144,14 +144,14 @@ def test_a_stopped_two_process_run_resumes_to_the_weights_of_one(tmp_path):
 @pytest.mark.slow
 def test_a_failing_process_fails_the_job_with_its_reason(queue_db):
     from app.worker import Worker, WorkerOptions
-    from db import queue
+    from db import store
 
     missing = queue_db / "no-mnist-here"
     config = validate_config("train", {**SMALL, "dataset": "mnist", "data_root": str(missing), "arch": "mlp",
                                        "gpus": 2}).model_dump(mode="json")
-    job_id = queue.submit_job("train", config)
+    job_id = store.submit_job("train", config)
     Worker(WorkerOptions(once=True, poll_interval_s=0.05, lease_s=60)).run()
-    job = queue.get_job(job_id)
+    job = store.get_job(job_id)
     assert job.status == "failed"
     assert job.error.startswith("process ") and "missing file or dataset" in job.error, job.error
 
@@ -161,13 +161,13 @@ def test_a_cancelled_two_gpu_job_stops_every_process_and_resumes_when_requeued(q
     import threading
 
     from app.worker import Worker, WorkerOptions
-    from db import queue
+    from db import store
     from tests.queue_support import wait_for
 
     config = {**SMALL, "epochs": 40, "taser": True, "taser_lambda": 0.05,
               "penalty": {"centering": "global", "center": 0.0}}
     train(validate_config("train", config), run_dir=queue_db / "one", resume=False)
-    job_id = queue.submit_job("train", validate_config("train", {**config, "gpus": 2}).model_dump(mode="json"))
+    job_id = store.submit_job("train", validate_config("train", {**config, "gpus": 2}).model_dump(mode="json"))
 
     def drain() -> threading.Thread:
         thread = threading.Thread(target=Worker(WorkerOptions(once=True, poll_interval_s=0.05, lease_s=60,
@@ -176,16 +176,16 @@ def test_a_cancelled_two_gpu_job_stops_every_process_and_resumes_when_requeued(q
         return thread
 
     worker = drain()
-    wait_for(lambda: queue.get_job(job_id).progress_step >= 3, 120, "the job to take 3 steps")
-    queue.request_cancel(job_id)
+    wait_for(lambda: store.get_job(job_id).progress_step >= 3, 120, "the job to take 3 steps")
+    store.request_cancel(job_id)
     worker.join(120)
-    job = queue.get_job(job_id)
+    job = store.get_job(job_id)
     assert job.status == "cancelled", (job.error, job.log_tail[-3000:])
     assert job.progress_step < job.progress_total and job.checkpoint_path
     assert "Traceback" not in job.log_tail, job.log_tail[-3000:]  # a clean stop, not a kill
-    queue.requeue(job_id)
+    store.requeue(job_id)
     drain().join(180)
-    job = queue.get_job(job_id)
+    job = store.get_job(job_id)
     assert job.status == "succeeded", job.error
     run_dir = queue_db / "artifacts" / "runs" / str(job.run_id)
     one, resumed = _weights(queue_db / "one"), _weights(run_dir)

@@ -12,7 +12,8 @@ import torch
 from scores_oracle import ddpm_scheduler, tiny_unet
 from test_placement import OffDevice
 from taser_engine.training.config import TrainConfig
-from taser_engine.training.loop import Stepper, build_train_setup, make_generators, on_device, train
+from taser_engine.training.loop import build_train_setup, make_generators, on_device, train
+from taser_engine.training.steppers import build_stepper
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
@@ -32,7 +33,7 @@ def test_a_diffusion_taser_step_stays_on_the_gpu(tmp_path, cache):
                          device="cuda")
     setup = build_train_setup(config)
     assert setup.device.type == "cuda" and setup.scores.source.device.type == "cuda"
-    stepper = Stepper(setup, 4, make_generators(config, setup.device))
+    stepper = build_stepper(setup, 4, make_generators(config, setup.device))
     index = on_device([torch.arange(32)], setup.device)[0]
     with OffDevice(CUDA) as mode:
         x, y, score = stepper.batch(index)

@@ -252,14 +252,14 @@ def test_hostile_cli_input_is_exit_2_and_one_line(tmp_path, capsys):
 
 
 def test_nothing_hostile_was_queued(tmp_path, capsys):
-    from db.dashboard_queries import run_table
+    from db.store import list_runs
 
     f = _files(tmp_path)
     for argv in (["submit", "train", "--config", f["wide.json"]], ["submit", "noop", "--name", "x" * 201],
                  ["submit", "train", "--config", _write(tmp_path, {"data_root": "/etc"})]):
         assert _cli(argv, capsys)[0] == 2
     assert main(["submit", "noop", "--name", "x" * 200, "--priority", "-3"]) == 0
-    assert [run["name"] for run in run_table()] == ["x" * 200]
+    assert [run["name"] for run in list_runs(light=True)] == ["x" * 200]
 
 
 def _write(tmp_path: Path, config: dict) -> str:
@@ -287,7 +287,7 @@ def test_the_launch_form_shows_each_refusal_under_its_field_and_queues_nothing(t
     pytest.importorskip("streamlit.testing.v1")
     from streamlit.testing.v1 import AppTest
 
-    from db.dashboard_queries import run_table
+    from db.store import list_runs
     from tests.dashboard_support import MAIN
 
     at = AppTest.from_file(str(MAIN), default_timeout=60).run()
@@ -307,4 +307,4 @@ def test_the_launch_form_shows_each_refusal_under_its_field_and_queues_nothing(t
     assert any(text.startswith("Value error, not under an allowed root") for text in errors)  # under data_root
     assert "Input should be less than or equal to 512" in errors  # under width
     assert "String should have at most 200 characters" in errors  # under the run name
-    assert run_table() == []
+    assert list_runs(light=True) == []

@@ -21,7 +21,7 @@ def _upload():
 
 def test_a_valid_upload_becomes_a_run_that_loads_by_id(queue_db):
     from app.paths import run_dir_for
-    from db.queries import get_run
+    from db.store import get_run
 
     model, weights, spec = _upload()
     run_id = import_model("net.safetensors", weights, spec, "digits", "standard", taser=False)
@@ -43,13 +43,13 @@ class _Evil:
     ("net.safetensors", None, b" " * (MAX_SPEC_BYTES + 1), "over"),
 ])
 def test_bad_uploads_are_rejected_with_a_reason_and_record_nothing(queue_db, name, weights, spec, reason):
-    from db.dashboard_queries import run_table
+    from db.store import list_runs
 
     _, good_weights, good_spec = _upload()
     with pytest.raises(ImportRejected, match=reason):
         import_model(name, weights if weights is not None else good_weights,
                      spec if spec is not None else good_spec, "digits")
-    assert run_table() == []
+    assert list_runs(light=True) == []
 
 
 def test_a_rejected_upload_names_the_file_and_the_reason_not_a_temporary_path(queue_db):

@@ -16,8 +16,9 @@ from torch.utils._pytree import tree_flatten
 
 from scores_oracle import ddpm_scheduler, tiny_unet
 from taser_engine.training.config import FinetuneConfig, TrainConfig
-from taser_engine.training.loop import (Stepper, build_finetune_setup, build_train_setup, load_data,
+from taser_engine.training.loop import (build_finetune_setup, build_train_setup, load_data,
                                         make_generators, on_device, train)
+from taser_engine.training.steppers import build_stepper
 
 META = torch.device("meta")
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -52,7 +53,7 @@ def _config(**fields) -> TrainConfig:
 
 
 def _one_step_on_meta(setup) -> list[str]:
-    stepper = Stepper(setup, total_steps=4, generators=make_generators(setup.config, META))
+    stepper = build_stepper(setup, total_steps=4, generators=make_generators(setup.config, META))
     index = on_device([torch.arange(setup.config.batch_size)], META)[0]
     with OffDevice(META) as mode:
         x, y, score = stepper.batch(index)

@@ -36,25 +36,25 @@ def db(tmp_path, monkeypatch):
 
 
 def _runs_per_key(url: str, study_id: int) -> dict[str, int]:
+    """Plan key -> how many runs carry it, counted in plain SQL (not through the code under test)."""
     import sqlalchemy as sa
 
-    from db.models import Run
     from db.session import get_engine
 
     with get_engine(url).connect() as connection:
-        rows = connection.execute(sa.select(Run.study_key, sa.func.count()).where(Run.study_id == study_id)
-                                  .group_by(Run.study_key)).all()
+        rows = connection.execute(sa.text("SELECT study_key, COUNT(*) FROM runs WHERE study_id = :s GROUP BY study_key"),
+                                  {"s": study_id}).all()
     return dict(rows)
 
 
 def test_queueing_is_resumable_and_exactly_once(db):
     from app.studies import service
-    from db import studies
+    from db import store
 
     url, _ = db
     spec = tiny_spec()
     plan = plan_study(spec)
-    study_id = studies.create_study(spec.name, spec.model_dump(mode="json"), [j.model_dump(mode="json") for j in plan])
+    study_id = store.create_study(spec.name, spec.model_dump(mode="json"), [j.model_dump(mode="json") for j in plan])
     assert service.queue_study(study_id) == len(plan) == 4 * 2  # 4 trainings, 4 evaluations
     assert service.queue_study(study_id) == 0  # a resume (or a second process) queues nothing twice
     assert set(_runs_per_key(url, study_id).values()) == {1}
@@ -62,22 +62,22 @@ def test_queueing_is_resumable_and_exactly_once(db):
     assert state.status == "running" and state.counts == {"queued": 8}
     evaluation = next(c for c in state.cells if c.role == "evaluate")
     train = next(c for c in state.cells if c.key == plan[0].key)
-    from db import queue
+    from db import store
 
-    evaluation_job = queue.get_job(evaluation.job_id)
+    evaluation_job = store.get_job(evaluation.job_id)
     assert evaluation_job.config["model_run"] == train.run_id  # refs resolved to the real run ids
 
 
 def test_cancel_then_retry_the_whole_study(db):
     from app.studies import service
-    from db import queue
+    from db import store
 
     study_id = service.start_study(tiny_spec(seeds=[0]))
     state = service.study_state(study_id)
-    claimed = queue.claim_next_job("w", 60)  # one job running, the rest queued
+    claimed = store.claim_next_job("w", 60)  # one job running, the rest queued
     assert service.cancel_study(study_id) == len(state.cells)
-    assert queue.get_job(claimed.id).cancel_requested
-    assert queue.cancel(claimed.id, "w")
+    assert store.get_job(claimed.id).cancel_requested
+    assert store.cancel(claimed.id, "w")
     state = service.study_state(study_id)
     assert state.status == "cancelled" and state.counts == {"cancelled": len(state.cells)}
     assert service.queue_study(study_id) == 0  # a cancelled study is not resumed by accident
@@ -90,7 +90,7 @@ def test_cancel_then_retry_the_whole_study(db):
 def test_a_study_survives_a_killed_worker_and_answers_with_tables(db, tmp_path):
     from app.studies import service
     from app.studies.tables import point_tables, study_json
-    from db import queue
+    from db import store
 
     url, env = db
     study_id = service.start_study(tiny_spec())
@@ -105,7 +105,7 @@ def test_a_study_survives_a_killed_worker_and_answers_with_tables(db, tmp_path):
     state = service.study_state(study_id)
     assert state.status == "succeeded", [(c.key, c.status, c.error) for c in state.cells]
     assert set(_runs_per_key(url, study_id).values()) == {1} and len(_runs_per_key(url, study_id)) == 8
-    assert any(queue.get_job(c.job_id).attempts == 2 for c in state.cells)  # the killed one, run again
+    assert any(store.get_job(c.job_id).attempts == 2 for c in state.cells)  # the killed one, run again
 
     (table,) = point_tables(state)
     row = table.table.rows[0]

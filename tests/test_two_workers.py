@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from app.jobs.count import STATE_FILE
-from db import queries, queue
+from db import store
 from db.session import dispose_engines
 from tests.queue_support import cli_env, postgres_schema_url, sqlite_url
 
@@ -42,7 +42,7 @@ def database_url(request, tmp_path):
 def test_two_workers_in_their_own_directories_share_queue_and_artifact_root(tmp_path, database_url):
     shared_root = tmp_path / "shared-artifacts"
     env = cli_env(database_url, shared_root)
-    ids = [queue.submit_job("count", {"steps": 3, "step_s": 0.2}, url=database_url) for _ in range(JOBS)]
+    ids = [store.submit_job("count", {"steps": 3, "step_s": 0.2}, url=database_url) for _ in range(JOBS)]
     homes = [tmp_path / "machine-a", tmp_path / "machine-b"]
     for home in homes:
         home.mkdir()
@@ -50,7 +50,7 @@ def test_two_workers_in_their_own_directories_share_queue_and_artifact_root(tmp_
     for worker, home in zip(workers, homes):
         assert worker.wait(timeout=300) == 0, (tmp_path / f"{home.name}.log").read_text()
 
-    jobs = [queue.get_job(job_id, url=database_url) for job_id in ids]
+    jobs = [store.get_job(job_id, url=database_url) for job_id in ids]
     assert collections.Counter(job.status for job in jobs) == {"succeeded": JOBS}
     assert {job.attempts for job in jobs} == {1}
     assert len({job.worker_id for job in jobs}) == 2  # both machines took work
@@ -59,7 +59,7 @@ def test_two_workers_in_their_own_directories_share_queue_and_artifact_root(tmp_
         assert (run_dir / STATE_FILE).is_file() and (run_dir / "job.log").is_file()
         assert not Path(job.checkpoint_path).is_absolute()  # relative to whichever machine's mount
         assert (shared_root / job.checkpoint_path).resolve() == (run_dir / STATE_FILE).resolve()
-        artifacts = queries.get_run(job.run_id, url=database_url)["artifacts"]
+        artifacts = store.get_run(job.run_id, url=database_url)["artifacts"]
         assert [(shared_root / a["path"]).is_file() for a in artifacts] == [True] * len(artifacts) != []
     for home in homes:  # nothing was written relative to a worker's working directory
         assert list(home.iterdir()) == []

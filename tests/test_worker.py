@@ -17,8 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.jobs import count as count_job
-from db import queries, queue
-from db.models import Metric
+from db import store
 from db.session import dispose_engines, get_engine
 from taser_engine.callbacks import Callbacks
 from tests.queue_support import (
@@ -36,12 +35,12 @@ def sqlite_db(tmp_path):
 
 
 def _drain(url: str, env: dict, tmp_path: Path, jobs: int, workers: int = 4) -> None:
-    ids = [queue.submit_job("noop", {"tag": f"job-{i}"}, url=url) for i in range(jobs)]
+    ids = [store.submit_job("noop", {"tag": f"job-{i}"}, url=url) for i in range(jobs)]
     procs = [start_worker(env, "--once", *FAST, "--lease", "30", log=tmp_path / f"worker{n}.log")
              for n in range(workers)]
     for proc in procs:
         assert proc.wait(timeout=300) == 0, (tmp_path / "worker0.log").read_text()
-    finished = {job.id: job for job in queue.list_jobs(limit=jobs + 10, url=url)}
+    finished = {job.id: job for job in store.list_jobs(limit=jobs + 10, url=url)}
     assert sorted(finished) == sorted(ids)
     assert collections.Counter(job.status for job in finished.values()) == {"succeeded": jobs}
     assert {job.attempts for job in finished.values()} == {1}  # claimed exactly once
@@ -50,7 +49,7 @@ def _drain(url: str, env: dict, tmp_path: Path, jobs: int, workers: int = 4) -> 
     for job in finished.values():  # the child ran exactly once: one attempt header in its log
         log = (artifact_root / "runs" / str(job.run_id) / "job.log").read_text()
         assert log.count(f"--- job {job.id} (noop) attempt") == 1
-        summary = queries.get_run(job.run_id, url=url)["summary"]
+        summary = store.get_run(job.run_id, url=url)["summary"]
         assert summary == {"tag": job.config["tag"]}
 
 
@@ -105,12 +104,12 @@ def test_sigkilled_worker_job_resumes_elsewhere_with_identical_metrics(sqlite_db
         target=lambda: count_job.run(count_job.Config(**config), reference))
     uninterrupted.start()
 
-    job_id = queue.submit_job("count", config, url=url)
+    job_id = store.submit_job("count", config, url=url)
     first = start_worker(env, *FAST, "--lease", "1.5", log=tmp_path / "first.log")
-    wait_for(lambda: queue.get_job(job_id, url=url).progress_step >= 10, 60, "10 steps")
+    wait_for(lambda: store.get_job(job_id, url=url).progress_step >= 10, 60, "10 steps")
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=10)
-    killed_at = queue.get_job(job_id, url=url)
+    killed_at = store.get_job(job_id, url=url)
     assert killed_at.status == "running" and killed_at.progress_step < 30
     run_dir = Path(env["TASER_ARTIFACT_ROOT"]) / "runs" / str(killed_at.run_id)
     child_pid = int((run_dir / "job.log").read_text().split("pid ")[1].split()[0])
@@ -120,15 +119,15 @@ def test_sigkilled_worker_job_resumes_elsewhere_with_identical_metrics(sqlite_db
     assert second.wait(timeout=120) == 0
     uninterrupted.join()
 
-    job = queue.get_job(job_id, url=url)
+    job = store.get_job(job_id, url=url)
     assert (job.status, job.attempts) == ("succeeded", 2), job.error
     log = (run_dir / "job.log").read_text()
     resumed_from = int(log.split("resuming from step ")[1].split()[0])
     assert resumed_from >= killed_at.progress_step  # from the last checkpoint, not from scratch
-    assert queries.run_metrics(job.run_id, url=url) == reference.metrics
+    assert store.run_metrics(job.run_id, url=url) == reference.metrics
     with get_engine(url).connect() as connection:
-        rows = connection.execute(sa.select(sa.func.count()).select_from(Metric)
-                                  .where(Metric.run_id == job.run_id)).scalar()
+        rows = connection.execute(sa.text("SELECT count(*) FROM metrics WHERE run_id = :run_id"),
+                                  {"run_id": job.run_id}).scalar()
     assert rows == 3 * 30  # three keys, thirty steps, no duplicates
 
 
@@ -138,50 +137,50 @@ def test_cancel_kill_and_failure_reasons(sqlite_db, tmp_path):
     worker = start_worker(env, *FAST, "--lease", "5", "--grace", "1", log=tmp_path / "worker.log")
     try:
         def running(job_id):
-            return wait_for(lambda: (job := queue.get_job(job_id, url=url)).status == "running"
+            return wait_for(lambda: (job := store.get_job(job_id, url=url)).status == "running"
                             and job.progress_step >= 2 and job, 60, f"job {job_id} to run")
 
         def final_status(job_id, timeout_s=15):
-            return wait_for(lambda: (job := queue.get_job(job_id, url=url)).status
+            return wait_for(lambda: (job := store.get_job(job_id, url=url)).status
                             in ("succeeded", "failed", "cancelled") and job, timeout_s,
                             f"job {job_id} to finish")
 
-        cooperative = queue.submit_job("count", {"steps": 200, "step_s": 0.05}, url=url)
+        cooperative = store.submit_job("count", {"steps": 200, "step_s": 0.05}, url=url)
         running(cooperative)
         assert "cancel requested" in taser(["jobs", "cancel", str(cooperative)], env).stdout
         cancelled = final_status(cooperative)
         assert cancelled.status == "cancelled" and cancelled.progress_step < 200
         assert "stopping at step" in cancelled.log_tail  # it stopped itself, cleanly
 
-        stubborn = queue.submit_job("count", {"steps": 500, "step_s": 0.05, "cooperative": False}, url=url)
+        stubborn = store.submit_job("count", {"steps": 500, "step_s": 0.05, "cooperative": False}, url=url)
         running(stubborn)
-        queue.request_cancel(stubborn, url=url)
+        store.request_cancel(stubborn, url=url)
         job = final_status(stubborn)
         assert job.status == "cancelled" and "stopping at step" not in job.log_tail  # terminated
 
-        doomed = queue.submit_job("count", {"steps": 500, "step_s": 0.05}, max_attempts=1, url=url)
+        doomed = store.submit_job("count", {"steps": 500, "step_s": 0.05}, max_attempts=1, url=url)
         run_dir = Path(env["TASER_ARTIFACT_ROOT"]) / "runs" / str(running(doomed).run_id)
         os.kill(int((run_dir / "job.log").read_text().split("pid ")[1].split()[0]), signal.SIGKILL)
         job = final_status(doomed)
         assert job.status == "failed" and "SIGKILL" in job.error and "out of memory" in job.error
 
-        nan = queue.submit_job("count", {"steps": 5, "step_s": 0.0, "fail_at_step": 3}, url=url)
+        nan = store.submit_job("count", {"steps": 5, "step_s": 0.0, "fail_at_step": 3}, url=url)
         job = final_status(nan)
         assert job.status == "failed" and job.error.startswith("NaN loss")
         assert "FloatingPointError" in job.log_tail  # the traceback is in the log
 
-        bad = queue.submit_job("count", {"steps": "many"}, url=url)  # bypasses CLI validation
+        bad = store.submit_job("count", {"steps": "many"}, url=url)  # bypasses CLI validation
         job = final_status(bad)
         assert job.status == "failed" and job.error.startswith("bad config") and "steps" in job.error
-        artifacts = queries.get_run(job.run_id, url=url)["artifacts"]
+        artifacts = store.get_run(job.run_id, url=url)["artifacts"]
         assert [artifact["kind"] for artifact in artifacts] == ["log"]
 
-        queue.requeue(cooperative, url=url)  # picks up where the cancel left it
+        store.requeue(cooperative, url=url)  # picks up where the cancel left it
         job = final_status(cooperative, timeout_s=90)
         assert job.status == "succeeded"
         resumed_from = int(job.log_tail.split("resuming from step ")[1].split()[0])
         assert resumed_from >= cancelled.progress_step
-        series = queries.run_metrics(job.run_id, url=url)
+        series = store.run_metrics(job.run_id, url=url)
         assert [step for step, _ in series["loss"]] == list(range(1, 201))
     finally:
         worker.send_signal(signal.SIGTERM)
@@ -220,12 +219,12 @@ def test_cli_submit_jobs_cancel_requeue(sqlite_db, tmp_path):
 def test_stopping_a_worker_gives_its_job_back(sqlite_db, tmp_path):
     """SIGINT (Ctrl-C) to a worker: the job stops at a step boundary and returns to the queue."""
     url, env = sqlite_db
-    job_id = queue.submit_job("count", {"steps": 500, "step_s": 0.05}, url=url)
+    job_id = store.submit_job("count", {"steps": 500, "step_s": 0.05}, url=url)
     worker = start_worker(env, *FAST, "--lease", "5", log=tmp_path / "worker.log")
-    wait_for(lambda: queue.get_job(job_id, url=url).progress_step >= 2, 60, "the job to run")
+    wait_for(lambda: store.get_job(job_id, url=url).progress_step >= 2, 60, "the job to run")
     worker.send_signal(signal.SIGINT)
     assert worker.wait(timeout=30) == 0
-    job = queue.get_job(job_id, url=url)
+    job = store.get_job(job_id, url=url)
     assert (job.status, job.attempts, job.error) == ("queued", 0, None)
     assert job.checkpoint_path and job.progress_step < 500
 

@@ -24,8 +24,7 @@ import sqlalchemy as sa
 from app.dblink import DatabaseLink
 from app.jobs import count as count_job
 from app.jobs import validate_config
-from db import queries, queue
-from db.models import Metric
+from db import store
 from db.session import DatabaseUnavailableError, dispose_engines, get_engine
 from taser_engine.callbacks import Callbacks
 from tests.queue_support import (UNREACHABLE_URL, PostgresDatabase, cli_env, sqlite_url, start_worker,
@@ -128,9 +127,9 @@ def test_worker_waits_for_the_database_at_start_up(tmp_path):
         worker = start_worker(env, *FAST, "--max-jobs", "1", log=log)
         wait_for(lambda: "waiting for the database at" in log.read_text(), 60, "the waiting line")
         database.create()  # the database comes up after the worker
-        job_id = queue.submit_job("noop", {}, url=database.url)
+        job_id = store.submit_job("noop", {}, url=database.url)
         assert worker.wait(timeout=120) == 0, log.read_text()
-        assert queue.get_job(job_id, url=database.url).status == "succeeded"
+        assert store.get_job(job_id, url=database.url).status == "succeeded"
         assert f"127.0.0.1:5432/{database.name}" in log.read_text() and "is back after" in log.read_text()
     finally:
         database.drop()
@@ -138,8 +137,8 @@ def test_worker_waits_for_the_database_at_start_up(tmp_path):
 
 def _metric_rows(url: str, run_id: int) -> int:
     with get_engine(url).connect() as connection:
-        return connection.execute(sa.select(sa.func.count()).select_from(Metric)
-                                  .where(Metric.run_id == run_id)).scalar()
+        return connection.execute(sa.text("SELECT count(*) FROM metrics WHERE run_id = :run_id"),
+                                  {"run_id": run_id}).scalar()
 
 
 def _reference_train_metrics(config: dict, run_dir: Path) -> dict[str, list[tuple[int, float]]]:
@@ -167,11 +166,11 @@ def test_a_database_outage_during_a_train_job_loses_nothing(tmp_path):
             "dataset": "digits", "method": "standard", "taser": False, "epochs": 60, "batch_size": 32,
             "max_train_samples": 64, "max_test_samples": 32, "width": 4, "device": "cpu",
             "log_every_steps": 1, "cpu_threads": 1}).model_dump(mode="json")
-        job_id = queue.submit_job("train", config, url=url)
+        job_id = store.submit_job("train", config, url=url)
         log = tmp_path / "worker.log"
         worker = start_worker(cli_env(url, tmp_path / "artifacts"), *FAST, "--lease", "30",
                               "--max-jobs", "1", log=log)
-        running = wait_for(lambda: (job := queue.get_job(job_id, url=url)).progress_step >= 4 and job, 120,
+        running = wait_for(lambda: (job := store.get_job(job_id, url=url)).progress_step >= 4 and job, 120,
                            "the job to train")
         journal = tmp_path / "artifacts" / "runs" / str(running.run_id) / "metrics.jsonl"
         database.block()
@@ -185,11 +184,11 @@ def test_a_database_outage_during_a_train_job_loses_nothing(tmp_path):
         database.allow()
         assert worker.wait(timeout=180) == 0, log.read_text()
 
-        job = queue.get_job(job_id, url=url)
+        job = store.get_job(job_id, url=url)
         assert (job.status, job.attempts) == ("succeeded", 1), job.error
         assert "unavailable; retrying for up to 300 s" in log.read_text()
         assert "is back after" in log.read_text() and "Traceback" not in log.read_text()
-        stored = queries.run_metrics(job.run_id, url=url)
+        stored = store.run_metrics(job.run_id, url=url)
         assert stored == reference  # every point, each once, the values of an uninterrupted run
         assert _metric_rows(url, job.run_id) == sum(len(points) for points in reference.values())
     finally:
@@ -204,10 +203,10 @@ def test_an_outage_longer_than_the_limit_stops_the_job_and_the_worker(tmp_path):
         url = database.url
         env = cli_env(url, tmp_path / "artifacts")
         config = {"steps": 60, "step_s": 0.1}
-        job_id = queue.submit_job("count", config, url=url)
+        job_id = store.submit_job("count", config, url=url)
         log = tmp_path / "first.log"
         first = start_worker(env, *FAST, "--lease", "3", "--grace", "5", "--db-outage-s", "2", log=log)
-        wait_for(lambda: queue.get_job(job_id, url=url).progress_step >= 5, 60, "the job to count")
+        wait_for(lambda: store.get_job(job_id, url=url).progress_step >= 5, 60, "the job to count")
         database.block()
         dispose_engines()
         assert first.wait(timeout=60) == 3, log.read_text()
@@ -218,12 +217,12 @@ def test_an_outage_longer_than_the_limit_stops_the_job_and_the_worker(tmp_path):
 
         second = start_worker(env, *FAST, "--lease", "3", "--max-jobs", "1", log=tmp_path / "second.log")
         assert second.wait(timeout=120) == 0, (tmp_path / "second.log").read_text()
-        job = queue.get_job(job_id, url=url)
+        job = store.get_job(job_id, url=url)
         assert job.status == "succeeded", job.error
         assert "resuming from step" in job.log_tail  # not from scratch
         reference = _Recorder(tmp_path / "reference")
         count_job.run(count_job.Config(**{**config, "step_s": 0.0}), reference)
-        assert queries.run_metrics(job.run_id, url=url) == reference.metrics
+        assert store.run_metrics(job.run_id, url=url) == reference.metrics
         assert _metric_rows(url, job.run_id) == 3 * 60
     finally:
         database.drop()
@@ -251,36 +250,36 @@ def test_an_unwritable_artifact_root_fails_the_job_and_the_worker_goes_on(sqlite
     it fails with a real OSError (ENOTDIR), as a read-only mount would (EROFS)."""
     url, root = sqlite_db, tmp_path / "artifacts"
     root.write_text("not a directory")
-    first = queue.submit_job("noop", {}, url=url)
+    first = store.submit_job("noop", {}, url=url)
     log = tmp_path / "worker.log"
     worker = start_worker(cli_env(url, root), *FAST, "--max-jobs", "2", log=log)
-    job = wait_for(lambda: (job := queue.get_job(first, url=url)).status == "failed" and job, 60, "the failure")
+    job = wait_for(lambda: (job := store.get_job(first, url=url)).status == "failed" and job, 60, "the failure")
     assert job.error.startswith(f"artifact root not writable: {root} (Not a directory"), job.error
     assert job.attempts == 1 and worker.poll() is None  # no crash, no crash loop
     root.unlink()
     root.mkdir()  # the operator fixes the mount
-    second = queue.submit_job("noop", {"tag": "after"}, url=url)
+    second = store.submit_job("noop", {"tag": "after"}, url=url)
     assert worker.wait(timeout=60) == 0, log.read_text()
-    assert queue.get_job(second, url=url).status == "succeeded"
+    assert store.get_job(second, url=url).status == "succeeded"
     assert "Traceback" not in log.read_text()
 
 
 def test_a_sigkilled_job_process_is_retried_from_its_checkpoint(sqlite_db, tmp_path):
     url = sqlite_db
     env = cli_env(url, tmp_path / "artifacts")
-    job_id = queue.submit_job("count", {"steps": 40, "step_s": 0.05}, url=url)
+    job_id = store.submit_job("count", {"steps": 40, "step_s": 0.05}, url=url)
     worker = start_worker(env, *FAST, "--max-jobs", "2", log=tmp_path / "worker.log")  # two attempts
-    running = wait_for(lambda: (job := queue.get_job(job_id, url=url)).progress_step >= 5 and job, 60,
+    running = wait_for(lambda: (job := store.get_job(job_id, url=url)).progress_step >= 5 and job, 60,
                        "the job to count")
     run_dir = Path(env["TASER_ARTIFACT_ROOT"]) / "runs" / str(running.run_id)
     pid = int((run_dir / "job.log").read_text().split("pid ")[1].split()[0])
-    killed_at = queue.get_job(job_id, url=url).progress_step
+    killed_at = store.get_job(job_id, url=url).progress_step
     os.kill(pid, signal.SIGKILL)  # what the kernel's out-of-memory killer does
-    retried = wait_for(lambda: (job := queue.get_job(job_id, url=url)).attempts == 2 and job, 60, "the retry")
+    retried = wait_for(lambda: (job := store.get_job(job_id, url=url)).attempts == 2 and job, 60, "the retry")
     assert retried.error == ("attempt 1 of 3: job process was killed by SIGKILL (likely out of memory); "
                              "queued again")
     assert worker.wait(timeout=120) == 0
-    job = queue.get_job(job_id, url=url)
+    job = store.get_job(job_id, url=url)
     assert (job.status, job.attempts, job.error) == ("succeeded", 2, None)
     assert int(job.log_tail.split("resuming from step ")[1].split()[0]) >= killed_at
-    assert [step for step, _ in queries.run_metrics(job.run_id, url=url)["loss"]] == list(range(1, 41))
+    assert [step for step, _ in store.run_metrics(job.run_id, url=url)["loss"]] == list(range(1, 41))

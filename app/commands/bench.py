@@ -8,7 +8,13 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from app.commands._flags import ConfigFlags
 from taser_engine.callbacks import Callbacks
+from taser_engine.overhead import OverheadConfig
+from taser_engine.train_step_bench import TrainStepBenchConfig
+
+OVERHEAD_FLAGS = ConfigFlags(OverheadConfig)
+TRAIN_STEP_FLAGS = ConfigFlags(TrainStepBenchConfig)
 
 
 def register(subparsers) -> None:
@@ -18,39 +24,15 @@ def register(subparsers) -> None:
     o = sub.add_parser("overhead", help="ms/sample of a training step with and without the TASER penalty")
     o.add_argument("--json", type=Path, help="write the rows as JSON here")
     o.add_argument("--quick", action="store_true", help="fewer repeats (about 1.5 minutes on 2 CPU cores)")
-    o.add_argument("--models", default=None, help="comma-separated: resnet18,small_cnn")
-    o.add_argument("--activations", default=None, help="comma-separated: relu (default), silu, softplus, gelu")
-    o.add_argument("--batchnorm", default=None, help="comma-separated: train (default), frozen (fine-tuning)")
-    o.add_argument("--devices", default=None, help="comma-separated, e.g. cpu,cuda (default: all present)")
-    o.add_argument("--methods", default=None, help="comma-separated subset of autograd,jvp,fd")
-    o.add_argument("--laplacians", default=None, help="comma-separated subset of none,hutchinson,exact")
-    o.add_argument("--fractions", default=None, help="comma-separated shares of the batch the penalty uses, e.g. 1,0.5")
-    o.add_argument("--batch-size", type=int, default=32)
-    o.add_argument("--repeats", type=int, default=None)
+    OVERHEAD_FLAGS.add_to(o)
     o.set_defaults(handler=run_overhead_command)
     t = sub.add_parser("train-step", help="ms/sample of the whole training step per base method, ± TASER, "
                                           "with each score source (the paper's C.8 / Table 3 overheads)")
     t.add_argument("--json", type=Path, help="write the rows as JSON here")
     t.add_argument("--quick", action="store_true", help="ResNet-18 batch 16, 3 attack steps, 3 repeats "
                                                        "(about 5 minutes on 2 CPU cores)")
-    t.add_argument("--models", default=None, help="comma-separated: resnet18,small_cnn")
-    t.add_argument("--methods", default=None, help="comma-separated: standard,pgd,trades,mart,trades-awp,mart-awp")
-    t.add_argument("--scores", default=None, help="comma-separated: none,gaussian,diffusion-live,diffusion-cached")
-    t.add_argument("--laplacians", default=None, help="comma-separated: none,hutchinson")
-    t.add_argument("--devices", default=None, help="comma-separated, e.g. cpu,cuda (default: all present)")
-    t.add_argument("--batch-size", type=int, default=None, help="ResNet-18 batch (default 128; quick 16)")
-    t.add_argument("--repeats", type=int, default=None)
+    TRAIN_STEP_FLAGS.add_to(t)
     t.set_defaults(handler=run_train_step_command)
-
-
-def _lists(args, names: tuple[str, ...]) -> dict:
-    """Comma-separated flags as lists, for the fields given."""
-    out = {}
-    for name in names:
-        value = getattr(args, name)
-        if value:
-            out[name] = [v.strip() for v in value.split(",") if v.strip()]
-    return out
 
 
 def _check_devices(devices: list[str]) -> None:
@@ -67,21 +49,6 @@ def _write(path: Path | None, result: dict) -> None:
     if path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result, indent=2))
-
-
-def _overrides(args) -> dict:
-    out = {"batch_size": args.batch_size,
-           **_lists(args, ("models", "activations", "batchnorm", "devices", "methods", "laplacians"))}
-    if args.fractions:
-        from app.cli import UserError
-
-        try:
-            out["fractions"] = [float(v) for v in args.fractions.split(",") if v.strip()]
-        except ValueError:
-            raise UserError(f"--fractions: not a list of numbers: {args.fractions[:40]!r}") from None
-    if args.repeats is not None:
-        out["repeats"] = args.repeats
-    return out
 
 
 class _PrintProgress(Callbacks):
@@ -101,13 +68,13 @@ def format_rows(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _run_bench(args, config_type, overrides_of, run, format_table) -> int:
+def _run_bench(args, flags: ConfigFlags, run, format_table) -> int:
     """Validate the flags into `config_type` (its `quick` with --quick), run, print, write --json."""
     from app.cli import UserError
     from taser_engine.training import format_errors
 
     try:
-        overrides = overrides_of(args)
+        config_type, overrides = flags.config_class, flags.overrides(args)
         config = config_type.quick(**overrides) if args.quick else config_type(**overrides)
     except ValidationError as exc:
         raise UserError(format_errors(exc)) from None
@@ -119,9 +86,9 @@ def _run_bench(args, config_type, overrides_of, run, format_table) -> int:
 
 
 def run_overhead_command(args) -> int:
-    from taser_engine.overhead import OverheadConfig, run_overhead
+    from taser_engine.overhead import run_overhead
 
-    return _run_bench(args, OverheadConfig, _overrides, run_overhead, format_rows)
+    return _run_bench(args, OVERHEAD_FLAGS, run_overhead, format_rows)
 
 
 def format_train_step_rows(rows: list[dict]) -> str:
@@ -135,13 +102,7 @@ def format_train_step_rows(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _train_step_overrides(args) -> dict:
-    overrides = _lists(args, ("models", "methods", "scores", "laplacians", "devices"))
-    overrides.update({k: v for k, v in (("batch_size", args.batch_size), ("repeats", args.repeats)) if v is not None})
-    return overrides
-
-
 def run_train_step_command(args) -> int:
-    from taser_engine.train_step_bench import TrainStepBenchConfig, run_train_step_bench
+    from taser_engine.train_step_bench import run_train_step_bench
 
-    return _run_bench(args, TrainStepBenchConfig, _train_step_overrides, run_train_step_bench, format_train_step_rows)
+    return _run_bench(args, TRAIN_STEP_FLAGS, run_train_step_bench, format_train_step_rows)

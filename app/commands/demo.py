@@ -47,13 +47,13 @@ def run(args) -> int:
 
 
 def wait_for(job_ids: list[int], timeout_s: float, poll_s: float = 2.0) -> dict[int, str]:
-    from db import queue
+    from db import store
 
     deadline = time.monotonic() + timeout_s
     while True:
-        jobs = {job_id: queue.get_job(job_id) for job_id in job_ids}
+        jobs = {job_id: store.get_job(job_id) for job_id in job_ids}
         states = {job_id: job.status for job_id, job in jobs.items()}
-        if all(queue.is_finished(job) for job in jobs.values()):
+        if all(store.is_finished(job) for job in jobs.values()):
             return states
         if time.monotonic() > deadline:
             raise UserError(f"demo not finished after {timeout_s:g} s: "

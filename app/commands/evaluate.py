@@ -10,58 +10,30 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from fractions import Fraction
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from app.commands._args import float_in
+from app.commands._flags import ConfigFlags
 from taser_engine.callbacks import Callbacks
 from taser_engine.checkpoints import CheckpointError, atomic_write_json, load_model
-from taser_engine.evaluation import ATTACK_NAMES, EvaluationCancelled, EvaluationConfig, evaluate_model
+from taser_engine.evaluation import EvaluationCancelled, EvaluationConfig, evaluate_model
 
 RUN_CONFIG_FILES = ("config.json", "run.json")
 RUN_RESULT_FILES = ("result.json", "results.json", "metrics.json", "summary.json")
 
 
-def _budget(text: str) -> float:
-    """'0.1', '8/255' -> float."""
-    try:
-        return float(Fraction(text))
-    except (ValueError, ZeroDivisionError):
-        raise argparse.ArgumentTypeError(f"not a number or fraction: {text!r}") from None
-
-
-def _steps(text: str) -> tuple[int, int] | None:
-    if text.lower() in ("none", "off", ""):
-        return None
-    try:
-        fewer, more = (int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected FEWER,MORE iterations or 'none', got {text!r}") from None
-    return fewer, more
+# Every EvaluationConfig field is a flag (`--n` is n_eval, `--seed` the attack seed); `--dataset`
+# defaults to the run's own.
+FLAGS = ConfigFlags(EvaluationConfig)
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("evaluate", help="robust accuracy under AutoAttack and SPSA (paper C.6)",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, type=Path, help="run directory (model.safetensors + model.json)")
-    p.add_argument("--n", type=int, default=EvaluationConfig.model_fields["n_eval"].default,
-                   help="evaluation subset size N_eval (default 1000; the whole test set if smaller)")
-    p.add_argument("--attacks", default="autoattack,spsa",
-                   help="comma-separated, from: " + "; ".join(f"{k} ({v})" for k, v in ATTACK_NAMES.items()))
-    p.add_argument("--dataset", help="dataset of the run (default: from the run's config.json, else digits)")
-    p.add_argument("--eps-linf", type=_budget, help="L∞ budget, e.g. 8/255 (default: the dataset's)")
-    p.add_argument("--eps-l2", type=_budget, help="L2 budget, e.g. 128/255 (default: the dataset's)")
-    p.add_argument("--batch-size", type=int, default=250)
-    p.add_argument("--seed", type=int, default=0, help="attack seed (AutoAttack, SPSA)")
-    p.add_argument("--subset-seed", type=int, default=0, help="seed of the evaluation subset draw")
-    p.add_argument("--spsa-nb-iter", type=int, default=32)
-    p.add_argument("--spsa-nb-sample", type=int, default=128)
-    p.add_argument("--spsa-lr", type=float, default=0.01)
-    p.add_argument("--apgd-n-iter", type=int, default=100, help="iterations of the quick apgd_ce look")
-    p.add_argument("--iteration-check", type=_steps, default=(10, 100),
-                   help="APGD-CE iteration counts compared for gradient masking, FEWER,MORE or 'none'")
+    FLAGS.add_to(p)
     p.add_argument("--method", help="training method of the run (default: from its config.json)")
     p.add_argument("--taser", action=argparse.BooleanOptionalAction, default=None,
                    help="whether the run used TASER (default: from its config.json)")
@@ -121,16 +93,12 @@ def run(args) -> int:
     from app.cli import UserError
 
     metadata = run_metadata(args.model) if args.model.is_dir() else {}
-    overrides = {"method": args.method, "taser": args.taser, "dataset": args.dataset,
+    values = FLAGS.overrides(args)
+    overrides = {"method": args.method, "taser": args.taser, "dataset": values.pop("dataset", None),
                  "train_ms_per_sample": args.train_ms_per_sample}
     metadata.update({k: v for k, v in overrides.items() if v is not None})
     try:
-        config = EvaluationConfig(
-            dataset=metadata.get("dataset") or "digits", n_eval=args.n, subset_seed=args.subset_seed,
-            attacks=args.attacks.split(","), eps_linf=args.eps_linf, eps_l2=args.eps_l2,
-            batch_size=args.batch_size, attack_seed=args.seed, spsa_nb_iter=args.spsa_nb_iter,
-            spsa_nb_sample=args.spsa_nb_sample, spsa_lr=args.spsa_lr, apgd_n_iter=args.apgd_n_iter,
-            iteration_check=args.iteration_check)
+        config = EvaluationConfig(dataset=metadata.get("dataset") or "digits", **values)
     except ValidationError as exc:
         from taser_engine.training import format_errors
 

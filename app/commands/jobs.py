@@ -34,10 +34,10 @@ def register(subparsers) -> None:
 
 
 def list_jobs(args) -> int:
-    from db import queue
+    from db import store
 
     jobs = [job.to_dict() for job in
-            queue.list_jobs(status=args.status, kind=args.kind, limit=args.limit)]
+            store.list_jobs(status=args.status, kind=args.kind, limit=args.limit)]
     for job in jobs:
         del job["config"]
     if args.json:
@@ -52,14 +52,14 @@ def list_jobs(args) -> int:
 
 
 def show_job(args) -> int:
-    from db import queries, queue
+    from db import store
 
-    job = queue.get_job(args.job_id)
+    job = store.get_job(args.job_id)
     if job is None:
         raise UserError(f"no job with id {args.job_id}")
     details = job.to_dict()
     details["log_tail"] = job.log_tail
-    details["run"] = queries.get_run(job.run_id)
+    details["run"] = store.get_run(job.run_id).to_dict()
     if args.json:
         _write_json(details, args.json)
         return 0
@@ -77,15 +77,15 @@ def show_job(args) -> int:
 
 
 def cancel_job(args) -> int:
-    from db import queue
+    from db import store
 
-    before = queue.get_job(args.job_id)
-    if before is not None and queue.is_finished(before):
+    before = store.get_job(args.job_id)
+    if before is not None and store.is_finished(before):
         print(f"job {args.job_id}: already {before.status}, nothing to cancel")
         return 0
     try:
-        status = queue.request_cancel(args.job_id)
-    except queue.QueueError as exc:
+        status = store.request_cancel(args.job_id)
+    except store.QueueError as exc:
         raise UserError(str(exc)) from None
     message = {"cancelled": "cancelled", "running": "cancel requested; it stops at its next step"}
     print(f"job {args.job_id}: {message.get(status, f'already {status}, nothing to cancel')}")
@@ -93,11 +93,11 @@ def cancel_job(args) -> int:
 
 
 def requeue_job(args) -> int:
-    from db import queue
+    from db import store
 
     try:
-        queue.requeue(args.job_id)
-    except queue.QueueError as exc:
+        store.requeue(args.job_id)
+    except store.QueueError as exc:
         raise UserError(str(exc)) from None
     print(f"job {args.job_id}: queued again (resumes from its last checkpoint)")
     return 0

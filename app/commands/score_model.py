@@ -22,12 +22,16 @@ from typing import Any
 from pydantic import ValidationError
 
 from app.commands._args import int_in
+from app.commands._flags import ConfigFlags
 from taser_engine.callbacks import Callbacks
 from taser_engine.fields import MAX_SAMPLES, MAX_SEED, MAX_TIMESTEPS, format_errors
+from taser_engine.scores.train_config import ScoreData, ScoreModelTrainConfig
 
 TIMESTEP = int_in(0, MAX_TIMESTEPS)
 SAMPLES = int_in(1, MAX_SAMPLES)
 SEED = int_in(0, MAX_SEED)
+TRAIN_FLAGS = ConfigFlags(ScoreModelTrainConfig)
+DATA_FLAGS = ConfigFlags(ScoreData)
 
 
 def register(subparsers) -> None:
@@ -36,18 +40,8 @@ def register(subparsers) -> None:
     sub.required = True
 
     t = sub.add_parser("train", help="train a UNet2DModel + DDPMScheduler score model with EMA")
-    t.add_argument("--dataset", default="digits")
-    t.add_argument("--data-root", default=None, help="local root of on-disk datasets (MNIST, CIFAR-10)")
-    t.add_argument("--epochs", type=int, default=None, help="default 80 (about 2 minutes on digits, 2 CPU cores)")
+    TRAIN_FLAGS.add_to(t)
     t.add_argument("--out", required=True, help="output directory (diffusers format)")
-    t.add_argument("--batch-size", type=int, default=None)
-    t.add_argument("--lr", type=float, default=None)
-    t.add_argument("--max-train-timestep", type=int, default=None,
-                   help="train on timesteps [0, this); default 200, 1000 for a full DDPM")
-    t.add_argument("--block-out-channels", default=None, help="comma-separated UNet widths (overrides the preset)")
-    t.add_argument("--random-flip", action=argparse.BooleanOptionalAction, default=None)
-    t.add_argument("--seed", type=int, default=None)
-    t.add_argument("--device", default=None)
     t.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     t.add_argument("--calibrate-timesteps", default="10,25,50,100,150",
                    help="timesteps whose score std is recorded for normalisation ('' to skip)")
@@ -56,8 +50,7 @@ def register(subparsers) -> None:
 
     c = sub.add_parser("calibrate", help="estimate the score-normalisation constants c_t and record them in DIR")
     c.add_argument("model")
-    c.add_argument("--dataset", default="digits")
-    c.add_argument("--data-root", default=None)
+    DATA_FLAGS.add_to(c)
     c.add_argument("--timesteps", default="10,25,50,100,150")
     c.add_argument("--num-samples", type=SAMPLES, default=512)
     c.add_argument("--json", default=None)
@@ -65,8 +58,7 @@ def register(subparsers) -> None:
 
     k = sub.add_parser("check", help="quality checks: held-out loss, Stein identity, flip equivariance, alignment")
     k.add_argument("model")
-    k.add_argument("--dataset", default="digits")
-    k.add_argument("--data-root", default=None)
+    DATA_FLAGS.add_to(k)
     k.add_argument("--timestep", type=TIMESTEP, default=50)
     k.add_argument("--num-samples", type=SAMPLES, default=256)
     k.add_argument("--classifier", default=None, help="run directory of a classifier for alignment diagnostics")
@@ -84,8 +76,7 @@ def register(subparsers) -> None:
 
     a = sub.add_parser("cache", help="precompute the scores of a dataset split (float16 safetensors)")
     a.add_argument("model")
-    a.add_argument("--dataset", default="digits")
-    a.add_argument("--data-root", default=None)
+    DATA_FLAGS.add_to(a)
     a.add_argument("--split", choices=("train", "test"), default="train")
     a.add_argument("--out", required=True, help="cache file (.safetensors)")
     a.add_argument("--timestep", type=TIMESTEP, default=50)
@@ -120,6 +111,13 @@ def _timesteps(text: str) -> list[int]:
     if any(not 0 <= t <= MAX_TIMESTEPS for t in values):
         raise _user_error(f"timesteps run from 0 to {MAX_TIMESTEPS}, got {text[:40]!r}")
     return values
+
+
+def _data(args) -> ScoreData:
+    try:
+        return ScoreData(**DATA_FLAGS.overrides(args))
+    except ValidationError as exc:
+        raise _user_error(format_errors(exc)) from None
 
 
 def _images(dataset: str, split: str, root: str | None):
@@ -160,15 +158,10 @@ class _PrintProgress(Callbacks):
 
 def train(args) -> int:
     from taser_engine.scores.diffusion import calibrate_normalisation, load_score_source
-    from taser_engine.scores.training import ScoreModelTrainConfig, train_score_model
+    from taser_engine.scores.training import train_score_model
 
-    overrides = {"dataset": args.dataset, "data_root": args.data_root, "epochs": args.epochs,
-                 "batch_size": args.batch_size, "lr": args.lr, "max_train_timestep": args.max_train_timestep,
-                 "random_flip": args.random_flip, "seed": args.seed, "device": args.device}
-    if args.block_out_channels:
-        overrides["block_out_channels"] = _integers(args.block_out_channels)
     try:
-        config = ScoreModelTrainConfig(**{k: v for k, v in overrides.items() if v is not None})
+        config = ScoreModelTrainConfig(**TRAIN_FLAGS.overrides(args))
     except ValidationError as exc:
         raise _user_error(format_errors(exc)) from None
     try:
@@ -199,9 +192,10 @@ def calibrate(args) -> int:
     source = _load_source(args.model, 50)
     if not Path(args.model).is_dir():
         raise _user_error("calibrate writes its constants into the model directory; pass a local directory")
-    images, _ = _images(args.dataset, "train", args.data_root)
+    data = _data(args)
+    images, _ = _images(data.dataset, "train", data.data_root)
     normalisation = calibrate_normalisation(source, images[: args.num_samples], _timesteps(args.timesteps),
-                                            description={"dataset": args.dataset, "split": "train"})
+                                            description={"dataset": data.dataset, "split": "train"})
     path = normalisation.save(args.model)
     for t, std in sorted(normalisation.score_std.items()):
         print(f"t={t:4d}  score std {std:9.4f}  c_t {normalisation.factor(t):.4f}")
@@ -214,14 +208,15 @@ def check(args) -> int:
     from taser_engine.scores import quality
 
     source = _load_source(args.model, args.timestep)
-    images, labels = _images(args.dataset, "test", args.data_root)
+    data = _data(args)
+    images, labels = _images(data.dataset, "test", data.data_root)
     images, labels = images[: args.num_samples], labels[: args.num_samples]
     record = Path(args.model) / "taser_training.json"
     max_t = json.loads(record.read_text())["config"].get("max_train_timestep") if record.is_file() else None
-    payload: dict[str, Any] = {"model": args.model, "dataset": args.dataset, "timestep": args.timestep,
+    payload: dict[str, Any] = {"model": args.model, "dataset": data.dataset, "timestep": args.timestep,
                                "num_samples": int(images.shape[0]), **source.describe()}
     payload.update(quality.heldout_denoising_loss(source, images, max_t, args.seed))
-    train_images, _ = _images(args.dataset, "train", args.data_root)
+    train_images, _ = _images(data.dataset, "train", data.data_root)
     payload[f"heldout_loss_t{args.timestep}_linear_baseline"] = quality.gaussian_baseline_loss(
         source, train_images, images, args.seed)
     s = source(images)
@@ -267,7 +262,7 @@ def toy(args) -> int:
 
     from taser_engine.scores import DiffusionScore, GaussianMixtureScore
     from taser_engine.scores import quality
-    from taser_engine.scores.training import ScoreModelTrainConfig, train_vector_denoiser
+    from taser_engine.scores.training import train_vector_denoiser
 
     if args.density == "mixture2d":
         density = quality.default_mixture_2d()
@@ -300,8 +295,9 @@ def cache(args) -> int:
     from taser_engine.scores.cache import ScoreCache, augmentation_error, fp16_error, measure_saving
 
     source = _load_source(args.model, args.timestep, normalise=args.normalise, flip_symmetrise=args.flip_symmetrise)
-    images, _ = _images(args.dataset, args.split, args.data_root)
-    built = ScoreCache.build(source, images, meta={"model": args.model, "dataset": args.dataset, "split": args.split})
+    data = _data(args)
+    images, _ = _images(data.dataset, args.split, data.data_root)
+    built = ScoreCache.build(source, images, meta={"model": args.model, "dataset": data.dataset, "split": args.split})
     built.save(args.out)
     probe = torch.arange(min(256, len(built)))
     payload: dict[str, Any] = {"out": args.out, "num_samples": len(built), "build_wall_s": built.meta["build_wall_s"],

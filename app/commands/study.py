@@ -215,9 +215,9 @@ def wait_for_study(study_id: int, timeout_s: float, *, start_worker: bool = True
 
 def list_studies(args) -> int:
     from app.studies.service import study_state
-    from db import studies
+    from db import store
 
-    records = studies.list_studies()
+    records = store.list_studies()
     if not records:
         print("no studies yet: `taser study run --preset table2-digits` starts one")
         return 0

@@ -11,13 +11,13 @@ import torch
 from pydantic import ValidationError
 
 from app.commands._args import int_in
+from app.table1 import table1_text
+from app.commands._flags import ConfigFlags
 from taser_engine.callbacks import Callbacks
-from taser_engine.experiments.paper_tables import paper_table1_cell
 from taser_engine.experiments.toy1d import Toy1DConfig, run_study
-from taser_engine.experiments.toy1d_problems import DISTRIBUTIONS, TARGETS
 from taser_engine.fields import MAX_THREADS
 
-_DEFAULTS = Toy1DConfig()
+FLAGS = ConfigFlags(Toy1DConfig)
 
 
 def register(subparsers) -> None:
@@ -25,24 +25,7 @@ def register(subparsers) -> None:
     p.add_argument("--json", metavar="PATH", help="write the study (settings, rows, curves) as JSON")
     p.add_argument("--html", metavar="PATH", help="write the Figure-2-like plot as standalone HTML")
     p.add_argument("--png", metavar="PATH", help="write the Figure-2-like plot as PNG")
-    p.add_argument("--seeds", type=int, default=_DEFAULTS.seeds, help="number of seeds (default %(default)s)")
-    p.add_argument("--base-seed", type=int, default=_DEFAULTS.base_seed)
-    p.add_argument("--lambdas", type=float, nargs="+", default=_DEFAULTS.lambdas, metavar="λ",
-                   help="λ grid (default: the paper's 0 1e-4 1e-3 1e-2 1e-1)")
-    p.add_argument("--regularisers", nargs="+", default=_DEFAULTS.regularisers, choices=["l2", "stein"])
-    p.add_argument("--epochs", type=int, default=_DEFAULTS.epochs, help="full-batch Adam steps (default %(default)s)")
-    p.add_argument("--lr", type=float, default=_DEFAULTS.lr)
-    p.add_argument("--width", type=int, default=_DEFAULTS.width)
-    p.add_argument("--depth", type=int, default=_DEFAULTS.depth, help="hidden layers (default %(default)s)")
-    p.add_argument("--activation", default=_DEFAULTS.activation, choices=["tanh", "softplus", "silu", "gelu", "relu"])
-    p.add_argument("--target", default=_DEFAULTS.target, choices=list(TARGETS))
-    p.add_argument("--distribution", default=_DEFAULTS.distribution, choices=list(DISTRIBUTIONS))
-    p.add_argument("--n-train", type=int, default=_DEFAULTS.n_train)
-    p.add_argument("--n-test", type=int, default=_DEFAULTS.n_test)
-    p.add_argument("--stein-centering", default=_DEFAULTS.stein_centering, choices=["none", "batch"])
-    p.add_argument("--grid-min", type=float, default=_DEFAULTS.grid_min)
-    p.add_argument("--grid-max", type=float, default=_DEFAULTS.grid_max)
-    p.add_argument("--grid-points", type=int, default=_DEFAULTS.grid_points)
+    FLAGS.add_to(p)
     p.add_argument("--threads", type=int_in(1, MAX_THREADS), default=None,
                    help="torch intra-op threads (default: torch's; 1 is fastest for these tiny networks on a busy machine)")
     p.add_argument("--quiet", action="store_true", help="no progress line on stderr")
@@ -57,14 +40,8 @@ class _StderrProgress(Callbacks):
 def config_from_args(args) -> Toy1DConfig:
     from app.cli import UserError
 
-    fields = dict(seeds=args.seeds, base_seed=args.base_seed, lambdas=args.lambdas,
-                  regularisers=args.regularisers, epochs=args.epochs, lr=args.lr, width=args.width,
-                  depth=args.depth, activation=args.activation, target=args.target,
-                  distribution=args.distribution, n_train=args.n_train, n_test=args.n_test,
-                  stein_centering=args.stein_centering, grid_min=args.grid_min,
-                  grid_max=args.grid_max, grid_points=args.grid_points)
     try:
-        return Toy1DConfig(**fields)
+        return Toy1DConfig(**FLAGS.overrides(args))
     except ValidationError as exc:
         raise UserError("; ".join(_flag_message(err) for err in exc.errors())) from None
 
@@ -72,42 +49,8 @@ def config_from_args(args) -> Toy1DConfig:
 def _flag_message(err: dict) -> str:
     """A validation error named by the command-line flag it came from."""
     field = str(err["loc"][0]) if err["loc"] else ""
-    prefix = f"--{field.replace('_', '-')}: " if field else ""
+    prefix = f"{FLAGS.option_of(field)}: " if field else ""
     return prefix + err["msg"].removeprefix("Value error, ")
-
-
-def _cell(row: dict | None, split: str) -> str:
-    if row is None:
-        return "-"
-    mean, std = row[f"{split}_mse_mean"], row[f"{split}_mse_std"]
-    return f"{mean:.2e} ± {std:.1e}" if split == "id" else f"{mean:.3g} ± {std:.2g}"
-
-
-def _paper(lam: float, reg: str, split: str) -> str:
-    value = paper_table1_cell(lam, reg, split)
-    if value is None:
-        return "-"
-    return f"{value:.2e}" if split == "id" else f"{value:.3f}"
-
-
-def format_table(study: dict) -> str:
-    """Table 1 grid (mean ± std over seeds) with the paper's numbers beside it."""
-    rows = {(r["regulariser"], r["lambda"]): r for r in study["rows"]}
-    lambdas = sorted({lam for _, lam in rows})
-    header = ["λ", "L2 ID", "L2 OOD", "Stein ID", "Stein OOD", "| paper:", "L2 ID", "L2 OOD", "Stein ID", "Stein OOD"]
-    lines = [[f"{lam:g}", _cell(rows.get(("l2", lam)), "id"), _cell(rows.get(("l2", lam)), "ood"),
-              _cell(rows.get(("stein", lam)), "id"), _cell(rows.get(("stein", lam)), "ood"), "|",
-              _paper(lam, "l2", "id"), _paper(lam, "l2", "ood"), _paper(lam, "stein", "id"),
-              _paper(lam, "stein", "ood")] for lam in lambdas]
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *lines)]
-    fmt = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths))
-    s = study["settings"]
-    out = [fmt(header), *(fmt(line) for line in lines),
-           f"mean ± std over {s['seeds']} seeds; ID = MSE on fresh samples from p, OOD = MSE on the "
-           f"grid [{s['grid_min']:g}, {s['grid_max']:g}] ({s['grid_points']} points)."]
-    if (s["distribution"], s["target"]) != ("gaussian", "sin"):
-        out.append("note: the paper's numbers are for N(0, 1) inputs and target sin(x); this run differs.")
-    return "\n".join(out)
 
 
 def run(args) -> int:
@@ -121,7 +64,7 @@ def run(args) -> int:
         print(file=sys.stderr)
     if study["settings"]["stopped_early"]:
         raise UserError("the study was stopped before it finished")
-    print(format_table(study))
+    print(table1_text(study))
     print(f"wall_s: {study['wall_s']:.1f}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

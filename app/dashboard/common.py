@@ -49,15 +49,6 @@ def require(module: str, what: str):
                            f"(module `{module}` could not be imported: {exc}).") from None
 
 
-def optional(module: str):
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        return None
-
-
 def format_eta(seconds: float | None) -> str:
     if seconds is None:
         return ""
@@ -75,7 +66,7 @@ def run_label(run: dict) -> str:
 
 
 def database_location() -> str:
-    from db.dashboard_queries import database_location as location
+    from db.store import database_location as location
 
     return location()
 
@@ -99,3 +90,59 @@ def embedded_worker_note() -> str:
     if flag == "0":
         return "started with --no-worker: run `taser worker` somewhere to execute jobs"
     return "no embedded worker (not started through `taser dashboard`)"
+
+
+def finished_with_results(kinds: str | tuple[str, ...], keep: Callable[[object], bool] = bool,
+                          limit: int = 200) -> list[tuple[dict, object]]:
+    """(run, typed Result) of finished runs of `kinds` whose Result passes `keep`, newest first
+    per kind: what every results page lists."""
+    from db import store
+
+    from app.jobs import parse_result
+
+    pairs = [(run, parse_result(kind, run["summary"]))
+             for kind in ((kinds,) if isinstance(kinds, str) else kinds) for run in store.finished_results(kind, limit=limit)]
+    return [(run, result) for run, result in pairs if keep(result)]
+
+
+def evaluation_results(limit: int = 200) -> list[tuple[dict, object]]:
+    """Finished `evaluate` runs with their Result; evaluations cancelled before measuring anything
+    are left out (the Robustness and Paper check pages share this)."""
+    return finished_with_results("evaluate", lambda result: getattr(result, "is_evaluation", False), limit)
+
+
+def show_blocks(blocks, key: str) -> None:
+    """Render `app.viewers` blocks (what the HTML report renders too)."""
+    from app.viewers import FigureBlock, TableBlock, TextBlock
+
+    for index, block in enumerate(blocks):
+        if getattr(block, "title", ""):
+            st.subheader(block.title)
+        if isinstance(block, TableBlock):
+            st.dataframe(block.rows, hide_index=True, width="stretch")
+        elif isinstance(block, FigureBlock):
+            st.plotly_chart(block.figure, width="stretch", key=f"{key}.{index}")
+        elif isinstance(block, TextBlock):
+            st.write(block.text)
+
+
+def exports(stem: str, table: list[dict], figure) -> None:
+    from taser_engine import text_tables
+
+    st.subheader("Export")
+    columns = st.columns(5)
+    columns[0].download_button("CSV", text_tables.to_csv(table), file_name=f"{stem}.csv", key=f"{stem}.csv")
+    columns[1].download_button("Markdown", text_tables.to_markdown(table), file_name=f"{stem}.md", key=f"{stem}.md")
+    columns[2].download_button("LaTeX", text_tables.to_latex(table, caption=stem), file_name=f"{stem}.tex",
+                               key=f"{stem}.tex")
+    columns[3].download_button("Figure (HTML)", figure.to_html(include_plotlyjs=True, full_html=True),
+                               file_name=f"{stem}.html", key=f"{stem}.html")
+    if columns[4].button("Figure (PNG)", key=f"{stem}.png_make"):
+        try:
+            from app.figures.export import png_bytes
+
+            png = png_bytes(figure, width=1100, height=500)
+        except Exception as exc:  # noqa: BLE001 - kaleido missing or broken: say so, keep the page
+            st.warning(f"PNG export needs kaleido: {exc}")
+        else:
+            st.download_button("download PNG", png, file_name=f"{stem}.png", key=f"{stem}.png")

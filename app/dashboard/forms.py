@@ -1,6 +1,7 @@
 """Launch forms generated from a job kind's pydantic config class.
 
-`field_specs` reads the class (pure, testable): one `FieldSpec` per field with its widget type.
+`field_specs` reads the class through `app.config_fields` (as the CLI's flags do): one `FieldSpec`
+per field with its widget type.
 `render_form` draws the widgets (numbers, checkboxes, Literal -> selectbox, lists -> comma text,
 optional values -> text where empty means None, nested models -> their own group) and returns
 the raw values plus one placeholder per field, where validation errors are shown next to it.
@@ -9,12 +10,12 @@ the raw values plus one placeholder per field, where validation errors are shown
 from __future__ import annotations
 
 import json
-import types
-import typing
 from dataclasses import dataclass, field
-from typing import Any, Literal, Union
+from typing import Any
 
 from pydantic import BaseModel
+
+from app.config_fields import ConfigField, config_fields
 
 WIDGETS = ("checkbox", "select", "int", "float", "text", "list", "optional", "json", "model")
 
@@ -32,62 +33,26 @@ class FieldSpec:
 
 
 def field_specs(config_class: type[BaseModel]) -> list[FieldSpec]:
-    specs = []
-    for name, info in config_class.model_fields.items():
-        required = info.is_required()
-        default = None if required else info.get_default(call_default_factory=True)
-        specs.append(_spec(name, info.annotation, default, required, info.description or ""))
-    return specs
+    return [_spec(item) for item in config_fields(config_class)]
 
 
-def _spec(name: str, annotation, default, required: bool, help_text: str) -> FieldSpec:
-    base, optional = _strip_optional(annotation)
-    widget, options, inner, children = _widget_for(base)
-    if optional and widget not in ("model",):
+# config_fields' kind -> the widget that edits it
+_WIDGET_OF = {"bool": "checkbox", "choice": "select", "int": "int", "float": "float", "text": "text",
+              "list": "list", "model": "model", "json": "json"}
+
+
+def _spec(item: ConfigField) -> FieldSpec:
+    widget = _WIDGET_OF[item.kind]
+    options = list(item.choices) if item.kind == "choice" else []
+    inner = ""
+    if widget == "list":
+        inner = _WIDGET_OF.get(item.element, "text")
+        inner = inner if inner in ("int", "float", "select") else "text"
+    if item.optional and widget != "model":
         inner, widget = (widget if widget in ("int", "float", "text", "select") else "json"), "optional"
-    if isinstance(default, BaseModel):
-        default = default.model_dump(mode="json")
-    return FieldSpec(name=name, widget=widget, default=default, required=required, help=help_text,
-                     options=options, inner=inner, children=children)
-
-
-def _unwrap(annotation):
-    """The type inside `Annotated[type, constraints]` (bounds are pydantic's to check)."""
-    while typing.get_origin(annotation) is typing.Annotated:
-        annotation = typing.get_args(annotation)[0]
-    return annotation
-
-
-def _strip_optional(annotation) -> tuple[Any, bool]:
-    annotation = _unwrap(annotation)
-    origin = typing.get_origin(annotation)
-    if origin in (Union, types.UnionType):
-        args = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
-        if len(args) < len(typing.get_args(annotation)):
-            return (args[0] if len(args) == 1 else Union[tuple(args)]), True
-    return annotation, False
-
-
-def _widget_for(annotation) -> tuple[str, list, str, list]:
-    annotation = _unwrap(annotation)
-    origin = typing.get_origin(annotation)
-    if annotation is bool:
-        return "checkbox", [], "", []
-    if origin is Literal:
-        return "select", list(typing.get_args(annotation)), "", []
-    if annotation is int:
-        return "int", [], "", []
-    if annotation is float:
-        return "float", [], "", []
-    if annotation is str:
-        return "text", [], "", []
-    if origin in (list, tuple, set, frozenset):
-        args = typing.get_args(annotation)
-        element = _widget_for(args[0])[0] if args else "text"
-        return "list", [], element if element in ("int", "float", "select") else "text", []
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return "model", [], "", field_specs(annotation)
-    return "json", [], "", []
+    return FieldSpec(name=item.name, widget=widget, default=item.default, required=item.required,
+                     help=item.description, options=options, inner=inner,
+                     children=[_spec(child) for child in item.children])
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,9 +1,9 @@
 """Named starting points for the Launch forms, per job kind.
 
-Built-in presets for the kinds this app owns, plus whatever the engine publishes
-(`taser_engine.training.presets.PRESETS[preset][kind]`), so the paper's CIFAR-10 protocol and the
-CPU digits demo appear for training kinds as soon as those land. A preset only sets the fields
-it names; everything else keeps the config's (paper) defaults.
+Built-in presets for the kinds this app owns, plus the engine's training presets
+(`taser_engine.training.presets.PRESETS[preset][kind]`: the paper's CIFAR-10 protocol and the CPU
+digits demo), which are not repeated here. A preset only sets the fields it names; everything else
+keeps the config's (paper) defaults.
 """
 
 from __future__ import annotations
@@ -36,10 +36,8 @@ def presets_for(kind: str) -> dict[str, dict[str, Any]]:
 
 
 def _engine_presets(kind: str) -> dict[str, dict[str, Any]]:
-    try:
-        from taser_engine.training.presets import PRESETS
-    except ImportError:
-        return {}
+    from taser_engine.training.presets import PRESETS
+
     return {ENGINE_PRESET_LABELS.get(name, name): dict(by_kind[kind])
             for name, by_kind in PRESETS.items() if isinstance(by_kind, dict) and kind in by_kind}
 

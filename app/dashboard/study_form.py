@@ -16,7 +16,7 @@ def study_form() -> None:
     from app.studies.presets import STUDY_PRESETS, study_preset
     from app.studies.service import start_study
     from app.studies.spec import StudySpecError, plan_study, with_settings
-    from db import studies
+    from db import store
 
     st.caption("A study queues a whole grid at once: methods × without/with TASER × seeds × any swept field, "
                "each training followed by its evaluation (AutoAttack + SPSA), with Table 2 / 3 at the end.")
@@ -47,7 +47,7 @@ def study_form() -> None:
     roles: dict[str, int] = {}
     for job in plan:
         roles[job.role] = roles.get(job.role, 0) + 1
-    estimate = estimate_plan(plan, studies.finished_job_times(list(roles)), spec.dataset)
+    estimate = estimate_plan(plan, store.finished_job_times(list(roles)), spec.dataset)
     st.info(f"**{len(plan)} jobs** ({', '.join(f'{n} {r}' for r, n in roles.items())}); {estimate.describe()}.")
     if st.button("Queue study", type="primary", key="study.queue"):
         study_id = start_study(spec, preset=preset)

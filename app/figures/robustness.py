@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 
 import plotly.graph_objects as go
 
+from taser_engine.evaluation.bootstrap import bootstrap_interval  # noqa: F401 (app.results takes it from here)
+
 
 def accuracy_bars(rows: Sequence[Mapping]) -> go.Figure:
     """Grouped bars per run: one bar per accuracy column, error bars from each value's 95% CI.
@@ -32,15 +34,3 @@ def accuracy_bars(rows: Sequence[Mapping]) -> go.Figure:
     fig.update_yaxes(title_text="accuracy (%)", range=[0, 100])
     fig.update_layout(barmode="group", height=420, title="Clean and robust accuracy (95% bootstrap CI)")
     return fig
-
-
-def bootstrap_interval(correct: Sequence[int | bool], n_boot: int = 1000, seed: int = 0) -> tuple[float, float]:
-    """95% percentile bootstrap interval of the mean of a 0/1 vector (per-sample correctness)."""
-    import numpy as np
-
-    values = np.asarray(correct, dtype=float)
-    if values.size == 0:
-        return (float("nan"), float("nan"))
-    rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, values.size, size=(n_boot, values.size))].mean(axis=1)
-    return float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))

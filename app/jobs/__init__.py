@@ -2,13 +2,16 @@
 
 A job kind is a module that defines
     Config                      a pydantic model (the kind's whole configuration, paper defaults,
-                                `extra="forbid"` so a misspelt field is an error), and
+                                `extra="forbid"` so a misspelt field is an error),
+    Result                      a `JobResult` (app/jobs/_result.py): the typed form of the run's
+                                summary, which readers get from `parse_result`, and
     run(config, ctx) -> dict | None
                                 the work. `ctx` is a `taser_engine.callbacks.Callbacks` given by
                                 the worker (on_progress, on_metrics, on_checkpoint, should_stop)
                                 that also has `ctx.run_dir` (the job's artifact folder) and
                                 `ctx.resume_checkpoint` (the last checkpoint path, or None). The
-                                returned dict is stored as the run's summary.
+                                returned dict is validated against `Result` (`validate_result`)
+                                and stored as the run's summary.
 
 To add a kind, add ONE line to JOB_KINDS below. Modules are imported only when a job of that
 kind runs or is submitted, so the worker's per-job child process loads torch only for kinds
@@ -20,6 +23,8 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from typing import Any, Callable
+
+from app.jobs._result import JobResult, json_ready  # noqa: F401 (json_ready: part of this API)
 
 # kind -> module defining `Config` and `run(config, ctx)`; one line per kind.
 JOB_KINDS: dict[str, str] = {
@@ -44,10 +49,15 @@ class JobConfigError(JobError):
     """A job configuration that does not validate; the message names the fields."""
 
 
+class JobResultError(JobError):
+    """A job's returned summary that does not fit its kind's Result; the message names the fields."""
+
+
 @dataclass(frozen=True)
 class JobKind:
     name: str
     config_class: type
+    result_class: type[JobResult]
     run: Callable[[Any, Any], dict[str, Any] | None]
 
 
@@ -59,7 +69,7 @@ def get_kind(name: str) -> JobKind:
     if name not in JOB_KINDS:
         raise JobConfigError(f"unknown job kind {name!r}; known kinds: {', '.join(kind_names())}")
     module = importlib.import_module(JOB_KINDS[name])
-    return JobKind(name=name, config_class=module.Config, run=module.run)
+    return JobKind(name=name, config_class=module.Config, result_class=module.Result, run=module.run)
 
 
 def validate_config(kind: str, raw: dict[str, Any] | None) -> Any:
@@ -76,6 +86,37 @@ def validate_config(kind: str, raw: dict[str, Any] | None) -> Any:
 def normalized_config(kind: str, raw: dict[str, Any] | None) -> dict[str, Any]:
     """Validated config as JSON-ready data with every default filled in (what gets stored)."""
     return validate_config(kind, raw).model_dump(mode="json")
+
+
+def validate_result(kind: str, summary: Any) -> JobResult | None:
+    """The kind's Result for what its `run` returned (None stays None); JobResultError naming the
+    bad fields otherwise. The runner calls this before sending, so only valid results are stored."""
+    from pydantic import ValidationError
+
+    summary = json_ready(summary)
+    if summary is None:
+        return None
+    try:
+        return get_kind(kind).result_class.model_validate(summary)
+    except ValidationError as exc:
+        raise JobResultError(describe_validation_error(kind, exc, what="result")) from None
+
+
+def parse_result(kind: str, stored: dict[str, Any] | None) -> JobResult:
+    """A stored summary as its kind's Result, for readers.
+
+    Summaries of runs that are not jobs (imports) and summaries stored before the kind declared
+    its Result may not fit it: those come back as a plain JobResult holding the stored fields, so
+    one old run never breaks a page. Only declared fields are read from it."""
+    from pydantic import ValidationError
+
+    stored = stored or {}
+    for result_class in ([get_kind(kind).result_class] if kind in JOB_KINDS else []) + [JobResult]:
+        try:
+            return result_class.model_validate(stored)
+        except ValidationError:
+            pass
+    return JobResult.model_construct(**stored)
 
 
 # Config fields that name another run whose output the job reads, most important first.
@@ -98,9 +139,9 @@ def referenced_run(config: dict[str, Any]) -> int | None:
     return runs[0] if runs else None
 
 
-def describe_validation_error(kind: str, exc) -> str:
+def describe_validation_error(kind: str, exc, what: str = "config") -> str:
     problems = []
     for error in exc.errors():
-        field = ".".join(str(part) for part in error.get("loc", ())) or "(config)"
+        field = ".".join(str(part) for part in error.get("loc", ())) or f"({what})"
         problems.append(f"field '{field}': {error.get('msg')}")
-    return f"invalid {kind} config: " + "; ".join(problems)
+    return f"invalid {kind} {what}: " + "; ".join(problems)

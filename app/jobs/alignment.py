@@ -3,21 +3,24 @@
 For a finished run that saved a model (`model.safetensors` + `model.json` in its run folder), on
 `n` test images: cos(s, ∇f) and |sᵀ∇f| per sample (`taser_engine.penalty.alignment`, margin
 probe at the true label), and a few example images with their score and gradient maps. The score
-is the diagonal Gaussian fitted to the training images (the closed-form score TASER uses when no
-diffusion model is given) or, with `score: diffusion`, a diffusers score model directory. The
-summary's `alignment` block is what the Score field & alignment page draws.
+is built by `taser_engine.scores.sources.build_score_source`, as a training run builds its own: the
+diagonal Gaussian fitted to the training images (`score: gaussian`, the same variance floor as
+training) or, with `score: diffusion`, the score model of run `score_model_run`. The summary's
+`alignment` block is what the Score field & alignment page draws.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.jobs._runs import InputPaths, RunId
+from app.jobs._result import JobResult
+from app.jobs._runs import InputPaths, RunId, fill_path_from_run
 from taser_engine.datasets import DatasetName
 from taser_engine.fields import MAX_TIMESTEPS, PathText, Seed
+from taser_engine.scores.sources import SCORE_SOURCES, ScoreSpec
 
 
 class Config(InputPaths):
@@ -28,11 +31,47 @@ class Config(InputPaths):
     data_root: PathText | None = Field(None, description="local root of CIFAR-10 / MNIST")
     # per-sample gradients and score maps of n images are kept in memory and in the summary
     n: int = Field(256, ge=2, le=20_000, description="test images examined")
-    score: Literal["gaussian", "diffusion"] = "gaussian"
-    score_model: PathText | None = Field(None, description="diffusers score-model directory (score: diffusion)")
+    score: SCORE_SOURCES.Name = "gaussian"
+    score_model_run: RunId | None = Field(
+        None, description="id of a finished score-model run to take the score from (score: diffusion)")
+    score_model: PathText | None = Field(None, description=(
+        "diffusers score-model directory (score: diffusion); filled from score_model_run when given"))
     score_timestep: int = Field(50, ge=0, le=MAX_TIMESTEPS)
     examples: int = Field(4, ge=0, le=16, description="example images with score / gradient maps")
     seed: Seed = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _score_model_from_run(cls, data):
+        return fill_path_from_run(data, "score_model_run", "score_model")
+
+    @model_validator(mode="after")
+    def _score_model_given(self):
+        if self.score == "diffusion" and not self.score_model:
+            raise ValueError("score_model: needed with score 'diffusion' (or give score_model_run)")
+        return self
+
+    def score_spec(self) -> ScoreSpec:
+        return ScoreSpec(source=self.score, model=self.score_model, timestep=self.score_timestep)
+
+
+class AlignmentBlock(BaseModel):
+    """Per-sample cos(s, ∇f) and |sᵀ∇f|, and example images with their score / gradient maps."""
+
+    model_config = ConfigDict(extra="allow")
+    cosine: list[float | None] = []
+    abs_directional: list[float | None] = []
+    examples: list[dict[str, Any]] = []
+
+
+class Result(JobResult):
+    model_run: int | None = None
+    dataset: str | None = None
+    score: str | None = None
+    n: int | None = Field(None, ge=0)
+    cosine_mean: float | None = Field(None, ge=-1, le=1)
+    abs_directional_mean: float | None = Field(None, ge=0)
+    alignment: AlignmentBlock | None = None
 
 
 def run(config: Config, ctx) -> dict:
@@ -68,17 +107,9 @@ def run(config: Config, ctx) -> dict:
 
 
 def score_source(config: Config, train_x):
-    if config.score == "diffusion":
-        if not config.score_model:
-            from app.jobs import JobConfigError
+    from taser_engine.scores.sources import build_score_source
 
-            raise JobConfigError("invalid alignment config: field 'score_model': needed with score 'diffusion'")
-        from taser_engine.scores import load_score_source  # diffusers is heavy: only when asked
-
-        return load_score_source(config.score_model, timestep=config.score_timestep)
-    from taser_engine.training.scores import fit_gaussian_score  # the fit TASER trains with
-
-    return fit_gaussian_score(train_x)
+    return build_score_source(config.score_spec(), train_x)
 
 
 def examples(model, x, y, s) -> list[dict]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from app.jobs._result import BenchResult as Result  # noqa: F401 (the kind's result)
 from taser_engine.train_step_bench import TrainStepBenchConfig as Config  # noqa: F401 (the kind's config)
 from taser_engine.train_step_bench import run_train_step_bench
 

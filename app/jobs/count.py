@@ -9,12 +9,13 @@ skipped/repeated a step would end with different numbers than an uninterrupted r
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from taser_engine.atomic_files import atomic_write_bytes
+from app.jobs._result import JobResult
 from taser_engine.fields import MAX_STEPS
 
 STATE_FILE = "count_state.json"
@@ -30,6 +31,14 @@ class Config(BaseModel):
     x0: float = Field(5.0, ge=-1e6, le=1e6, description="starting point of the quadratic (x - 1)^2")
     fail_at_step: int | None = Field(None, ge=1, le=MAX_STEPS, description="simulate a NaN loss at this step")
     cooperative: bool = Field(True, description="honour cancel requests (False: must be killed)")
+
+
+class Result(JobResult):
+    """The final state; `running_sum` depends on every step, so resume tests compare it."""
+
+    step: int = Field(0, ge=0)
+    x: float | None = None
+    running_sum: float | None = None
 
 
 def run(config: Config, ctx) -> dict:
@@ -73,7 +82,4 @@ def _load_state(path) -> dict | None:
 
 
 def _write_state(path: Path, state: dict) -> None:
-    # Atomic: a kill mid-write leaves the previous checkpoint intact.
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state))
-    os.replace(tmp, path)
+    atomic_write_bytes(path, json.dumps(state).encode())  # a kill mid-write keeps the previous one

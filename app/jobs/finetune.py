@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from app.jobs._runs import InputPaths, RunId, fill_path_from_run
+from app.jobs.train import Result  # noqa: F401 (fine-tuning returns what training does)
 from taser_engine.fields import MAX_EPOCHS, PathText
 from taser_engine.training import FinetuneConfig, finetune
 
@@ -12,7 +13,7 @@ from taser_engine.training import FinetuneConfig, finetune
 class Config(InputPaths, FinetuneConfig):
     source_run: RunId = Field(..., description="id of the training run to fine-tune")
     source: PathText = Field("", description="filled in from source_run")
-    epochs: int = Field(5, ge=1, le=MAX_EPOCHS)
+    epochs: int = Field(5, ge=1, le=MAX_EPOCHS, description="fine-tuning epochs")
     score_model_run: RunId | None = Field(
         None, description="id of a finished score-model run to take the score from (instead of score_model)")
 

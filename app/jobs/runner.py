@@ -12,7 +12,10 @@ away, therefore loses no point: the next attempt's worker copies the whole journ
 (points are keyed by run, key and step, so copying twice changes nothing).
 
 Messages child -> worker: ("progress", step, total, message), ("checkpoint", path, step), then
-exactly one of ("succeeded", summary), ("stopped", summary), ("failed", reason).
+exactly one of ("succeeded", summary, evaluations), ("stopped", summary, evaluations),
+("failed", reason). A summary has been validated against the kind's Result
+(`app.jobs.validate_result`): it is `Result.stored()`, and `evaluations` its
+`Result.evaluation_rows()`, which the worker stores with it.
 Worker -> child: "stop" (cooperative cancel).
 """
 
@@ -30,9 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from app.jsonlines import JsonLinesWriter
+from app.parent_death import die_with_parent
 from taser_engine.callbacks import Callbacks
 
-PR_SET_PDEATHSIG = 1
 METRICS_JOURNAL = "metrics.jsonl"
 # Phrases of allocation failures that do not say "out of memory" themselves.
 ALLOCATION_FAILURES = ("defaultcpuallocator: can't allocate", "cannot allocate memory")
@@ -90,7 +93,7 @@ class WorkerContext(Callbacks):
 
 def child_main(spec: JobSpec, conn) -> None:
     """Entry point of the spawned job process."""
-    _die_with_parent(spec.worker_pid)
+    die_with_parent(signal.SIGKILL, spec.worker_pid)  # no orphan keeps writing checkpoints
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the worker's to handle, not ours
     from app.cli import show_engine_log
     from taser_engine.callbacks import StopRequested
@@ -101,15 +104,18 @@ def child_main(spec: JobSpec, conn) -> None:
         print(f"--- job {spec.job_id} ({spec.kind}) attempt {spec.attempt}, pid {os.getpid()} ---",
               flush=True)
         ctx = WorkerContext(spec, conn)
-        from app.jobs import get_kind, validate_config
+        from app.jobs import get_kind, validate_config, validate_result
 
         kind = get_kind(spec.kind)
         config = validate_config(spec.kind, spec.config)
-        summary = kind.run(config, ctx)
+        result = validate_result(spec.kind, kind.run(config, ctx))
         outcome = "stopped" if ctx.stop_seen else "succeeded"
-        conn.send((outcome, _json_ready(summary)))
+        if result is None:
+            conn.send((outcome, None, []))
+        else:
+            conn.send((outcome, result.stored(), result.evaluation_rows()))
     except StopRequested as exc:  # cancelled where there was nothing resumable to return
-        conn.send(("stopped", {"stopped": True, "note": str(exc) or "stopped on request"}))
+        conn.send(("stopped", {"stopped": True, "note": str(exc) or "stopped on request"}, []))
     except BaseException as exc:  # noqa: BLE001 - every failure must reach the database
         traceback.print_exc()
         conn.send(("failed", failure_reason(exc)))
@@ -172,40 +178,6 @@ def _allocation_message(text: str) -> str:
     return line[marker:] if marker >= 0 else line
 
 
-def _json_ready(summary: Any) -> dict[str, Any] | None:
-    if summary is None:
-        return None
-    if not isinstance(summary, Mapping):
-        return {"result": repr(summary)}
-    return {str(key): _plain(value) for key, value in summary.items()}
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, (str, int, bool)) or value is None:
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {str(key): _plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    if hasattr(value, "item"):  # numpy / torch scalars
-        return _plain(value.item())
-    return repr(value)
-
-
-def _die_with_parent(worker_pid: int) -> None:
-    """Linux: get SIGKILL when the worker dies, so no orphan keeps writing checkpoints."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except OSError:
-        pass
-    if os.getppid() != worker_pid:  # the worker died before prctl took effect
-        os._exit(1)
 
 
 def _redirect_output(log_path: str) -> None:

@@ -10,11 +10,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+from app.jobs._result import JobResult
 from taser_engine.experiments.toy1d import Toy1DConfig as Config  # noqa: F401 (the kind's config)
 from taser_engine.experiments.toy1d import run_study
 
 RESULT_FILE = "study.json"
+
+
+class Result(JobResult):
+    """Settings, the Table 1 rows, and the seed-averaged prediction curve of each cell."""
+
+    settings: dict[str, Any] | None = None
+    rows: list[dict[str, Any]] = []
+    curves: dict[str, Any] | None = None
+    wall_s: float | None = None
 
 
 def run(config, ctx) -> dict:

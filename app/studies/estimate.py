@@ -42,7 +42,7 @@ def _work(kind: str, config: dict) -> float:
 
 
 def estimate_plan(plan: list[PlannedJob], history: list[tuple[str, dict, float]], dataset: str) -> Estimate:
-    """`history`: (kind, stored config, seconds) of finished jobs (`db.studies.finished_job_times`)."""
+    """`history`: (kind, stored config, seconds) of finished jobs (`store.finished_job_times`)."""
     per_unit: dict[str, list[float]] = {}
     used = 0
     for kind, config, seconds in history:

@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
 from app.studies.spec import PlannedJob, StudySpec, StudySpecError, plan_study
-from db import queue, studies
+from app.submission import SubmissionError, submit
+from db import store
+from db.entities import StudyMember, StudyRecord
 
 STUDY_TAG = "study"
 FINISHED = ("succeeded", "failed", "cancelled")
@@ -28,51 +28,48 @@ class StudyError(ValueError):
 def start_study(spec: StudySpec, *, preset: str | None = None, url: str | None = None) -> int:
     """Plan (refusing an invalid study whole), store and queue a study; returns its id."""
     plan = plan_study(spec)
-    study_id = studies.create_study(spec.name, spec.model_dump(mode="json"), [job.model_dump(mode="json") for job in plan],
+    study_id = store.create_study(spec.name, spec.model_dump(mode="json"), [job.model_dump(mode="json") for job in plan],
                                     preset, url=url)
     queue_study(study_id, url=url)
     return study_id
 
 
-def _study(study_id: int, url: str | None) -> studies.StudyRecord:
-    study = studies.get_study(study_id, url=url)
+def _study(study_id: int, url: str | None) -> StudyRecord:
+    study = store.get_study(study_id, url=url)
     if study is None:
         raise StudyError(f"no study with id {study_id}")
     return study
 
 
-def planned_jobs(study: studies.StudyRecord) -> list[PlannedJob]:
+def planned_jobs(study: StudyRecord) -> list[PlannedJob]:
     return [PlannedJob.model_validate(job) for job in study.plan]
 
 
 def queue_study(study_id: int, *, url: str | None = None) -> int:
     """Queue the jobs of the plan that are not queued yet (all of them for a new study); returns
     how many were queued now. A cancelled study queues nothing."""
-    from app.jobs import JobConfigError, normalized_config, referenced_run, referenced_runs
-
     study = _study(study_id, url)
     if study.cancelled:
         return 0
-    run_of = {key: member.run_id for key, member in studies.study_members(study_id, with_summaries=False, url=url).items()}
+    run_of = {key: member.run_id for key, member in store.study_members(study_id, with_summaries=False, url=url).items()}
     queued = 0
     for job in planned_jobs(study):
         if job.key in run_of:
             continue
+        missing = [key for key in job.refs.values() if key not in run_of]
+        if missing:  # the plan is in queue order; a missing ref is a damaged plan
+            raise StudyError(f"study {study_id}: {job.key} reads {', '.join(missing)} before it is queued")
+        config = {**job.config, **{name: run_of[key] for name, key in job.refs.items()}}
         try:
-            config = normalized_config(job.kind, {**job.config, **{f: run_of[k] for f, k in job.refs.items()}})
-        except KeyError as exc:  # the plan is in queue order; a missing ref is a damaged plan
-            raise StudyError(f"study {study_id}: {job.key} reads {exc} before it is queued") from None
-        except JobConfigError as exc:
-            raise StudyError(f"study {study_id}: {job.key}: {exc}") from None
-        try:
-            job_id = queue.submit_job(job.kind, config, name=job.name, parent_run_id=referenced_run(config),
-                                      depends_on=referenced_runs(config), tags=[STUDY_TAG, f"study-{study_id}"],
-                                      study=(study_id, job.key), url=url)
-        except IntegrityError:  # another process queued this key a moment ago
-            run_of.update({k: m.run_id for k, m in studies.study_members(study_id, with_summaries=False,
-                                                                         url=url).items()})
+            submitted = submit(job.kind, config, {"name": job.name, "tags": [STUDY_TAG, f"study-{study_id}"]},
+                               study=(study_id, job.key), url=url)
+        except store.StudyKeyTaken:  # another process queued this key a moment ago
+            run_of.update({k: m.run_id for k, m in store.study_members(study_id, with_summaries=False,
+                                                                       url=url).items()})
             continue
-        run_of[job.key] = queue.get_job(job_id, url=url).run_id
+        except SubmissionError as exc:
+            raise StudyError(f"study {study_id}: {job.key}: {exc}") from None
+        run_of[job.key] = submitted.run_id
         queued += 1
     return queued
 
@@ -80,11 +77,11 @@ def queue_study(study_id: int, *, url: str | None = None) -> int:
 def cancel_study(study_id: int, *, url: str | None = None) -> int:
     """Stop queueing more of the study and cancel every queued and running job; returns how many."""
     _study(study_id, url)
-    studies.set_study_cancelled(study_id, True, url=url)
+    store.set_study_cancelled(study_id, True, url=url)
     cancelled = 0
-    for member in studies.study_members(study_id, with_summaries=False, url=url).values():
+    for member in store.study_members(study_id, with_summaries=False, url=url).values():
         if member.status not in FINISHED:
-            queue.request_cancel(member.job_id, url=url)
+            store.request_cancel(member.job_id, url=url)
             cancelled += 1
     return cancelled
 
@@ -93,11 +90,11 @@ def retry_study(study_id: int, *, url: str | None = None) -> tuple[int, int]:
     """Re-queue the failed and cancelled jobs (they resume from their checkpoints), then queue any
     job of the plan not queued yet; succeeded cells are not run again. Returns (re-queued, queued)."""
     _study(study_id, url)
-    studies.set_study_cancelled(study_id, False, url=url)
+    store.set_study_cancelled(study_id, False, url=url)
     requeued = 0
-    for member in studies.study_members(study_id, with_summaries=False, url=url).values():
+    for member in store.study_members(study_id, with_summaries=False, url=url).values():
         if member.status in ("failed", "cancelled"):
-            queue.requeue(member.job_id, url=url)
+            store.requeue(member.job_id, url=url)
             requeued += 1
     return requeued, queue_study(study_id, url=url)
 
@@ -119,7 +116,7 @@ class CellState:
 
 @dataclass
 class StudyState:
-    study: studies.StudyRecord
+    study: StudyRecord
     cells: list[CellState] = field(default_factory=list)
 
     @property
@@ -160,12 +157,12 @@ class StudyState:
             return None
         return (max(m.finished_at for m in members) - min(m.started_at for m in members)).total_seconds()
 
-    _members: dict[str, studies.StudyMember] = field(default_factory=dict, repr=False)
+    _members: dict[str, StudyMember] = field(default_factory=dict, repr=False)
 
 
 def study_state(study_id: int, *, with_summaries: bool = True, url: str | None = None) -> StudyState:
     study = _study(study_id, url)
-    members = studies.study_members(study_id, with_summaries=with_summaries, url=url)
+    members = store.study_members(study_id, with_summaries=with_summaries, url=url)
     state = StudyState(study, _members=members)
     for job in planned_jobs(study):
         member = members.get(job.key)

@@ -1,4 +1,5 @@
-"""Paired bootstrap confidence intervals for accuracy differences between runs (Table 2).
+"""Percentile bootstrap intervals: of one run's accuracy, and paired, of accuracy differences
+between runs (Table 2).
 
 Both runs are evaluated on the same points, so the bootstrap resamples *points* and recomputes
 both accuracies on the same resample: the per-point pairing removes the variance that the two
@@ -8,6 +9,7 @@ runs share. Several pairs on the same points (the table's "Avg." rows) are resam
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
@@ -49,6 +51,21 @@ def paired_bootstrap_delta(without, with_, *, n_boot: int = N_BOOTSTRAP,
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     per_point = (b - a).mean(axis=0)  # mean over pairs; the statistic is its mean over points
+    low, high = _mean_interval(per_point, n_boot, confidence, seed)
+    return DeltaCI(float(per_point.mean()), low, high, confidence)
+
+
+def bootstrap_interval(correct: Sequence[int | bool], n_boot: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """95% percentile bootstrap interval of the mean of a 0/1 vector (per-sample correctness);
+    (nan, nan) when it is empty."""
+    values = np.asarray(correct, dtype=float)
+    if values.size == 0:
+        return (float("nan"), float("nan"))
+    return _mean_interval(values, n_boot, CONFIDENCE, seed)
+
+
+def _mean_interval(per_point: np.ndarray, n_boot: int, confidence: float, seed: int) -> tuple[float, float]:
+    """Percentile interval of the mean of `per_point` over `n_boot` resamples of its points."""
     rng = np.random.default_rng(seed)
     n = per_point.size
     replicates = np.empty(n_boot)
@@ -58,4 +75,4 @@ def paired_bootstrap_delta(without, with_, *, n_boot: int = N_BOOTSTRAP,
         replicates[start:stop] = per_point[draws].mean(axis=1)
     tail = (1 - confidence) / 2
     low, high = np.quantile(replicates, [tail, 1 - tail])
-    return DeltaCI(float(per_point.mean()), float(low), float(high), confidence)
+    return float(low), float(high)

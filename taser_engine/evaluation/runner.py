@@ -18,6 +18,7 @@ from taser_engine.evaluation import masking
 from taser_engine.evaluation.attacks import Attack, EvaluationCancelled, predict
 from taser_engine.evaluation.config import EvaluationConfig
 from taser_engine.evaluation.guards import frozen_eval, model_device, preserved_rng
+from taser_engine.evaluation.robust_average import robust_average
 from taser_engine.evaluation.subset import EvalSubset, evaluation_subset
 
 SCHEMA = "taser.evaluation/1"
@@ -58,9 +59,7 @@ class EvaluationResult:
     @property
     def robust_avg(self) -> float | None:
         """The paper's "Robust acc. avg.": mean of AutoAttack and SPSA accuracy (None without both)."""
-        if "autoattack" in self.attacks and "spsa" in self.attacks:
-            return (self.attacks["autoattack"].accuracy + self.attacks["spsa"].accuracy) / 2
-        return None
+        return robust_average(self.robust)
 
     def to_json(self, run: dict | None = None) -> dict:
         return {

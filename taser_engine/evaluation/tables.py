@@ -12,23 +12,21 @@ CI includes 0). Pure data and string rendering: no plotting, no I/O.
 
 from __future__ import annotations
 
-import csv
-import io
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from taser_engine import text_tables
 from taser_engine.evaluation.bootstrap import (
     BOOTSTRAP_SEED, CONFIDENCE, N_BOOTSTRAP, DeltaCI, paired_bootstrap_delta,
 )
 from taser_engine.evaluation.seed_bootstrap import mean_and_sd, seed_point_bootstrap_delta
+from taser_engine.objectives import method_key, table2_order, table3_order
+from taser_engine.objectives import method_title as objective_title
+from taser_engine.evaluation.robust_average import ROBUST_AVERAGE_ATTACKS, robust_average
 
-METHOD_TITLES = {"standard": "Vanilla", "pgd": "PGD", "trades": "TRADES", "mart": "MART",
-                 "trades_awp": "TRADES + AWP", "mart_awp": "MART + AWP",
-                 "avg": "Avg.", "avg_excl_standard": "Avg. (excl. vanilla)"}
-TABLE2_ORDER = ["standard", "pgd", "trades", "mart", "trades_awp", "mart_awp"]  # as in the paper
-TABLE3_ORDER = ["standard", "pgd", "trades", "trades_awp", "mart", "mart_awp"]
+# Rows that are not a method; methods carry their own titles and table places (objectives/).
+SUMMARY_TITLES = {"avg": "Avg.", "avg_excl_standard": "Avg. (excl. vanilla)"}
 LAYOUTS = ("table2", "table3")
 TABLE2_GROUPS = [("", 1), ("Clean acc.", 3), ("Robust acc. avg.", 3), ("", 1)]
 TABLE2_COLUMNS = ["Method", "No TASER", "+TASER", "Δ", "No TASER", "+TASER", "Δ", "Overhead"]
@@ -42,14 +40,8 @@ class TableError(ValueError):
     """The evaluation results cannot be put in the requested table (named run, named reason)."""
 
 
-def method_key(name: str) -> str:
-    """'TRADES + AWP', 'trades-awp', 'trades+awp' -> 'trades_awp'; 'vanilla' -> 'standard'."""
-    key = re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_")
-    return "standard" if key in ("vanilla", "none", "erm") else key
-
-
 def method_title(key: str) -> str:
-    return METHOD_TITLES.get(key, key)
+    return SUMMARY_TITLES.get(key) or objective_title(key)
 
 
 @dataclass(frozen=True)
@@ -95,7 +87,7 @@ class RunEval:
 
     def robust_avg(self) -> np.ndarray:
         """Per point: the mean of AutoAttack and SPSA correctness (its mean is the paper's avg.)."""
-        return (self.attack("autoattack") + self.attack("spsa")) / 2
+        return robust_average({name: self.attack(name) for name in ROBUST_AVERAGE_ATTACKS})
 
 
 @dataclass
@@ -301,7 +293,7 @@ def _interval_note(pairs: list[MethodPair], confidence: float, n_boot: int) -> s
 def table2(runs: list[RunEval], *, n_boot: int = N_BOOTSTRAP, confidence: float = CONFIDENCE,
            seed: int = BOOTSTRAP_SEED) -> Table:
     bootstrap = {"n_boot": n_boot, "confidence": confidence, "seed": seed}
-    pairs = pair_runs(runs, TABLE2_ORDER)
+    pairs = pair_runs(runs, table2_order())
     groups_of_rows = [(p.method, [p]) for p in pairs]
     complete = [p for p in pairs if p.complete]
     if len(complete) >= 2 and _jointly_resamplable(complete):  # joint resampling needs the same points
@@ -346,7 +338,7 @@ def _table3_display(row: dict) -> list[str]:
 
 
 def table3(runs: list[RunEval]) -> Table:
-    built = [_table3_row(p) for p in pair_runs(runs, TABLE3_ORDER)]
+    built = [_table3_row(p) for p in pair_runs(runs, table3_order())]
     return Table(
         layout="table3", title="Clean and robust accuracy, with runtime overhead from TASER",
         groups=TABLE3_GROUPS, columns=TABLE3_COLUMNS,
@@ -405,14 +397,8 @@ def _flat(prefix: str, value) -> dict:
 
 def to_csv(table: Table) -> str:
     """One row per method, every number a column; accuracies as fractions."""
-    flat = [{k: f"{v:.10g}" if isinstance(v, float) else v for k, v in _flat("", row).items()}
-            for row in table.rows]  # 10 significant digits: no 0.7787999999999999 from pp / 100
-    fieldnames = list(dict.fromkeys(k for row in flat for k in row))
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=fieldnames, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(flat)
-    return out.getvalue()
+    return text_tables.to_csv([{k: f"{v:.10g}" if isinstance(v, float) else v for k, v in _flat("", row).items()}
+                               for row in table.rows])  # 10 significant digits: no 0.7787999999999999 from pp / 100
 
 
 def _group_prefixed_columns(table: Table) -> list[str]:
@@ -425,34 +411,19 @@ def _group_prefixed_columns(table: Table) -> list[str]:
 
 
 def to_markdown(table: Table) -> str:
-    header = _group_prefixed_columns(table)
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
-    for cells, bold in zip(table.cells, table.bold):
-        lines.append("| " + " | ".join(f"**{c}**" if b else c for c, b in zip(cells, bold)) + " |")
-    return "\n".join(lines) + f"\n\n{table.note}\n"
-
-
-def _latex_escape(text: str) -> str:
-    text = text.replace("\\", r"\textbackslash{}")
-    for char in "&%$#_{}":
-        text = text.replace(char, "\\" + char)
-    return text.replace("×", r"$\times$").replace("Δ", r"$\Delta$").replace("–", "--")
+    body = [[f"**{c}**" if b else c for c, b in zip(cells, bold)] for cells, bold in zip(table.cells, table.bold)]
+    return text_tables.markdown_grid(_group_prefixed_columns(table), body, numeric=True) + f"\n{table.note}\n"
 
 
 def to_latex(table: Table) -> str:
     """A `table` environment with booktabs rules (\\usepackage{booktabs})."""
-    spec = "l" + "r" * (len(table.columns) - 1)
-    top = " & ".join(rf"\multicolumn{{{w}}}{{c}}{{{_latex_escape(g)}}}" if g else " & " * (w - 1)
-                     for g, w in table.groups)
-    body = []
-    for cells, bold in zip(table.cells, table.bold):
-        body.append(" & ".join(rf"\textbf{{{_latex_escape(c)}}}" if b else _latex_escape(c)
-                               for c, b in zip(cells, bold)) + r" \\")
-    return "\n".join([
-        r"\begin{table}[t]", r"\centering", rf"\caption{{{_latex_escape(table.title)}. {_latex_escape(table.note)}}}",
-        rf"\begin{{tabular}}{{{spec}}}", r"\toprule", top + r" \\",
-        " & ".join(_latex_escape(c) for c in table.columns) + r" \\", r"\midrule", *body,
-        r"\bottomrule", r"\end{tabular}", r"\end{table}", ""])
+    escape = text_tables.latex_escape
+    top = " & ".join(rf"\multicolumn{{{w}}}{{c}}{{{escape(g)}}}" if g else " & " * (w - 1) for g, w in table.groups)
+    body = [text_tables.latex_row([rf"\textbf{{{escape(c)}}}" if b else escape(c) for c, b in zip(cells, bold)])
+            for cells, bold in zip(table.cells, table.bold)]
+    return text_tables.latex_grid("l" + "r" * (len(table.columns) - 1),
+                                  [top + r" \\", text_tables.latex_row([escape(c) for c in table.columns])], body,
+                                  caption=f"{table.title}. {table.note}", caption_above=True)
 
 
 RENDERERS = {"csv": to_csv, "md": to_markdown, "latex": to_latex}

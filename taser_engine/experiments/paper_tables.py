@@ -17,65 +17,34 @@ PAPER_TABLE1: list[dict] = [
 ]
 
 
-def paper_table1_cell(lam: float, regulariser: str, split: str) -> float | None:
-    """The paper's Table 1 value for (λ, "l2"|"stein", "id"|"ood"), or None where it has none."""
-    for row in PAPER_TABLE1:
-        if abs(row["lambda"] - lam) <= 1e-12 * max(1.0, abs(lam)):
-            return row[f"{regulariser}_{split}"]
-    return None
-
-
 # Table 2: clean and robust-average accuracy without / with TASER, Δ with its 95% bootstrap CI,
 # and the training-time overhead factor. "Avg." rows are the paper's own averages.
-PAPER_TABLE2: list[dict] = [
-    {"method": "standard", "clean_without_pp": 77.88, "clean_with_pp": 70.92, "clean_delta_pp": -6.96,
-     "clean_ci_pp": (-8.15, -5.75), "robust_without_pp": 3.00, "robust_with_pp": 19.25,
-     "robust_delta_pp": 16.25, "robust_ci_pp": (14.40, 18.10), "overhead": 2.45},
-    {"method": "pgd", "clean_without_pp": 66.03, "clean_with_pp": 65.64, "clean_delta_pp": -0.39,
-     "clean_ci_pp": (-1.68, 0.94), "robust_without_pp": 24.25, "robust_with_pp": 33.35,
-     "robust_delta_pp": 9.10, "robust_ci_pp": (6.35, 11.90), "overhead": 1.25},
-    {"method": "trades", "clean_without_pp": 67.07, "clean_with_pp": 65.61, "clean_delta_pp": -1.46,
-     "clean_ci_pp": (-2.78, -0.15), "robust_without_pp": 27.35, "robust_with_pp": 33.95,
-     "robust_delta_pp": 6.60, "robust_ci_pp": (3.70, 9.40), "overhead": 1.27},
-    {"method": "mart", "clean_without_pp": 64.07, "clean_with_pp": 63.31, "clean_delta_pp": -0.76,
-     "clean_ci_pp": (-2.09, 0.57), "robust_without_pp": 26.35, "robust_with_pp": 35.00,
-     "robust_delta_pp": 8.65, "robust_ci_pp": (5.85, 11.50), "overhead": 1.19},
-    {"method": "trades_awp", "clean_without_pp": 67.90, "clean_with_pp": 68.87, "clean_delta_pp": 0.97,
-     "clean_ci_pp": (-0.31, 2.24), "robust_without_pp": 34.05, "robust_with_pp": 36.20,
-     "robust_delta_pp": 2.15, "robust_ci_pp": (-0.80, 5.10), "overhead": 1.21},
-    {"method": "mart_awp", "clean_without_pp": 66.96, "clean_with_pp": 66.14, "clean_delta_pp": -0.82,
-     "clean_ci_pp": (-2.14, 0.45), "robust_without_pp": 32.30, "robust_with_pp": 37.40,
-     "robust_delta_pp": 5.10, "robust_ci_pp": (2.20, 8.05), "overhead": 1.17},
-    {"method": "avg", "clean_without_pp": 68.32, "clean_with_pp": 66.75, "clean_delta_pp": -1.57,
-     "clean_ci_pp": (-2.10, -1.04), "robust_without_pp": 24.55, "robust_with_pp": 32.53,
-     "robust_delta_pp": 7.98, "robust_ci_pp": (6.87, 9.09), "overhead": None},
-    {"method": "avg_excl_standard", "clean_without_pp": 66.41, "clean_with_pp": 65.91, "clean_delta_pp": -0.49,
-     "clean_ci_pp": (-1.09, 0.09), "robust_without_pp": 28.86, "robust_with_pp": 35.18,
-     "robust_delta_pp": 6.32, "robust_ci_pp": (5.06, 7.60), "overhead": None},
-]
+_PAPER_TABLE2_COLUMNS = ("method", "clean_without_pp", "clean_with_pp", "clean_delta_pp", "clean_ci_pp",
+                         "robust_without_pp", "robust_with_pp", "robust_delta_pp", "robust_ci_pp", "overhead")
+PAPER_TABLE2: list[dict] = [dict(zip(_PAPER_TABLE2_COLUMNS, row)) for row in [
+    ("standard", 77.88, 70.92, -6.96, (-8.15, -5.75), 3.00, 19.25, 16.25, (14.40, 18.10), 2.45),
+    ("pgd", 66.03, 65.64, -0.39, (-1.68, 0.94), 24.25, 33.35, 9.10, (6.35, 11.90), 1.25),
+    ("trades", 67.07, 65.61, -1.46, (-2.78, -0.15), 27.35, 33.95, 6.60, (3.70, 9.40), 1.27),
+    ("mart", 64.07, 63.31, -0.76, (-2.09, 0.57), 26.35, 35.00, 8.65, (5.85, 11.50), 1.19),
+    ("trades_awp", 67.90, 68.87, 0.97, (-0.31, 2.24), 34.05, 36.20, 2.15, (-0.80, 5.10), 1.21),
+    ("mart_awp", 66.96, 66.14, -0.82, (-2.14, 0.45), 32.30, 37.40, 5.10, (2.20, 8.05), 1.17),
+    ("avg", 68.32, 66.75, -1.57, (-2.10, -1.04), 24.55, 32.53, 7.98, (6.87, 9.09), None),
+    ("avg_excl_standard", 66.41, 65.91, -0.49, (-1.09, 0.09), 28.86, 35.18, 6.32, (5.06, 7.60), None),
+]]
 
 # Table 3 (appendix D): clean, AutoAttack and SPSA accuracy and training time per sample,
 # without / with TASER, and the relative overhead. Row order as in the paper.
 # The paper is inconsistent in one cell pair: for MART + AWP with TASER, Table 3's AA 34.00 and
 # SPSA 44.50 average to 39.25, while Table 2 (and its Avg. rows) use 37.40. Kept as printed.
 PAPER_INCONSISTENT_ROWS = {"mart_awp": "with"}
-PAPER_TABLE3: list[dict] = [
-    {"method": "standard", "clean_without_pp": 77.88, "aa_without_pp": 0.00, "spsa_without_pp": 6.00,
-     "ms_per_sample_without": 0.0756, "clean_with_pp": 70.92, "aa_with_pp": 10.60, "spsa_with_pp": 27.90,
-     "ms_per_sample_with": 0.1852, "overhead": 2.45},
-    {"method": "pgd", "clean_without_pp": 66.03, "aa_without_pp": 17.80, "spsa_without_pp": 30.70,
-     "ms_per_sample_without": 0.3714, "clean_with_pp": 65.64, "aa_with_pp": 26.20, "spsa_with_pp": 40.50,
-     "ms_per_sample_with": 0.4652, "overhead": 1.25},
-    {"method": "trades", "clean_without_pp": 67.07, "aa_without_pp": 18.90, "spsa_without_pp": 35.80,
-     "ms_per_sample_without": 0.4118, "clean_with_pp": 65.61, "aa_with_pp": 27.70, "spsa_with_pp": 40.20,
-     "ms_per_sample_with": 0.5236, "overhead": 1.27},
-    {"method": "trades_awp", "clean_without_pp": 67.90, "aa_without_pp": 27.30, "spsa_without_pp": 40.80,
-     "ms_per_sample_without": 0.4794, "clean_with_pp": 68.87, "aa_with_pp": 29.90, "spsa_with_pp": 42.50,
-     "ms_per_sample_with": 0.5795, "overhead": 1.21},
-    {"method": "mart", "clean_without_pp": 64.07, "aa_without_pp": 18.40, "spsa_without_pp": 34.30,
-     "ms_per_sample_without": 0.4062, "clean_with_pp": 63.31, "aa_with_pp": 28.30, "spsa_with_pp": 41.70,
-     "ms_per_sample_with": 0.4861, "overhead": 1.19},
-    {"method": "mart_awp", "clean_without_pp": 66.96, "aa_without_pp": 25.70, "spsa_without_pp": 38.90,
-     "ms_per_sample_without": 0.4739, "clean_with_pp": 66.14, "aa_with_pp": 34.00, "spsa_with_pp": 44.50,
-     "ms_per_sample_with": 0.5555, "overhead": 1.17},
-]
+_PAPER_TABLE3_COLUMNS = ("method", "clean_without_pp", "aa_without_pp", "spsa_without_pp",
+                         "ms_per_sample_without", "clean_with_pp", "aa_with_pp", "spsa_with_pp",
+                         "ms_per_sample_with", "overhead")
+PAPER_TABLE3: list[dict] = [dict(zip(_PAPER_TABLE3_COLUMNS, row)) for row in [
+    ("standard", 77.88, 0.00, 6.00, 0.0756, 70.92, 10.60, 27.90, 0.1852, 2.45),
+    ("pgd", 66.03, 17.80, 30.70, 0.3714, 65.64, 26.20, 40.50, 0.4652, 1.25),
+    ("trades", 67.07, 18.90, 35.80, 0.4118, 65.61, 27.70, 40.20, 0.5236, 1.27),
+    ("trades_awp", 67.90, 27.30, 40.80, 0.4794, 68.87, 29.90, 42.50, 0.5795, 1.21),
+    ("mart", 64.07, 18.40, 34.30, 0.4062, 63.31, 28.30, 41.70, 0.4861, 1.19),
+    ("mart_awp", 66.96, 25.70, 38.90, 0.4739, 66.14, 34.00, 44.50, 0.5555, 1.17),
+]]

@@ -29,6 +29,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from torch import Tensor
 
+from taser_engine.activation_derivatives import BY_NAME
 from taser_engine.callbacks import Callbacks, or_default
 from taser_engine.fields import MAX_LIST, MAX_LOSS_WEIGHT, MAX_SEED
 from taser_engine.experiments.toy1d_problems import get_distribution, get_target
@@ -50,24 +51,26 @@ class Toy1DConfig(BaseModel):
     base_seed: int = Field(0, ge=0, le=MAX_SEED - 100, description=  # base_seed + seeds stays a valid seed
                            "seeds are base_seed, base_seed+1, ...")
     lambdas: list[Annotated[float, Field(ge=0, le=MAX_LOSS_WEIGHT)]] = Field(
-        default_factory=lambda: list(PAPER_LAMBDAS), min_length=1, max_length=MAX_LIST)
+        default_factory=lambda: list(PAPER_LAMBDAS), min_length=1, max_length=MAX_LIST,
+        description="the λ grid (the paper: 0, 1e-4, 1e-3, 1e-2, 1e-1)")
     regularisers: list[Regulariser] = Field(default_factory=lambda: list(REGULARISERS), min_length=1,
-                                            max_length=MAX_LIST)
-    distribution: Literal["gaussian", "mixture", "student_t", "logistic"] = "gaussian"
-    target: Literal["sin", "sin3", "tanh", "linear", "cubic"] = "sin"
-    n_train: int = Field(256, ge=2, le=100_000)
+                                            max_length=MAX_LIST, description="regularisers compared")
+    distribution: Literal["gaussian", "mixture", "student_t", "logistic"] = Field(
+        "gaussian", description="input distribution p (the paper: N(0, 1))")
+    target: Literal["sin", "sin3", "tanh", "linear", "cubic"] = Field("sin", description="target function (the paper: sin)")
+    n_train: int = Field(256, ge=2, le=100_000, description="training samples from p")
     n_test: int = Field(4096, ge=2, le=1_000_000, description="fresh samples from p for the ID MSE")
-    width: int = Field(32, ge=1, le=1024)
+    width: int = Field(32, ge=1, le=1024, description="hidden units per layer")
     depth: int = Field(2, ge=1, le=8, description="number of hidden layers")
-    activation: Activation = "tanh"
+    activation: Activation = Field("tanh", description="activation of the hidden layers")
     epochs: int = Field(2000, ge=1, le=200_000, description="full-batch Adam steps")
-    lr: float = Field(3e-3, gt=0, le=1.0)
+    lr: float = Field(3e-3, gt=0, le=1.0, description="Adam learning rate")
     stein_centering: Literal["none", "batch"] = Field(
         "none", description="'none': mean r² (section 5.1); 'batch': mean (r − r̄)² (Algorithm 1)")
     # the OOD grid; inputs are N(0, 1)-like, so ±10,000 is far beyond any extrapolation of interest
-    grid_min: float = Field(-8.0, ge=-1e4, le=1e4)
-    grid_max: float = Field(8.0, ge=-1e4, le=1e4)
-    grid_points: int = Field(801, ge=2, le=100_000)
+    grid_min: float = Field(-8.0, ge=-1e4, le=1e4, description="left end of the OOD grid")
+    grid_max: float = Field(8.0, ge=-1e4, le=1e4, description="right end of the OOD grid")
+    grid_points: int = Field(801, ge=2, le=100_000, description="points of the OOD grid")
 
     @field_validator("lambdas")
     @classmethod
@@ -98,24 +101,9 @@ class Toy1DConfig(BaseModel):
 
 def _activation_derivatives(name: str, z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """σ(z), σ'(z), σ''(z) in closed form."""
-    if name == "tanh":
-        t = torch.tanh(z)
-        d1 = 1 - t * t
-        return t, d1, -2 * t * d1
-    if name == "softplus":
-        sig = torch.sigmoid(z)
-        return torch.nn.functional.softplus(z), sig, sig * (1 - sig)
-    if name == "silu":
-        sig = torch.sigmoid(z)
-        d1 = sig * (1 + z * (1 - sig))
-        return z * sig, d1, sig * (1 - sig) * (2 + z * (1 - 2 * sig))
-    if name == "gelu":
-        phi = torch.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
-        cdf = 0.5 * (1 + torch.erf(z / math.sqrt(2)))
-        return z * cdf, cdf + z * phi, phi * (2 - z * z)
-    if name == "relu":  # f'' = 0 almost everywhere: the Stein residual keeps only s f'
-        return torch.relu(z), (z > 0).to(z.dtype), torch.zeros_like(z)
-    raise ValueError(f"unknown activation {name!r}")
+    if name not in BY_NAME:
+        raise ValueError(f"unknown activation {name!r}")
+    return BY_NAME[name](z)
 
 
 @dataclass

@@ -107,6 +107,8 @@ class _AWPMixin:
 
 class TradesAWP(_AWPMixin, TRADES):
     method: Literal["trades-awp"] = "trades-awp"
+    title = "TRADES + AWP"
+    table2_rank, table3_rank = 4, 3
     awp_gamma: float = Field(AWP_GAMMA, ge=0.0)
     awp_warmup: int = Field(AWP_WARMUP, ge=0, description="first epoch (from 1) with AWP on")
     _awp: WeightPerturbation = PrivateAttr(default_factory=WeightPerturbation)
@@ -121,6 +123,8 @@ class TradesAWP(_AWPMixin, TRADES):
 
 class MartAWP(_AWPMixin, MART):
     method: Literal["mart-awp"] = "mart-awp"
+    title = "MART + AWP"
+    table2_rank, table3_rank = 5, 5
     awp_gamma: float = Field(AWP_GAMMA, ge=0.0)
     awp_warmup: int = Field(AWP_WARMUP, ge=0, description="first epoch (from 1) with AWP on")
     _awp: WeightPerturbation = PrivateAttr(default_factory=WeightPerturbation)

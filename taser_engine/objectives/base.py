@@ -11,6 +11,7 @@ Splitting attack and loss lets AWP reuse any robust loss on its proxy model.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -31,9 +32,17 @@ class BaseLoss:
 
 
 class Objective(BaseModel):
-    """Base class; subclasses set `method` and implement `loss_from` (and `attack` if adversarial)."""
+    """Base class; subclasses set `method` and implement `loss_from` (and `attack` if adversarial).
+
+    `title` is how tables and pages name the method; `table2_rank` / `table3_rank` place it in the
+    paper's Table 2 / Table 3 row order (None: not a row of that table).
+    """
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    title: ClassVar[str] = ""
+    table2_rank: ClassVar[int | None] = None
+    table3_rank: ClassVar[int | None] = None
 
     method: str
 

@@ -39,6 +39,8 @@ def weighted_kl(logits: Tensor, logits_adv: Tensor, y: Tensor) -> Tensor:
 
 class MART(AdversarialObjective):
     method: Literal["mart"] = "mart"
+    title = "MART"
+    table2_rank, table3_rank = 3, 4
     lambda_mart: float = Field(MART_LAMBDA, ge=0.0, description="λ_MART (the official code's beta)")
 
     def attack(self, model: nn.Module, x: Tensor, y: Tensor,

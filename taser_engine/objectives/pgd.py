@@ -19,6 +19,8 @@ from taser_engine.objectives.base import AdversarialObjective, BaseLoss
 
 class PGDAT(AdversarialObjective):
     method: Literal["pgd"] = "pgd"
+    title = "PGD"
+    table2_rank, table3_rank = 1, 1
     start: StartKind = "uniform"
 
     def attack(self, model: nn.Module, x: Tensor, y: Tensor,

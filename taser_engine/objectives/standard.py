@@ -15,6 +15,8 @@ STANDARD_WEIGHT_DECAY = 1e-4
 
 class Standard(Objective):
     method: Literal["standard"] = "standard"
+    title = "Vanilla"
+    table2_rank, table3_rank = 0, 0
 
     def loss_from(self, model: nn.Module, x: Tensor, x_adv: Tensor | None, y: Tensor) -> BaseLoss:
         return self.loss_from_clean_logits(model(x), y)

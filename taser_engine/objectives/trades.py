@@ -40,6 +40,8 @@ TradesForwards = Literal["official", "two"]
 
 class TRADES(AdversarialObjective):
     method: Literal["trades"] = "trades"
+    title = "TRADES"
+    table2_rank, table3_rank = 2, 2
     beta: float = Field(TRADES_BETA, ge=0.0)
     forwards: TradesForwards = Field("official", description=(
         "'official': the official code's three train-mode forwards (clean, adversarial, clean as the KL "

@@ -34,7 +34,7 @@ from safetensors.torch import load_file, save
 from torch import Tensor
 
 from taser_engine.callbacks import Callbacks
-from taser_engine.checkpoints import atomic_write_bytes
+from taser_engine.atomic_files import atomic_write_bytes
 
 CACHE_FORMAT = "taser-score-cache/1"
 

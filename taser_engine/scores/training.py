@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import pickle
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,54 +40,15 @@ from taser_engine.callbacks import Callbacks
 from taser_engine.datasets import DatasetName
 from taser_engine.fields import (MAX_BATCH, MAX_EPOCHS, MAX_LR, MAX_STEPS, MAX_TIMESTEPS, Device, PathText,
                                  Seed)
+from taser_engine.atomic_files import atomic_path
 from taser_engine.checkpoints import CheckpointError
 from taser_engine.schedules import warmup_cosine_scheduler
 from taser_engine.scores.diffusion import DEFAULT_TIMESTEP
+# the config lives apart, so the CLI reads its fields without importing diffusers
+from taser_engine.scores.train_config import MAX_UNET_CHANNELS, ScoreModelTrainConfig  # noqa: F401
 
-MAX_UNET_CHANNELS = 1280
 STATE_FILE = "training_state.pt"
 RECORD_FILE = "taser_training.json"
-
-
-class ScoreModelTrainConfig(BaseModel):
-    """One score-model training job; validated once at the edge."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    dataset: DatasetName = "digits"
-    data_root: PathText | None = None
-    epochs: int = Field(80, ge=1, le=MAX_EPOCHS)
-    batch_size: int = Field(64, ge=2, le=MAX_BATCH)
-    lr: float = Field(2e-3, gt=0, le=MAX_LR)
-    lr_min: float = Field(1e-4, ge=0, le=MAX_LR)
-    warmup_steps: int = Field(100, ge=0, le=MAX_STEPS)
-    weight_decay: float = Field(0.0, ge=0, le=1)  # usual values are 1e-4 to 5e-4; at 1 the decay outweighs any loss
-    ema_decay: float = Field(0.999, ge=0, lt=1, description="EMA decay after warm-up")
-    num_train_timesteps: int = Field(1000, ge=10, le=MAX_TIMESTEPS)
-    beta_start: float = Field(1e-4, gt=0)
-    beta_end: float = Field(0.02, gt=0, lt=1)
-    max_train_timestep: int = Field(200, ge=1, le=MAX_TIMESTEPS, description="timesteps are drawn from [0, this)")
-    prediction_type: Literal["epsilon", "sample", "v_prediction"] = "epsilon"
-    # UNet widths per level: google/ddpm-cifar10-32 uses 128-256, Stable Diffusion at most 1280;
-    # six levels halve a 32-pixel input down to 1
-    block_out_channels: list[Annotated[int, Field(ge=1, le=MAX_UNET_CHANNELS)]] | None = Field(
-        None, min_length=1, max_length=6, description="override the size preset")
-    layers_per_block: int | None = Field(None, ge=1, le=8)  # diffusers presets use 1-2
-    random_flip: bool | None = Field(None, description="horizontal flips; default on for cifar10 only")
-    checkpoint_every: int = Field(10, ge=1, le=MAX_EPOCHS, description="epochs between checkpoints")
-    heldout_timestep: int = Field(DEFAULT_TIMESTEP, ge=0, le=MAX_TIMESTEPS)
-    seed: Seed = 0
-    device: Device = "cpu"
-
-    @model_validator(mode="after")
-    def _check(self) -> "ScoreModelTrainConfig":
-        if self.max_train_timestep > self.num_train_timesteps:
-            raise ValueError(f"max_train_timestep ({self.max_train_timestep}) exceeds num_train_timesteps ({self.num_train_timesteps})")
-        if self.heldout_timestep >= self.num_train_timesteps:
-            raise ValueError(f"heldout_timestep must be below num_train_timesteps ({self.num_train_timesteps})")
-        if self.beta_start >= self.beta_end:
-            raise ValueError("beta_start must be below beta_end")
-        return self
 
 
 # -- architectures ---------------------------------------------------------------------------
@@ -242,14 +201,8 @@ class TrainResult:
 
 
 def _atomic_torch_save(obj: Any, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class _Run:
@@ -415,7 +368,7 @@ def train_score_model(config: ScoreModelTrainConfig, out_dir: str | Path, callba
     train_x = load_dataset(config.dataset, "train", config.data_root).tensors[0] * 2.0 - 1.0
     heldout_x = load_dataset(config.dataset, "test", config.data_root).tensors[0] * 2.0 - 1.0
     model = build_unet(config, info.image_size, info.in_channels)
-    flip = config.random_flip if config.random_flip is not None else config.dataset == "cifar10"
+    flip = config.random_flip if config.random_flip is not None else info.augment
     _, result = fit_denoiser(model, make_scheduler(config), train_x, heldout_x, config, out_dir, callbacks,
                              resume, flip=flip)
     result.metrics["num_parameters"] = float(num_parameters(model))

@@ -13,7 +13,7 @@ cancelled through `should_stop`) and resumed ends with the same weights as one l
 
 Data-parallel (`config.gpus` > 1, run by `torchrun`; see distributed.py): every process takes its
 shard of the same global batch; the base-loss forward goes through the DDP wrapper, the penalty
-through the bare module (see `Stepper.data_parallel_step`); process 0 alone writes checkpoints,
+through the bare module (see `steppers.DataParallelStepper`); process 0 alone writes checkpoints,
 the model and result.json, and reports progress and metrics (averaged over the processes).
 The TASER penalty is computed per process on its shard: with batch centring, r̄ is the SHARD's
 mean residual, and the global batch's penalty is the size-weighted mean of the shards' penalties
@@ -30,24 +30,22 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from taser_engine.callbacks import Callbacks
-from taser_engine.checkpoints import atomic_write_json, load_model, save_model
-from taser_engine.datasets import augment_batch, dataset_info, load_dataset
+from taser_engine.atomic_files import atomic_write_json
+from taser_engine.checkpoints import load_model, save_model
+from taser_engine.datasets import dataset_info, load_dataset
 from taser_engine.models import build_model
-from taser_engine.modes import freeze_batchnorm
 from taser_engine.objectives import Objective, build_objective
-from taser_engine.penalty import taser_penalty
-from taser_engine.schedules import lambda_ramp, warmup_cosine_lr
+from taser_engine.schedules import warmup_cosine_lr
 from taser_engine.training import distributed
 from taser_engine.training.config import FinetuneConfig, TrainConfig, _RunConfig
 from taser_engine.training.distributed import Ranks
 from taser_engine.training.scores import RunScores, build_run_scores, fit_gaussian_score  # noqa: F401
 from taser_engine.training.state import (TrainingState, has_checkpoint, read_checkpoint,
                                          restore_checkpoint, save_checkpoint)
-from taser_engine.training.timing import StepTimer, lap, no_penalty
+from taser_engine.training.steppers import NonFiniteLossError, Stepper, build_stepper
 
 CONFIG_FILE = "config.json"
 RESULT_FILE = "result.json"
@@ -55,10 +53,6 @@ RESULT_FILE = "result.json"
 
 class RunMismatchError(ValueError):
     """The run directory holds a checkpoint of a different configuration."""
-
-
-class NonFiniteLossError(FloatingPointError):
-    """The loss became NaN or infinite; the weights were not updated with it."""
 
 
 @dataclass
@@ -120,219 +114,6 @@ def clean_accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 512
         correct += (logits.argmax(1) == y[start:start + batch_size]).sum().item()
     model.train(was_training)
     return correct / max(1, x.shape[0])
-
-
-def _autocast(setup: _Setup):
-    if setup.config.amp and setup.device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-class Stepper:
-    """One optimiser step and its metrics, in one of three regimes (separate backward passes,
-    one shared forward, data-parallel); timing is `StepTimer`'s, the maths is here.
-
-    Nothing in a step waits for the device: metrics stay tensors on it (the loop fetches them
-    every `log_every_steps`), the non-finite check accumulates a device flag (`check_finite`
-    reads it at those moments and before every checkpoint), and the phase timer records CUDA
-    events. The placement test runs a whole step on the `meta` device, where any host read of a
-    value would raise.
-    """
-
-    def __init__(self, setup: _Setup, total_steps: int, generators: dict[str, torch.Generator]):
-        self.setup = setup
-        self.total_steps = total_steps
-        self.generators = generators
-        cfg = setup.config
-        self.lambda_warmup_steps = round(cfg.lambda_warmup_fraction * total_steps)
-        self.share = 1.0  # this process's share n_rank/B of the current global batch
-        self.timer = StepTimer(setup.device)
-        self.nonfinite = torch.zeros((), dtype=torch.bool, device=setup.device)
-        self.checked_through = 0  # steps whose losses check_finite has seen finite
-
-    @property
-    def taser(self) -> bool:
-        return self.setup.scores.source is not None
-
-    def batch(self, index: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
-        """The step's (augmented) images, labels, and their cached scores when the run has a cache.
-
-        `index` is on the run's device (the loop moves each epoch's order there once).
-        """
-        data, ranks, cached = self.setup.data, self.setup.ranks, self.setup.scores.cached
-        if ranks is not None:
-            global_size = index.numel()
-            index = distributed.shard(index, ranks)
-            self.share = index.numel() / global_size
-        x, y = data["train_x"][index], data["train_y"][index]
-        score = cached[index].float() if cached is not None else None
-        if self.setup.config.use_augmentation:
-            if score is None:
-                x = augment_batch(x, self.generators["augment"])
-            else:
-                x, score = augment_batch(x, self.generators["augment"], score=score)
-        return x, y, score
-
-    def __call__(self, x: Tensor, y: Tensor, epoch: int, step: int,
-                 score: Tensor | None = None) -> dict[str, Tensor | float]:
-        if self.setup.ddp is not None:
-            return self.data_parallel_step(x, y, epoch, step, score)
-        if self._can_share_forward():
-            return self.shared_forward_step(x, y, epoch, step, score)
-        return self.separate_step(x, y, epoch, step, score)
-
-    def separate_step(self, x: Tensor, y: Tensor, epoch: int, step: int,
-                      score: Tensor | None) -> dict[str, Tensor | float]:
-        """Base loss and backward, then the penalty and its backward into the same gradients."""
-        setup, timer = self.setup, self.timer
-        timer.begin()
-        loss, metrics = self._base_loss(x, y, epoch, step)
-        setup.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        timer.mark()
-        if self.taser:
-            lam, penalty = self._penalty(x, y, step, score)
-            (lam * penalty.value).backward()
-            loss = loss.detach() + lam * penalty.value.detach()
-            metrics.update({"loss/taser": penalty.value.detach(), "lambda": lam, **penalty.diagnostics})
-        timer.mark()
-        self._update(loss)
-        metrics["loss/total"] = loss.detach()
-        timer.end(x.shape[0], lap(1) if self.taser else no_penalty)
-        return metrics
-
-    def _can_share_forward(self) -> bool:
-        """Whether the penalty's forward may also give the base loss its logits (see the config)."""
-        cfg = self.setup.config
-        # Adversarial objectives need their own forwards (and AWP perturbs the weights first).
-        return (self.taser and cfg.freeze_batchnorm and cfg.penalty.fraction >= 1.0
-                and not self.setup.objective.adversarial)
-
-    def shared_forward_step(self, x: Tensor, y: Tensor, epoch: int, step: int,
-                            score: Tensor | None) -> dict[str, Tensor | float]:
-        """One step whose clean base loss uses the logits of the penalty's tangent batch.
-
-        With BatchNorm frozen (and no other mode-dependent layer: tangent batches refuse those),
-        the training-mode function is the per-sample one, so the primal rows of the penalty's
-        forward are exactly the base loss's forward. One forward, one backward. The time of that
-        shared work is split between base and penalty by rows (the base's share is 1 of R chunks).
-        If the penalty ran no tangent batch (another estimator), the base loss runs its own forward.
-        """
-        setup, timer = self.setup, self.timer
-        timer.begin()
-        lam, penalty = self._penalty(x, y, step, score)
-        loss, metrics = self._base_loss(x, y, epoch, step, clean_logits=penalty.logits)
-        total = loss + lam * penalty.value
-        setup.optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        metrics.update({"loss/taser": penalty.value.detach(), "lambda": lam, **penalty.diagnostics})
-        timer.mark()
-        self._update(total)
-        metrics["loss/total"] = total.detach()
-        share = (1 - 1 / penalty.chunks) if penalty.logits is not None else 0.0
-        timer.end(x.shape[0], lambda laps: laps[0] * share)
-        return metrics
-
-    def _penalty(self, x: Tensor, y: Tensor, step: int, score: Tensor | None):
-        """(λ(t), R_TASER) on the clean batch; under AWP at the perturbed weights like the base loss.
-
-        `score` is the batch's cached score; without a cache the source scores the batch here.
-        """
-        cfg = self.setup.config
-        lam = lambda_ramp(step, cfg.taser_lambda, self.lambda_warmup_steps)
-        if score is None:
-            with torch.no_grad():
-                score = self.setup.scores.source(x)
-        return lam, taser_penalty(self.setup.model, x, y, score, cfg.penalty, self.generators["noise"])
-
-    def data_parallel_step(self, x: Tensor, y: Tensor, epoch: int, step: int,
-                           score: Tensor | None) -> dict[str, Tensor | float]:
-        """One step on this process's shard, gradients averaged over the processes by DDP.
-
-        The penalty's torch.func JVPs cannot run through the DDP wrapper, and a second backward
-        would not be reduced (DDP reduces once per forward through the wrapper). So the base loss
-        is computed through `setup.ddp` (which arms the gradient reducer for this step), the
-        penalty on the bare module, and ONE backward of their sum: every parameter's gradient
-        accumulates both parts before its reducer hook fires, so DDP averages the full gradient
-        of L_base + α·KL + λ·R. Each process's loss is weighted by n_rank·world/B, so the average
-        is the gradient of the global batch (tested against one process in test_distributed.py).
-        The penalty time is its forward only here (its backward is fused with the base's).
-        """
-        setup, ranks, timer = self.setup, self.setup.ranks, self.timer
-        timer.begin()
-        loss, metrics = self._base_loss(x, y, epoch, step, loss_model=setup.ddp)
-        timer.mark()
-        if self.taser:
-            lam, penalty = self._penalty(x, y, step, score)
-            loss = loss + lam * penalty.value
-            metrics.update({"loss/taser": penalty.value.detach(), "lambda": lam, **penalty.diagnostics})
-        timer.mark()
-        setup.optimizer.zero_grad(set_to_none=True)
-        (loss * (self.share * ranks.world_size)).backward()
-        metrics["loss/total"] = loss.detach()
-        metrics = distributed.weighted_mean(metrics, self.share, ranks)
-        self._update(metrics["loss/total"])  # on every process alike: the mean is shared
-        timer.end(x.shape[0] / self.share, lap(1) if self.taser else no_penalty)  # the global batch
-        return metrics
-
-    def _update(self, loss: Tensor) -> None:
-        """The optimiser step; a non-finite loss only raises the device flag (no host wait)."""
-        self.nonfinite |= ~torch.isfinite(loss.detach())
-        self.setup.optimizer.step()
-        self.setup.objective.after_step(self.setup.model)
-
-    def check_finite(self, step: int, epoch: int) -> None:
-        """NonFiniteLossError when a loss since the last check was not finite (one host read).
-
-        Called where the loop reads metrics anyway and before every checkpoint, so the saved
-        weights are always those of a step whose loss and weights were finite.
-        """
-        if bool(self.nonfinite):
-            raise NonFiniteLossError(f"non-finite loss between step {self.checked_through + 1} and step {step} "
-                                     f"(epoch {epoch + 1})")
-        self.checked_through = step
-
-    def _set_lr_and_mode(self, step: int) -> float:
-        """The step's learning rate, and the model in training mode (BatchNorm frozen if asked)."""
-        setup, model = self.setup, self.setup.model
-        lr = setup.lr_at(step, self.total_steps)
-        for group in setup.optimizer.param_groups:
-            group["lr"] = lr
-        model.train()
-        if setup.config.freeze_batchnorm:
-            freeze_batchnorm(model)
-        return lr
-
-    def _base_loss(self, x: Tensor, y: Tensor, epoch: int, step: int, loss_model: nn.Module | None = None,
-                   clean_logits: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor | float]]:
-        """L_base (+ α·KL when fine-tuning) in training mode, with metrics; from `clean_logits`
-        when given (they must come from the training-mode function on this batch)."""
-        setup, cfg, model = self.setup, self.setup.config, self.setup.model
-        lr = self._set_lr_and_mode(step)
-        base = setup.objective.loss_from_clean_logits(clean_logits, y) if clean_logits is not None else None
-        if base is None:
-            with _autocast(setup):
-                base = setup.objective.compute(model, x, y, epoch, self.generators["noise"], loss_model=loss_model)
-        loss = base.value.float()
-        metrics: dict[str, Tensor | float] = {"loss/base": base.value.detach().float(), **base.parts, "lr": lr}
-        if setup.teacher is not None:
-            kl = self._teacher_kl(x, base.logits)
-            loss = loss + cfg.alpha * kl
-            metrics["loss/kl"] = kl.detach()
-        if base.logits is not None:
-            metrics["train_acc"] = (base.logits.detach().argmax(1) == y).float().mean()
-        if base.logits_adv is not None:
-            metrics["train_adv_acc"] = (base.logits_adv.detach().argmax(1) == y).float().mean()
-        return loss, metrics
-
-    def _teacher_kl(self, x: Tensor, logits: Tensor | None) -> Tensor:
-        """KL(f_θ0(x) ‖ f_θ(x)) on the clean batch, averaged over the batch."""
-        if logits is None:
-            logits = self.setup.model(x)
-        with torch.no_grad():
-            teacher_logits = self.setup.teacher(x)
-        return F.kl_div(F.log_softmax(logits.float(), dim=1), F.softmax(teacher_logits.float(), dim=1),
-                        reduction="batchmean")
 
 
 def _as_floats(metrics: dict[str, Tensor | float]) -> dict[str, float]:
@@ -438,7 +219,7 @@ def _fit_loop(setup: _Setup, callbacks: Callbacks | None, run_dir: Path, resume:
     total_steps = cfg.epochs * steps_per_epoch
     state = _start_or_resume(setup, run_dir, resume, generators)
     distributed.barrier(ranks)  # nobody starts before every process has read the checkpoint
-    stepper = Stepper(setup, total_steps, generators)
+    stepper = build_stepper(setup, total_steps, generators)
     config_dump = cfg.model_dump(mode="json")
     mark = time.perf_counter()
     saved_at = {"step": state.step if has_checkpoint(run_dir) else None}

@@ -33,22 +33,16 @@ import torch
 from torch import Tensor
 
 from taser_engine.callbacks import Callbacks, StopRequested
-from taser_engine.scores import GaussianScore, ScoreSource
+from taser_engine.scores import ScoreSource
+from taser_engine.scores.sources import build_score_source, score_spec_for
+from taser_engine.scores.sources import fit_gaussian_score  # noqa: F401  (taser_engine.training names it)
 from taser_engine.training.config import GAUSSIAN, _RunConfig
 
 log = logging.getLogger("taser.training")
 
-# Pixels that never vary (the border of digits) would get an infinite Gaussian precision.
-GAUSSIAN_VAR_FLOOR = 1e-2
 CACHE_DIR = "score_caches"
 ERROR_PROBE_SAMPLES = 32  # training images the cache's error is measured on, once per run
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".json")
-
-
-def fit_gaussian_score(x: Tensor) -> GaussianScore:
-    """N(mean, diag var) of the training inputs, variance floored at GAUSSIAN_VAR_FLOOR."""
-    flat = x.detach().flatten(1).double()
-    return GaussianScore(flat.mean(0).float(), flat.var(0).clamp_min(GAUSSIAN_VAR_FLOOR).float())
 
 
 @dataclass
@@ -69,13 +63,9 @@ def build_run_scores(config: _RunConfig, train_x: Tensor, device: torch.device,
     """
     if not config.taser:
         return RunScores(None)
+    source = build_score_source(score_spec_for(config.score_model, config.score_timestep), train_x, device)
     if config.score_model == GAUSSIAN:
-        return RunScores(fit_gaussian_score(train_x).to(device), summary={"source": GAUSSIAN})
-    try:  # lazily: diffusers is heavy
-        from taser_engine.scores import load_score_source
-    except ImportError as exc:
-        raise ValueError(f"score_model: cannot load diffusion score sources here ({exc})") from exc
-    source = load_score_source(config.score_model, timestep=config.score_timestep).to(device)
+        return RunScores(source, summary={"source": GAUSSIAN})
     summary: dict[str, Any] = {"source": "diffusion", "cache": "off", **source.describe()}
     if config.score_cache == "off":
         return RunScores(source, summary=summary)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +27,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from taser_engine.checkpoints import CheckpointError, atomic_write_json
+from taser_engine.atomic_files import atomic_path, atomic_write_json
+from taser_engine.checkpoints import CheckpointError
 
 CHECKPOINT_DIR = "checkpoint"
 STATE_FILE = "state.json"
@@ -86,14 +86,8 @@ def save_checkpoint(run_dir: Path, model: nn.Module, optimizer: torch.optim.Opti
     tensors.update({f"rng.{name}": (g if isinstance(g, Tensor) else g.get_state()).cpu()
                     for name, g in generators.items()})
     tensor_name = f"ckpt-{state.step:09d}.safetensors"
-    fd, tmp = tempfile.mkstemp(dir=ckpt_dir, prefix=".ckpt.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(ckpt_dir / tensor_name) as tmp:
         save_file(tensors, tmp)
-        os.replace(tmp, ckpt_dir / tensor_name)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     payload = {"tensors": tensor_name, "epoch": state.epoch, "batch_in_epoch": state.batch_in_epoch,
                "step": state.step, "history": state.history, "timing": state.timing,
                "epoch_sums": state.epoch_sums,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.dashboard.common import page_body, run_label
+from app.dashboard.common import finished_with_results, page_body, run_label
 
 ALIGNMENT_KINDS = ("evaluate", "train", "finetune", "score-model", "alignment")
 
@@ -44,23 +44,22 @@ def two_d() -> None:
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def compute_field(lam: float, separation: float, steps: int) -> dict:
-    import torch
+    """Both models, trained in a child process (never in the Streamlit server), cached per setting."""
+    from app.dashboard.compute import run_isolated, score_field_2d
 
-    from taser_engine.field2d import Field2DConfig, score_field_pair
-
-    torch.set_num_threads(1)  # tiny models: more threads only contend with the worker
-    return score_field_pair(Field2DConfig(taser_lambda=lam, separation=separation, steps=steps))
+    return run_isolated(score_field_2d, lam, separation, steps)
 
 
 def images() -> None:
-    from db import dashboard_queries as dq
-
     from app.figures.alignment import alignment_histograms, image_maps_figure
+    from app.jobs.alignment import AlignmentBlock
 
     st.subheader("Images: alignment of chosen runs")
     page_body(alignment_launcher)
-    candidates = [run for kind in ALIGNMENT_KINDS for run in dq.finished_results(kind)
-                  if isinstance((run["summary"] or {}).get("alignment"), dict)]
+    measured = finished_with_results(
+        ALIGNMENT_KINDS, lambda result: isinstance(getattr(result, "alignment", None), AlignmentBlock), limit=50)
+    candidates = [run for run, _ in measured]
+    blocks = {run["id"]: result.alignment for run, result in measured}
     if not candidates:
         st.info("No alignment measured yet: queue an `alignment` job for a run with a saved model (above).")
         return
@@ -68,23 +67,22 @@ def images() -> None:
     chosen = st.multiselect("Runs", list(labels), default=list(labels)[:2], format_func=labels.get,
                             key="field.runs")
     picked = [run for run in candidates if run["id"] in chosen]
-    st.plotly_chart(alignment_histograms({labels[run["id"]]: run["summary"]["alignment"] for run in picked}),
+    st.plotly_chart(alignment_histograms({labels[run["id"]]: blocks[run["id"]].model_dump() for run in picked}),
                     width="stretch", key="field.img_hist")
-    examples = [item for run in picked for item in run["summary"]["alignment"].get("examples", [])]
+    examples = [item for run in picked for item in blocks[run["id"]].examples]
     if examples:
         st.plotly_chart(image_maps_figure(examples[:6]), width="stretch", key="field.maps")
 
 
 def alignment_launcher() -> None:
     """Queue an `alignment` job for a finished run that saved a model (the work runs in the worker)."""
-    from db import dashboard_queries as dq
-    from db import queue
+    from db import store
 
     from app.dashboard.common import run_dir
-    from app.jobs import normalized_config
+    from app.submission import SubmissionError, submit
     from taser_engine.checkpoints import WEIGHTS_FILE
 
-    models = [run for run in dq.run_table(status=["succeeded"], limit=200)
+    models = [run for run in store.list_runs(light=True, status=["succeeded"], limit=200)
               if run["kind"] != "alignment" and (run_dir(run["id"]) / WEIGHTS_FILE).exists()]
     if not models:
         st.caption("No finished run has saved a model yet (trainings do).")
@@ -94,8 +92,11 @@ def alignment_launcher() -> None:
     chosen = columns[0].selectbox("Measure alignment of", list(labels), format_func=labels.get, key="field.model_run")
     n = columns[1].select_slider("test images", [64, 256, 1000], value=256, key="field.n")
     if columns[2].button("Queue", key="field.queue"):
-        config = dq.runs_by_id([chosen])[0]["config"] or {}
-        job_id = queue.submit_job("alignment", normalized_config("alignment", {
-            "model_run": chosen, "n": n, "dataset": config.get("dataset", "digits")}),
-            name=f"alignment of #{chosen}", parent_run_id=chosen)
+        config = store.runs_by_id([chosen])[0]["config"] or {}
+        try:
+            job_id, _ = submit("alignment", {"model_run": chosen, "n": n, "dataset": config.get("dataset", "digits")},
+                               {"name": f"alignment of #{chosen}"})
+        except SubmissionError as exc:
+            st.error(f"Nothing was queued: {exc}.")
+            return
         st.success(f"Queued job {job_id}; the histograms appear here when it finishes.")

@@ -50,12 +50,12 @@ def _cell(value) -> str:
 
 
 def render() -> None:
-    from db import dashboard_queries as dq
+    from db import store
 
     from app.figures.curves import metric_curves
 
     st.title("Compare runs")
-    runs = dq.run_table(limit=500)
+    runs = store.list_runs(light=True, limit=500)
     if not runs:
         st.info("No runs yet.")
         return
@@ -65,22 +65,22 @@ def render() -> None:
     if not chosen:
         st.info("Pick at least one run.")
         return
-    full = dq.runs_by_id(chosen)
+    full = store.runs_by_id(chosen)
     names = {run["id"]: run_label(run) for run in full}
-    keys = dq.metric_keys_of(chosen)
+    keys = store.metric_keys(chosen)
     st.subheader("Curves")
     if keys:
         # keyed by the run selection: other runs have other metrics, so start from their defaults
         picked = st.multiselect("Metrics", keys, default=keys[: min(4, len(keys))],
                                 key="compare.keys." + "-".join(map(str, chosen)))
         log_y = st.toggle("log scale", key="compare.log_y")
-        series = dq.metric_series(chosen, picked)
+        series = store.metric_series(chosen, picked)
         st.plotly_chart(metric_curves({names[run_id]: series.get(run_id, {}) for run_id in chosen}, picked,
                                       log_y=log_y), width="stretch", key="compare.curves")
     else:
         st.caption("These runs recorded no metrics.")
     st.subheader("Final metrics and results side by side")
-    rows = side_by_side(dq.latest_metrics(chosen), {run["id"]: run["summary"] for run in full},
+    rows = side_by_side(store.latest_metrics(chosen), {run["id"]: run["summary"] for run in full},
                         [(run_id, names[run_id]) for run_id in chosen])
     if rows:
         st.dataframe(rows, hide_index=True, width="stretch")

@@ -5,59 +5,25 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.dashboard.common import optional, page_body, require, run_label
+from app.dashboard.common import finished_with_results, page_body, require, run_label, show_blocks
 
 LAMBDA_CHOICES = [0.0, 1e-4, 1e-3, 1e-2, 1e-1, 1.0]
 
 
-def table1_rows(rows: list[dict], paper: list[dict] | None) -> list[dict]:
-    """Our Table 1 (mean ± std) with the paper's value of the same cell beside it (pure)."""
-    paper_by_lambda = {row["lambda"]: row for row in paper or []}
-    out = []
-    for row in sorted(rows, key=lambda r: (r["regulariser"], r["lambda"])):
-        reference = paper_by_lambda.get(row["lambda"], {})
-        reg = row["regulariser"]
-        out.append({
-            "regulariser": "L2" if reg == "l2" else "Stein", "λ": row["lambda"],
-            "ID MSE (ours)": f"{row['id_mse_mean']:.3g} ± {row.get('id_mse_std') or 0:.2g}",
-            "ID MSE (paper)": _fmt(reference.get(f"{reg}_id")),
-            "OOD MSE (ours)": f"{row['ood_mse_mean']:.3g} ± {row.get('ood_mse_std') or 0:.2g}",
-            "OOD MSE (paper)": _fmt(reference.get(f"{reg}_ood")),
-            "seeds": len(row.get("seeds") or []),
-        })
-    return out
-
-
-def _fmt(value) -> str:
-    return "—" if value is None else f"{value:.3g}"
-
-
-def paper_table1() -> list[dict] | None:
-    tables = optional("taser_engine.experiments.paper_tables")
-    return getattr(tables, "PAPER_TABLE1", None)
-
-
 def render() -> None:
-    from db import dashboard_queries as dq
-
-    from app.figures.extrapolation import error_vs_lambda, predictions_figure
+    from app.viewers import result_blocks
 
     st.title("1D extrapolation (paper §5.1, Table 1)")
     st.caption("x ~ N(0, 1), y = sin(x); a small MLP trained with L2 weight decay or the Stein penalty "
                "f'' − x f'. In-distribution error on fresh samples, out-of-distribution error on a wide grid.")
-    studies = [run for run in dq.finished_results("toy1d") if (run["summary"] or {}).get("rows")]
+    studies = finished_with_results("toy1d", lambda result: bool(result.rows), limit=50)
     if studies:
-        labels = {run["id"]: run_label(run) for run in studies}
+        labels = {run["id"]: run_label(run) for run, _ in studies}
         chosen = st.selectbox("Study", list(labels), format_func=labels.get, key="toy1d.study")
-        summary = next(run for run in studies if run["id"] == chosen)["summary"]
-        if summary.get("curves"):
-            st.plotly_chart(predictions_figure(summary["curves"]), width="stretch", key="toy1d.pred")
-        paper = paper_table1()
-        st.plotly_chart(error_vs_lambda(summary["rows"], paper), width="stretch", key="toy1d.err")
-        st.subheader("Table 1: ours beside the paper")
-        st.dataframe(table1_rows(summary["rows"], paper), hide_index=True, width="stretch")
+        result = next(result for run, result in studies if run["id"] == chosen)
+        show_blocks(result_blocks("toy1d", result), key="toy1d.study")  # what the report shows
         with st.expander("Every protocol choice of this study"):
-            st.json(summary.get("settings", {}), expanded=False)
+            st.json(result.settings or {}, expanded=False)
     else:
         st.info("No finished 1D study yet: launch a `toy1d` run (Launch page) or queue the demo (Home).")
     page_body(sliders)  # the sliders fail alone (e.g. engine missing), below the stored study
@@ -86,15 +52,10 @@ def sliders() -> None:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def train_single(regulariser: str, lam: float, width: int, distribution: str, target: str) -> dict:
-    import dataclasses
+    """One fit, trained in a child process (never in the Streamlit server), cached per setting."""
+    from app.dashboard.compute import run_isolated, single_fit_1d
 
-    import torch
-
-    from taser_engine.experiments.toy1d import train_single as engine_train_single
-
-    torch.set_num_threads(1)  # a small model: extra threads only contend with the worker
-    result = engine_train_single(regulariser, lam, width=width, distribution=distribution, target=target)
-    return dataclasses.asdict(result) if dataclasses.is_dataclass(result) else dict(result)
+    return run_isolated(single_fit_1d, regulariser, lam, width, distribution, target)
 
 
 def _choices(field) -> list:

@@ -9,12 +9,12 @@ from app.dashboard.common import (STATUS_ICONS, artifact_root, database_location
 
 
 def render() -> None:
-    from db import dashboard_queries as dq
+    from db import store
 
     st.title("TASER Studio")
     st.caption("Task-Aware Stein Regularisation: classifiers whose sensitivity follows the data's "
                "geometry. Launch runs, watch them, compare results, share a report.")
-    counts = dq.status_counts()
+    counts = store.status_counts()
     columns = st.columns(5)
     for column, status in zip(columns, ("queued", "running", "succeeded", "failed", "cancelled")):
         column.metric(f"{STATUS_ICONS[status]} {status}", counts.get(status, 0))
@@ -22,14 +22,14 @@ def render() -> None:
     left, right = st.columns([3, 2])
     with left:
         st.subheader("Running now")
-        running = dq.run_table(status=["running"], limit=20)
+        running = store.list_runs(light=True, status=["running"], limit=20)
         if not running:
             st.write("Nothing is running.")
         for run in running:
             text = f"{run_label(run)} · {run['kind']} · {run['progress_message']} · ETA {format_eta(run['eta_s']) or '?'}"
             st.progress(run["progress"], text=text)
         st.subheader("Recent results")
-        recent = dq.run_table(status=["succeeded", "failed", "cancelled"], limit=10)
+        recent = store.list_runs(light=True, status=["succeeded", "failed", "cancelled"], limit=10)
         if not recent:
             st.write("No finished runs yet. Queue the demo below or launch a run.")
         for run in recent:
@@ -38,7 +38,7 @@ def render() -> None:
                          query_params={"run": str(run["id"])})
     with right:
         st.subheader("Workers")
-        workers = dq.active_workers()
+        workers = store.active_workers()
         if workers:
             for worker in workers:
                 st.write(f"`{worker['worker_id']}` on job {worker['job_id']} (heartbeat {worker['heartbeat_at']})")

@@ -21,20 +21,6 @@ def ordered_kinds(names: list[str]) -> list[str]:
                                            else len(PREFERRED_ORDER), name))
 
 
-@st.cache_resource(show_spinner=False)
-def unavailable_kinds(kinds: tuple[str, ...]) -> dict[str, str]:
-    """Kinds whose module (or its engine module) cannot be imported: {kind: reason}."""
-    from app.jobs import get_kind
-
-    missing = {}
-    for kind in kinds:
-        try:
-            get_kind(kind)
-        except ImportError as exc:
-            missing[kind] = str(exc)
-    return missing
-
-
 def render() -> None:
     from app.jobs import get_kind, kind_names
 
@@ -45,15 +31,9 @@ def render() -> None:
         study_form()
     model_importer()
     kinds = ordered_kinds(kind_names())
-    missing = unavailable_kinds(tuple(kinds))
     requested = st.query_params.get("kind")
-    first = next((kind for kind in kinds if kind not in missing), kinds[0])
-    kind = st.selectbox("Job kind", kinds, index=kinds.index(requested if requested in kinds else first),
-                        format_func=lambda k: f"{k} (not installed yet)" if k in missing else k,
+    kind = st.selectbox("Job kind", kinds, index=kinds.index(requested if requested in kinds else kinds[0]),
                         key="launch.kind")
-    if kind in missing:
-        st.info(f"The `{kind}` job kind is not available yet in this installation ({missing[kind]}).")
-        return
     config_class = get_kind(kind).config_class
     presets = presets_for(kind)
     preset = st.selectbox("Preset", list(presets), key=f"launch.{kind}.preset")
@@ -74,12 +54,11 @@ def render() -> None:
         meta_holders = {"name": meta[0].empty(), "tags": meta[1].empty(), "priority": meta[2].empty()}
         submitted = st.form_submit_button("Queue this run", type="primary")
     if submitted:
-        submit(kind, config_class, raw, placeholders, options, meta_holders)
+        queue_form(kind, config_class, raw, placeholders, options, meta_holders)
 
 
-def submit(kind: str, config_class, raw: dict, placeholders: dict, options: dict, meta_holders: dict) -> None:
-    from app.jobs import referenced_run, referenced_runs
-    from db import queue
+def queue_form(kind: str, config_class, raw: dict, placeholders: dict, options: dict, meta_holders: dict) -> None:
+    from app.submission import SubmissionError, submit
 
     problems: dict[str, list[str]] = {}
     config = _validated(config_class, raw, placeholders, problems)
@@ -88,15 +67,11 @@ def submit(kind: str, config_class, raw: dict, placeholders: dict, options: dict
         fields = ", ".join(field or "(config)" for field in problems)
         st.error(f"Nothing was queued: fix the highlighted field(s): {fields}.")
         return
-    stored = config.model_dump(mode="json")
     try:
-        job_id = queue.submit_job(kind, stored, name=run_options.name, tags=run_options.tags,
-                                  priority=run_options.priority, parent_run_id=referenced_run(stored),
-                                  depends_on=referenced_runs(stored))
-    except queue.QueueError as exc:
+        job_id, run_id = submit(kind, config, run_options)
+    except SubmissionError as exc:
         st.error(f"Nothing was queued: {exc}.")
         return
-    run_id = queue.get_job(job_id).run_id
     st.success(f"Queued job {job_id} (run #{run_id}).")
     st.page_link("screens/run.py", label=f"Open run #{run_id}", query_params={"run": str(run_id)})
 
@@ -148,7 +123,7 @@ def model_importer() -> None:
 
 
 def demo_launcher() -> None:
-    with st.expander("Demo: queue every installed job kind on the bundled data"):
+    with st.expander("Demo: queue every job kind on the bundled data"):
         preset = st.radio("Demo preset", ["quick (under 5 minutes on a CPU)", "full (under 30 minutes)"],
                           key="launch.demo.preset", horizontal=True)
         if st.button("Queue the demo", key="launch.demo.queue"):

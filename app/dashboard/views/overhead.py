@@ -7,16 +7,16 @@ from pathlib import Path
 
 import streamlit as st
 
-from app.dashboard.common import run_label
+from app.dashboard.common import finished_with_results, run_label
 
 
 COMMITTED_RESULTS = Path(__file__).resolve().parents[3] / "benchmarks" / "results"
 
 
-def _whole_step_results(dq) -> dict[str, dict]:
+def _whole_step_results(store) -> dict[str, dict]:
     """label -> result: finished `bench-train-step` runs, then the measurements committed with the code."""
-    found = {f"run {run_label(run)}": run["summary"] for run in dq.finished_results("bench-train-step")
-             if (run["summary"] or {}).get("rows")}
+    found = {f"run {run_label(run)}": result.stored()
+             for run, result in finished_with_results("bench-train-step", lambda result: bool(result.rows), limit=50)}
     for path in sorted(COMMITTED_RESULTS.glob("train_step_*.json")):
         try:
             found[f"committed: {path.name}"] = json.loads(path.read_text())
@@ -25,8 +25,8 @@ def _whole_step_results(dq) -> dict[str, dict]:
     return found
 
 
-def render_whole_step(dq) -> None:
-    from app.dashboard.views.robustness import exports
+def render_whole_step(store) -> None:
+    from app.dashboard.common import exports
     from app.figures.overhead import train_step_figure
     from app.results import train_step_table
 
@@ -35,7 +35,7 @@ def render_whole_step(dq) -> None:
                "objective with its attack, penalty, update), with TASER over without, timed interleaved in one "
                "process; bars: median over repeats, whiskers min–max; black marks: the paper's Table 3 "
                "(one A10 GPU, ResNet-18, cached scores).")
-    results = _whole_step_results(dq)
+    results = _whole_step_results(store)
     if not results:
         st.info("No whole-step benchmark yet: run `taser bench train-step --quick` or queue a "
                 "`bench-train-step` job (Launch page).")
@@ -56,29 +56,29 @@ def render_whole_step(dq) -> None:
 
 
 def render() -> None:
-    from db import dashboard_queries as dq
+    from db import store
 
-    from app.dashboard.views.robustness import exports
+    from app.dashboard.common import exports
     from app.figures.overhead import overhead_figure
     from app.results import overhead_table
 
     st.title("Overhead of TASER")
-    render_whole_step(dq)
+    render_whole_step(store)
     st.header("The penalty alone, per estimator")
     st.caption("Wall time per sample of one training step (cross-entropy + SGD) with and without "
                "λ·R_TASER, per estimator; errors are relative to the float64 double-backward reference.")
-    runs = [run for run in dq.finished_results("bench-overhead") if (run["summary"] or {}).get("rows")]
+    runs = finished_with_results("bench-overhead", lambda result: bool(result.rows), limit=50)
     if not runs:
         st.info("No finished `bench-overhead` run yet: launch one (Launch page) or queue the demo (Home).")
         return
-    labels = {run["id"]: run_label(run) for run in runs}
+    labels = {run["id"]: run_label(run) for run, _ in runs}
     chosen = st.selectbox("Benchmark", list(labels), format_func=labels.get, key="overhead.run")
-    summary = next(run for run in runs if run["id"] == chosen)["summary"]
-    rows = summary["rows"]
+    result = next(result for run, result in runs if run["id"] == chosen)
+    rows = result.rows
     figure = overhead_figure(rows)
     st.plotly_chart(figure, width="stretch", key="overhead.fig")
     table = overhead_table(rows)
     st.dataframe(table, hide_index=True, width="stretch")
     with st.expander("Benchmark settings"):
-        st.json(summary.get("settings", {}), expanded=False)
+        st.json(result.settings or {}, expanded=False)
     exports("overhead", table, figure)

@@ -4,40 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.dashboard.common import optional, page_body
+from app.dashboard.common import page_body
 
 PAPER_OVERHEAD_STANDARD = 2.45  # Table 2/3: ×2.45 for standard training on ResNet-18 (the paper's figure)
-
-
-def table1_check(rows: list[dict], paper: list[dict]) -> list[dict]:
-    """Per λ: paper and ours for L2 / Stein OOD MSE, and whether 'Stein OOD < L2 OOD' holds (pure)."""
-    ours = {(row["regulariser"], row["lambda"]): row for row in rows}
-    out = []
-    for reference in paper:
-        lam = reference["lambda"]
-        l2, stein = ours.get(("l2", lam)), ours.get(("stein", lam))
-        claim_paper = (reference.get("stein_ood") is not None and reference.get("l2_ood") is not None
-                       and reference["stein_ood"] < reference["l2_ood"])
-        claim_ours = (l2 is not None and stein is not None and stein["ood_mse_mean"] < l2["ood_mse_mean"])
-        verdict = _verdict(claim_paper, claim_ours, l2 is not None and stein is not None,
-                           reference.get("stein_ood") is not None)
-        out.append({
-            "λ": lam, "Stein OOD < L2 OOD?": verdict, "L2 OOD (paper)": reference.get("l2_ood"), "L2 OOD (ours)": l2 and l2["ood_mse_mean"],
-            "Stein OOD (paper)": reference.get("stein_ood"), "Stein OOD (ours)": stein and stein["ood_mse_mean"],
-            "L2 ID (paper)": reference.get("l2_id"), "L2 ID (ours)": l2 and l2["id_mse_mean"],
-            "Stein ID (paper)": reference.get("stein_id"), "Stein ID (ours)": stein and stein["id_mse_mean"],
-        })
-    return out
-
-
-def _verdict(paper: bool, ours: bool, have_ours: bool, paper_has: bool) -> str:
-    if not paper_has:
-        return "— (no Stein cell at λ = 0)"
-    if not have_ours:
-        return "not run yet"
-    if paper == ours:
-        return f"reproduces ({'yes' if ours else 'no'} in both)"
-    return f"differs (paper: {'yes' if paper else 'no'}, ours: {'yes' if ours else 'no'})"
 
 
 def render() -> None:
@@ -50,15 +19,14 @@ def render() -> None:
 
 
 def table1() -> None:
-    from db import dashboard_queries as dq
+    from db import store
+
+    from app.table1 import ood_pairs, table1_check
+    from taser_engine.experiments.paper_tables import PAPER_TABLE1
 
     st.subheader("Table 1 — 1D extrapolation")
-    tables = optional("taser_engine.experiments.paper_tables")
-    paper = getattr(tables, "PAPER_TABLE1", None)
-    if paper is None:
-        st.info("The paper's Table 1 constants are not available yet in this installation.")
-        return
-    studies = [run for run in dq.finished_results("toy1d") if _same_as_paper(run["config"])
+    paper = PAPER_TABLE1
+    studies = [run for run in store.finished_results("toy1d") if _same_as_paper(run["config"])
                and (run["summary"] or {}).get("rows")]
     # the study covering most of the paper's λ grid (newest first among equals)
     study = max(studies, key=lambda run: len({row["lambda"] for row in run["summary"]["rows"]}
@@ -76,36 +44,20 @@ def table1() -> None:
                                       value_label="OOD MSE"), width="stretch", key="paper.t1")
 
 
-def ood_pairs(rows: list[dict], paper: list[dict]) -> list[dict]:
-    """{"label", "paper", "ours"} per (regulariser, λ) cell the paper reports (pure)."""
-    ours = {(row["regulariser"], row["lambda"]): row["ood_mse_mean"] for row in rows}
-    return [{"label": f"{'L2' if reg == 'l2' else 'Stein'} λ={ref['lambda']:g}", "paper": ref[f"{reg}_ood"],
-             "ours": ours.get((reg, ref["lambda"]))}
-            for reg in ("l2", "stein") for ref in paper if ref.get(f"{reg}_ood") is not None]
-
-
 def _same_as_paper(config: dict) -> bool:
     return config.get("distribution", "gaussian") == "gaussian" and config.get("target", "sin") == "sin"
 
 
 def tables23() -> None:
-    from app.dashboard.views.robustness import evaluation_runs
+    from app.dashboard.common import evaluation_results
 
-    tables = optional("taser_engine.evaluation.tables")
+    from taser_engine.evaluation import tables
+
     st.subheader("Tables 2 and 3 — robustness")
-    if tables is None:
-        paper_tables = optional("taser_engine.experiments.paper_tables")
-        for name in ("PAPER_TABLE2", "PAPER_TABLE3"):
-            rows = getattr(paper_tables, name, None)
-            if rows:
-                st.caption(f"paper {name[-6:].replace('_', ' ').title()} (percentage points)")
-                st.dataframe(rows, hide_index=True, width="stretch")
-        st.info("Our side of Tables 2–3 appears when the evaluation module is installed and evaluations exist.")
-        return
     runs = []
-    for run in evaluation_runs():
+    for run, result in evaluation_results():
         try:
-            runs.append(tables.RunEval.from_json(run["summary"], source=f"#{run['id']}"))
+            runs.append(result.run_eval(source=f"#{run['id']}"))
         except Exception:  # noqa: BLE001 - evaluations without method/TASER labels cannot be paired
             continue
     for layout in ("table2", "table3"):
@@ -129,10 +81,10 @@ def study_claims() -> None:
     from app.studies.service import study_state
     from app.studies.tables import point_label, point_tables
     from app.studies.verdicts import claim_verdicts
-    from db import studies
+    from db import store
 
     st.subheader("The paper's robustness claims, on a study")
-    records = studies.list_studies()
+    records = store.list_studies()
     if not records:
         st.info("No study yet: a study (Launch page, or `taser study run --preset table2-digits`) runs every "
                 "method with and without TASER over several seeds, and its verdicts appear here.")
@@ -150,10 +102,10 @@ def study_claims() -> None:
 
 
 def overhead() -> None:
-    from db import dashboard_queries as dq
+    from db import store
 
     st.subheader("Overhead — first-order TASER on ResNet-18")
-    runs = [run for run in dq.finished_results("bench-overhead") if (run["summary"] or {}).get("rows")]
+    runs = [run for run in store.finished_results("bench-overhead") if (run["summary"] or {}).get("rows")]
     rows = [row for run in runs[:1] for row in run["summary"]["rows"]
             if row["model"] == "resnet18" and row["laplacian"] == "none"]
     ours = ", ".join(f"{row['method']} on {row['device']}: ×{row['ratio']:.2f}" for row in rows) or "not run yet"

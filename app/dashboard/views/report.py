@@ -8,12 +8,12 @@ from app.dashboard.common import run_label
 
 
 def render() -> None:
-    from db import dashboard_queries as dq
+    from db import store
 
     st.title("Report")
     st.caption("One HTML file with the chosen runs' tables and interactive figures, plotly.js inlined: "
                "it opens offline, without the app. Same as `taser report --runs ... --out report.html`.")
-    runs = dq.run_table(status=["succeeded", "failed", "cancelled", "running"], limit=500)
+    runs = store.list_runs(light=True, status=["succeeded", "failed", "cancelled", "running"], limit=500)
     if not runs:
         st.info("No runs yet.")
         return

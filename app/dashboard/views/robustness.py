@@ -1,63 +1,60 @@
 """Robustness: Table 2 and Table 3 layouts with bootstrap confidence intervals, bar charts with
-error bars, gradient-masking flags, and exports (CSV, Markdown, LaTeX, figures as HTML / PNG)."""
+error bars, gradient-masking flags, and exports (CSV, Markdown, LaTeX, figures as HTML / PNG).
+
+Accuracies come from the stored evaluation rows (one per attack, written with each evaluate
+run); flags and the training labels the paper tables pair runs by come from the run's Result."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from app.dashboard.common import optional, run_label
-
-
-def evaluation_runs() -> list[dict]:
-    from db import dashboard_queries as dq
-
-    from app.results import is_evaluation
-
-    return [run for kind in ("evaluate",) for run in dq.finished_results(kind, limit=200)
-            if is_evaluation(run["summary"])]
+from app.dashboard.common import evaluation_results, exports, run_label
 
 
 def render() -> None:
+    from db import store
+
     from app.figures.robustness import accuracy_bars
-    from app.results import masking_details, robustness_rows
+    from app.results import accuracies_from_rows, masking_details, robustness_rows
 
     st.title("Robustness")
-    runs = evaluation_runs()
+    evaluated = evaluation_results()
     stored_rows()
-    if not runs:
+    if not evaluated:
         st.info("No finished `evaluate` run yet. Evaluations appear here with clean, AutoAttack and SPSA "
                 "accuracy, bootstrap confidence intervals and gradient-masking checks.")
         return
-    labels = {run["id"]: run_label(run) for run in runs}
+    labels = {run["id"]: run_label(run) for run, _ in evaluated}
     chosen = st.multiselect("Evaluations", list(labels), default=list(labels)[:12], format_func=labels.get,
                             key="robust.runs")
-    picked = [(labels[run["id"]], run["summary"]) for run in runs if run["id"] in chosen]
+    picked = [(run, result) for run, result in evaluated if run["id"] in chosen]
     if not picked:
         return
-    table, bars = robustness_rows(picked)
+    accuracies = accuracies_from_rows(store.list_evaluations([run["id"] for run, _ in picked]))
+    # a run evaluated before its rows were stored keeps its accuracies in the summary only
+    table, bars = robustness_rows([(labels[run["id"]], {**(accuracies.get(run["id"]) or result.stored()),
+                                                        "flags": result.flags}) for run, result in picked])
     st.subheader("Per evaluation (95% percentile bootstrap over the evaluated points)")
     st.dataframe(table, hide_index=True, width="stretch")
     figure = accuracy_bars(bars)
     st.plotly_chart(figure, width="stretch", key="robust.bars")
-    flags = masking_details(picked)
+    flags = masking_details([(labels[run["id"]], {"flags": result.flags}) for run, result in picked])
     st.subheader("Gradient-masking checks")
     if flags:
         st.dataframe(flags, hide_index=True, width="stretch")
     else:
         st.caption("These evaluations recorded no checks.")
-    paper_layouts([(labels[run["id"]], run["summary"]) for run in runs if run["id"] in chosen])
+    paper_layouts([(labels[run["id"]], result) for run, result in picked])
     exports("robustness", table, figure)
 
 
-def paper_layouts(picked: list[tuple[str, dict]]) -> None:
-    tables = optional("taser_engine.evaluation.tables")
-    if tables is None:
-        st.caption("The paper-layout tables (Table 2, Table 3) appear when the evaluation module is installed.")
-        return
+def paper_layouts(picked: list[tuple[str, object]]) -> None:
+    from taser_engine.evaluation import tables
+
     runs, problems = [], []
-    for label, summary in picked:
+    for label, result in picked:
         try:
-            runs.append(tables.RunEval.from_json(summary, source=label))
+            runs.append(result.run_eval(source=label))
         except Exception as exc:  # noqa: BLE001 - one unusable evaluation must not hide the others
             problems.append(str(exc))
     for problem in problems:
@@ -82,32 +79,10 @@ def paper_layouts(picked: list[tuple[str, dict]]) -> None:
 
 
 def stored_rows() -> None:
-    """Evaluation rows stored per attack through the db API (e.g. by training jobs)."""
-    from db import dashboard_queries as dq
+    """Every stored per-attack evaluation row (evaluate jobs and imported evaluations write them)."""
+    from db import store
 
-    rows = dq.evaluations_of_runs(with_per_sample=False)
+    rows = store.list_evaluations(with_per_sample=False)
     if rows:
         with st.expander(f"{len(rows)} stored per-attack evaluation row(s)"):
-            st.dataframe(rows, hide_index=True, width="stretch")
-
-
-def exports(stem: str, table: list[dict], figure) -> None:
-    from app import tables
-
-    st.subheader("Export")
-    columns = st.columns(5)
-    columns[0].download_button("CSV", tables.to_csv(table), file_name=f"{stem}.csv", key=f"{stem}.csv")
-    columns[1].download_button("Markdown", tables.to_markdown(table), file_name=f"{stem}.md", key=f"{stem}.md")
-    columns[2].download_button("LaTeX", tables.to_latex(table, caption=stem), file_name=f"{stem}.tex",
-                               key=f"{stem}.tex")
-    columns[3].download_button("Figure (HTML)", figure.to_html(include_plotlyjs=True, full_html=True),
-                               file_name=f"{stem}.html", key=f"{stem}.html")
-    if columns[4].button("Figure (PNG)", key=f"{stem}.png_make"):
-        try:
-            from app.figures.export import png_bytes
-
-            png = png_bytes(figure, width=1100, height=500)
-        except Exception as exc:  # noqa: BLE001 - kaleido missing or broken: say so, keep the page
-            st.warning(f"PNG export needs kaleido: {exc}")
-        else:
-            st.download_button("download PNG", png, file_name=f"{stem}.png", key=f"{stem}.png")
+            st.dataframe([row.to_dict() for row in rows], hide_index=True, width="stretch")

@@ -1,5 +1,6 @@
 """A run's page: status, live metric curves (loss parts, λ(t), LR, Stein statistics), config,
-summary, evaluations, log tail and artifacts to download."""
+summary (shown through the kind's result viewer, as in the HTML report), stored evaluation rows,
+log tail and artifacts to download."""
 
 from __future__ import annotations
 
@@ -7,16 +8,16 @@ from pathlib import Path
 
 import streamlit as st
 
-from app.dashboard.common import STATUS_ICONS, format_eta, run_dir, run_label
+from app.dashboard.common import STATUS_ICONS, format_eta, run_dir, run_label, show_blocks
 
 MAX_DOWNLOAD_BYTES = 200 * 1024 * 1024
 
 
 def selected_run_id() -> int | None:
-    from db import dashboard_queries as dq
+    from db import store
 
     requested = st.query_params.get("run")
-    runs = dq.run_table(limit=500)
+    runs = store.list_runs(light=True, limit=500)
     if not runs:
         st.info("No runs yet.")
         return None
@@ -41,19 +42,19 @@ def render() -> None:
 
 
 def live_part(run_id: int) -> None:
-    from db import queries
+    from db import store
 
-    status = (queries.get_run(run_id) or {}).get("status")
+    status = (store.get_run(run_id) or {}).get("status")
     every = 2.0 if status in ("queued", "running") else None
 
     @st.fragment(run_every=every)
     def header_and_curves() -> None:
-        from db import queries
-        from db import dashboard_queries as dq
+        from db import store
+        from db import store
 
         from app.figures.curves import group_keys, metric_curves
 
-        run = queries.get_run(run_id)
+        run = store.get_run(run_id)
         job = run["job"] or {}
         st.subheader(f"{STATUS_ICONS.get(run['status'], '')} {run_label(run)} · {run['kind']} · {run['status']}")
         if run["status"] in ("queued", "running"):
@@ -65,7 +66,7 @@ def live_part(run_id: int) -> None:
                     + " to succeed before it can start.")
         if run["error"]:
             st.error(f"Failed: {run['error']}")
-        series = dq.metric_series([run_id]).get(run_id, {})
+        series = store.metric_series([run_id]).get(run_id, {})
         if not series:
             st.caption("No metrics recorded.")
             return
@@ -80,9 +81,9 @@ def live_part(run_id: int) -> None:
 
 
 def static_part(run_id: int) -> None:
-    from db import queries
+    from db import store
 
-    run = queries.get_run(run_id)
+    run = store.get_run(run_id)
     job = run["job"] or {}
     meta, notes = st.columns([2, 1])
     with meta:
@@ -98,6 +99,10 @@ def static_part(run_id: int) -> None:
     with summary_tab:
         summary = run["summary"]
         if summary:
+            from app.jobs import parse_result
+            from app.viewers import result_blocks
+
+            show_blocks(result_blocks(run["kind"], parse_result(run["kind"], summary)), key=f"run.result.{run_id}")
             st.json(_shorten(summary), expanded=1)
         else:
             st.caption("No summary yet (it is written when the run finishes).")
@@ -115,7 +120,7 @@ def static_part(run_id: int) -> None:
 
 def edit_notes(run: dict) -> None:
     from app.submission import run_options, split_tags
-    from db import queue
+    from db import store
 
     text = st.text_area("Notes", value=run["notes"] or "", key=f"run.notes.{run['id']}", height=80)
     tags = st.text_input("Tags (comma-separated)", value=", ".join(run["tags"] or []),
@@ -126,8 +131,8 @@ def edit_notes(run: dict) -> None:
         except ValueError as exc:
             st.error(f"Not saved: {exc}")
             return
-        queue.set_run_notes(run["id"], options.notes)
-        saved = queue.set_run_tags(run["id"], options.tags)
+        store.set_run_notes(run["id"], options.notes)
+        saved = store.set_run_tags(run["id"], options.tags)
         st.toast(f"saved; tags: {', '.join(saved) or 'none'}")
 
 

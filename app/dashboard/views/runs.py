@@ -22,13 +22,13 @@ def table_rows(runs: list[dict]) -> list[dict]:
 
 
 def render() -> None:
-    from db import dashboard_queries as dq
+    from db import store
 
     st.title("Runs")
     filters = st.columns([2, 2, 2, 2, 1])
-    kinds = filters[0].multiselect("Kind", dq.run_kinds(), key="runs.kind")
+    kinds = filters[0].multiselect("Kind", store.run_kinds(), key="runs.kind")
     states = filters[1].multiselect("Status", STATES, key="runs.status")
-    tag = filters[2].selectbox("Tag", ["(any)"] + dq.all_tags(), key="runs.tag")
+    tag = filters[2].selectbox("Tag", ["(any)"] + store.all_tags(), key="runs.tag")
     name = filters[3].text_input("Name contains", key="runs.name")
     live = filters[4].toggle("Live", value=True, key="runs.live", help=f"refresh every {REFRESH_S:g} s")
     query = {"kind": kinds or None, "status": states or None, "tag": None if tag == "(any)" else tag,
@@ -40,9 +40,9 @@ def render() -> None:
 def live_table(query: dict, every: float | None) -> None:
     @st.fragment(run_every=every)
     def table() -> None:
-        from db import dashboard_queries as dq
+        from db import store
 
-        runs = dq.run_table(**query, limit=500)
+        runs = store.list_runs(light=True, **query, limit=500)
         if not runs:
             st.info("No runs match. Launch one from the Launch page, or queue the demo from Home.")
             return
@@ -88,26 +88,26 @@ def actions() -> None:
 
 
 def _cancel(run_id: int, job_id: int) -> None:
-    from db import queue
+    from db import store
 
-    status = queue.request_cancel(job_id)
+    status = store.request_cancel(job_id)
     st.session_state["runs.action_message"] = (
         f"run #{run_id}: " + ("cancelled" if status == "cancelled" else "cancel requested; it stops at its next step"))
 
 
 def _requeue(run_id: int, job_id: int) -> None:
-    from db import queue
+    from db import store
 
     try:
-        queue.requeue(job_id)
-    except queue.QueueError as exc:
+        store.requeue(job_id)
+    except store.QueueError as exc:
         st.session_state["runs.action_message"] = str(exc)
     else:
         st.session_state["runs.action_message"] = f"run #{run_id}: queued again (resumes from its last checkpoint)"
 
 
 def _job_of_run(run_id: int) -> dict | None:
-    from db import queries
+    from db import store
 
-    run = queries.get_run(run_id)
+    run = store.get_run(run_id)
     return run["job"] if run else None

@@ -35,10 +35,10 @@ def list_rows(records, states) -> list[dict]:
 
 def study_list() -> None:
     from app.studies.service import study_state
-    from db import studies
+    from db import store
 
     st.title("Studies")
-    records = studies.list_studies()
+    records = store.list_studies()
     if not records:
         st.info("No studies yet. Start one from the Launch page (Study tab) or with "
                 "`taser study run --preset table2-digits`.")
@@ -136,7 +136,7 @@ def study_body(state) -> None:
 def penalty_section(state) -> None:
     """λ·R against the base loss for the TASER trainings the user picks (the scale question)."""
     from app.figures.study import penalty_scale
-    from db import dashboard_queries as dq
+    from db import store
 
     trainings = [c for c in state.cells if c.role in ("train", "finetune") and c.cell.get("taser") and c.run_id]
     if not trainings:
@@ -146,6 +146,6 @@ def penalty_section(state) -> None:
     picked = st.multiselect("TASER runs", list(labels), default=list(labels)[:3], format_func=labels.get,
                             key="study.penalty_runs")
     if picked:
-        series = dq.metric_series(picked, ["loss/base", "loss/taser", "lambda"], max_points=500)
+        series = store.metric_series(picked, ["loss/base", "loss/taser", "lambda"], max_points=500)
         st.plotly_chart(penalty_scale({labels[r]: series.get(r, {}) for r in picked}), width="stretch",
                         key="study.penalty")

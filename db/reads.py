@@ -1,0 +1,272 @@
+"""Every read of the store, for the dashboard, the CLI and the worker; nothing here writes.
+
+Reads return the plain records of `db.entities`, never ORM rows. A run's status and times are
+its job's (`db.models`), so they are read from there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from db.entities import (
+    ArtifactRecord, DependencyRecord, EvaluationRecord, JobRecord, RunDetail, RunRecord, WorkerRecord, iso,
+    progress_fraction,
+)
+from db.models import Artifact, Evaluation, Job, JobDependency, Metric, Run, utcnow
+from db.session import database_url, read_session
+
+# Light rows (big tables) leave out a run's config and summary, which can be long JSON.
+LIGHT_RUN_COLUMNS = (Run.id, Run.kind, Run.name, Run.parent_run_id, Run.tags, Run.notes)
+
+
+# ----------------------------------------------------------------------------------------------
+# jobs
+
+
+def job_record(job: Job, run: Run) -> JobRecord:
+    return JobRecord(
+        id=job.id, run_id=job.run_id, kind=run.kind, config=run.config, status=job.status,
+        priority=job.priority, attempts=job.attempts, max_attempts=job.max_attempts,
+        worker_id=job.worker_id, cancel_requested=bool(job.cancel_requested),
+        progress_step=job.progress_step or 0, progress_total=job.progress_total or 0,
+        progress_message=job.progress_message or "", eta_s=job.eta_s,
+        checkpoint_path=job.checkpoint_path, error=job.error, log_tail=job.log_tail or "",
+        created_at=iso(job.created_at), started_at=iso(job.started_at), finished_at=iso(job.finished_at),
+        heartbeat_at=iso(job.heartbeat_at), lease_expires_at=iso(job.lease_expires_at))
+
+
+def get_job(job_id: int, *, url: str | None = None) -> JobRecord | None:
+    with read_session(url) as session:
+        row = session.execute(select(Job, Run).join(Run, Run.id == Job.run_id).where(Job.id == job_id)).first()
+        return None if row is None else job_record(*row)
+
+
+def list_jobs(status: str | Sequence[str] | None = None, kind: str | None = None,
+              limit: int = 200, *, url: str | None = None) -> list[JobRecord]:
+    """Jobs, newest first, optionally filtered by status (one or several) and kind."""
+    query = select(Job, Run).join(Run, Run.id == Job.run_id).order_by(Job.id.desc()).limit(limit)
+    if status is not None:
+        query = query.where(Job.status.in_(_as_list(status)))
+    if kind is not None:
+        query = query.where(Run.kind == kind)
+    with read_session(url) as session:
+        return [job_record(job, run) for job, run in session.execute(query)]
+
+
+def dependencies_of(job_id: int, *, url: str | None = None) -> list[DependencyRecord]:
+    """The runs a job waits for, with their current status, in id order."""
+    with read_session(url) as session:
+        rows = session.execute(select(Job.run_id, Job.status).join(JobDependency, JobDependency.run_id == Job.run_id)
+                               .where(JobDependency.job_id == job_id).order_by(Job.run_id)).all()
+    return [DependencyRecord(run_id=run_id, status=status) for run_id, status in rows]
+
+
+def active_workers(within_s: float = 120.0, *, url: str | None = None) -> list[WorkerRecord]:
+    """Workers that heartbeated a running job within `within_s` seconds."""
+    since = utcnow() - timedelta(seconds=within_s)
+    query = (select(Job.worker_id, Job.id, Job.heartbeat_at)
+             .where(Job.status == "running", Job.heartbeat_at >= since))
+    with read_session(url) as session:
+        return [WorkerRecord(worker_id=worker, job_id=job_id, heartbeat_at=iso(beat))
+                for worker, job_id, beat in session.execute(query)]
+
+
+def status_counts(*, url: str | None = None) -> dict[str, int]:
+    with read_session(url) as session:
+        return {status: count for status, count in
+                session.execute(select(Job.status, func.count()).group_by(Job.status))}
+
+
+# ----------------------------------------------------------------------------------------------
+# runs
+
+
+def list_runs(kind: str | Sequence[str] | None = None, status: str | Sequence[str] | None = None,
+              tag: str | None = None, parent_run_id: int | None = None, name_contains: str | None = None,
+              limit: int = 500, *, light: bool = False, url: str | None = None) -> list[RunRecord]:
+    """Runs, newest first, each with its job's state; `light=True` leaves out config and summary
+    (cheap for tables of hundreds of rows)."""
+    run_part = LIGHT_RUN_COLUMNS if light else (Run,)
+    query = select(*run_part, Job).join(Job, Job.run_id == Run.id).order_by(Run.id.desc())
+    if kind:
+        query = query.where(Run.kind.in_(_as_list(kind)))
+    if status:
+        query = query.where(Job.status.in_(_as_list(status)))
+    if parent_run_id is not None:
+        query = query.where(Run.parent_run_id == parent_run_id)
+    if name_contains:
+        query = query.where(Run.name.contains(name_contains))
+    with read_session(url) as session:
+        rows = session.execute(query.limit(limit if tag is None else limit * 10)).all()
+    runs = [_light_record(row) if light else run_record(*row) for row in rows]
+    if tag:  # JSON containment differs per database; tag lists are short, filter here
+        runs = [run for run in runs if tag in run.tags][:limit]
+    return runs
+
+
+def finished_results(kind: str, limit: int = 50, *, url: str | None = None) -> list[RunRecord]:
+    """Succeeded runs of `kind`, newest first, with config and summary (the result pages' input)."""
+    return list_runs(kind=kind, status="succeeded", limit=limit, url=url)
+
+
+def runs_by_id(run_ids: Sequence[int], *, url: str | None = None) -> list[RunRecord]:
+    """Full runs (config, summary) for the given ids, in the given order."""
+    if not run_ids:
+        return []
+    query = select(Run, Job).join(Job, Job.run_id == Run.id).where(Run.id.in_(list(run_ids)))
+    with read_session(url) as session:
+        found = {run.id: run_record(run, job) for run, job in session.execute(query)}
+    return [found[run_id] for run_id in run_ids if run_id in found]
+
+
+def get_run(run_id: int, *, url: str | None = None) -> RunDetail | None:
+    """One run with its job, evaluations, artifacts, metric keys and dependencies; None when
+    there is no such run."""
+    with read_session(url) as session:
+        row = session.execute(select(Run, Job).join(Job, Job.run_id == Run.id).where(Run.id == run_id)).first()
+        if row is None:
+            return None
+        run, job = row
+        base = run_record(run, job)
+        fields = {name: getattr(base, name) for name in base.keys()}
+        return RunDetail(**fields, job=job_record(job, run), log_tail=job.log_tail or "",
+                         evaluations=list_evaluations([run_id], url=url),
+                         artifacts=artifacts_of(run_id, url=url),
+                         metric_keys=metric_keys(run_id, url=url),
+                         dependencies=dependencies_of(job.id, url=url))
+
+
+def run_record(run: Run, job: Job) -> RunRecord:
+    return _record(run.id, run.kind, run.name, run.parent_run_id, run.tags, run.notes, job,
+                   config=run.config, summary=run.summary)
+
+
+def _light_record(row) -> RunRecord:
+    return _record(*row[:-1], row[-1], config=None, summary=None)
+
+
+def _record(run_id, kind, name, parent_run_id, tags, notes, job: Job, *, config, summary) -> RunRecord:
+    return RunRecord(
+        id=run_id, kind=kind, name=name, status=job.status, parent_run_id=parent_run_id,
+        tags=list(tags or []), notes=notes or "", config=config, summary=summary,
+        created_at=iso(job.created_at), started_at=iso(job.started_at), finished_at=iso(job.finished_at),
+        job_id=job.id, progress=progress_fraction(job.status, job.progress_step, job.progress_total),
+        progress_message=job.progress_message or "", eta_s=job.eta_s, error=job.error,
+        attempts=job.attempts, worker_id=job.worker_id, cancel_requested=bool(job.cancel_requested))
+
+
+def all_tags(*, url: str | None = None) -> list[str]:
+    with read_session(url) as session:
+        tag_lists = session.scalars(select(Run.tags)).all()
+    return sorted({tag for tags in tag_lists for tag in (tags or [])})
+
+
+def run_kinds(*, url: str | None = None) -> list[str]:
+    with read_session(url) as session:
+        return sorted(session.scalars(select(Run.kind).distinct()))
+
+
+# ----------------------------------------------------------------------------------------------
+# metrics
+
+
+def metric_keys(run_ids: int | Sequence[int], *, url: str | None = None) -> list[str]:
+    """The metric keys of one run or of several, sorted."""
+    ids = [run_ids] if isinstance(run_ids, int) else list(run_ids)
+    if not ids:
+        return []
+    with read_session(url) as session:
+        return list(session.scalars(select(Metric.key).where(Metric.run_id.in_(ids))
+                                    .distinct().order_by(Metric.key)))
+
+
+def metric_series(run_ids: Sequence[int], keys: Sequence[str] | None = None,
+                  max_points: int = 2000, *, url: str | None = None) -> dict[int, dict[str, list[tuple[int, float]]]]:
+    """{run_id: {key: [(step, value), ...]}} in step order, each series thinned to about
+    `max_points` evenly spaced points (always keeping the last; 0: all), so plots stay fast."""
+    if not run_ids:
+        return {}
+    query = select(Metric.run_id, Metric.key, Metric.step, Metric.value).where(
+        Metric.run_id.in_(list(run_ids)))
+    if keys is not None:
+        query = query.where(Metric.key.in_(list(keys)))
+    series: dict[int, dict[str, list[tuple[int, float]]]] = {}
+    with read_session(url) as session:
+        for run_id, key, step, value in session.execute(query.order_by(Metric.run_id, Metric.key, Metric.step)):
+            series.setdefault(run_id, {}).setdefault(key, []).append((step, value))
+    return {run_id: {key: thin(points, max_points) for key, points in by_key.items()}
+            for run_id, by_key in series.items()}
+
+
+def run_metrics(run_id: int, keys: Sequence[str] | None = None, *,
+                url: str | None = None) -> dict[str, list[tuple[int, float]]]:
+    """Every point of one run's metric series: {key: [(step, value), ...]} in step order."""
+    return metric_series([run_id], keys, max_points=0, url=url).get(run_id, {})
+
+
+def thin(points: list, max_points: int) -> list:
+    if max_points <= 0 or len(points) <= max_points:
+        return points
+    stride = -(-len(points) // max_points)
+    kept = points[::stride]
+    if kept[-1] is not points[-1]:
+        kept.append(points[-1])
+    return kept
+
+
+def latest_metrics(run_ids: Sequence[int], *, url: str | None = None) -> dict[int, dict[str, float]]:
+    """The last reported value of every metric of each run: {run_id: {key: value}}."""
+    if not run_ids:
+        return {}
+    last_step = (select(Metric.run_id, Metric.key, func.max(Metric.step).label("step"))
+                 .where(Metric.run_id.in_(list(run_ids))).group_by(Metric.run_id, Metric.key).subquery())
+    query = select(Metric.run_id, Metric.key, Metric.value).join(
+        last_step, (Metric.run_id == last_step.c.run_id) & (Metric.key == last_step.c.key)
+        & (Metric.step == last_step.c.step))
+    result: dict[int, dict[str, float]] = {}
+    with read_session(url) as session:
+        for run_id, key, value in session.execute(query):
+            result.setdefault(run_id, {})[key] = value
+    return result
+
+
+# ----------------------------------------------------------------------------------------------
+# evaluations and artifacts
+
+
+def list_evaluations(run_ids: Sequence[int] | None = None, *, with_per_sample: bool = True,
+                     url: str | None = None) -> list[EvaluationRecord]:
+    """Evaluations in id order, of the given runs or all; `with_per_sample=False` leaves the
+    per-sample outcomes (long lists) out."""
+    query = select(Evaluation).order_by(Evaluation.id)
+    if run_ids is not None:
+        query = query.where(Evaluation.run_id.in_(list(run_ids)))
+    with read_session(url) as session:
+        return [EvaluationRecord(
+            id=row.id, run_id=row.run_id, attack=row.attack, norm=row.norm, eps=row.eps, n=row.n,
+            clean_accuracy=row.clean_accuracy, robust_accuracy=row.robust_accuracy,
+            per_sample=row.per_sample if with_per_sample else None, extra=row.extra,
+            created_at=iso(row.created_at)) for row in session.scalars(query)]
+
+
+def artifacts_of(run_id: int, *, url: str | None = None) -> list[ArtifactRecord]:
+    query = select(Artifact).where(Artifact.run_id == run_id).order_by(Artifact.id)
+    with read_session(url) as session:
+        return [ArtifactRecord(id=row.id, run_id=row.run_id, kind=row.kind, path=row.path, sha256=row.sha256,
+                               size_bytes=row.size_bytes, created_at=iso(row.created_at))
+                for row in session.scalars(query)]
+
+
+def database_location() -> str:
+    """The database URL as it may be shown to a user (PostgreSQL password hidden)."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(database_url()).render_as_string(hide_password=True)
+
+
+def _as_list(value: str | Sequence[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)

@@ -1,0 +1,69 @@
+"""The step regimes against a reference step written out here: CE + λ·R_TASER, one SGD update."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from taser_engine.modes import freeze_batchnorm
+from taser_engine.penalty import taser_penalty
+from taser_engine.training.config import TrainConfig
+from taser_engine.training.loop import build_train_setup, make_generators, on_device
+from taser_engine.training.steppers import SeparatePenaltyStepper, SharedForwardStepper, build_stepper
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _config(**fields) -> TrainConfig:
+    base = dict(dataset="digits", method="standard", taser=True, epochs=1, batch_size=16, max_train_samples=32,
+                max_test_samples=16, width=4, device="cpu", optimizer="sgd", momentum=0.0, lr=0.05,
+                lr_schedule="constant", taser_lambda=0.5, lambda_warmup_fraction=0.0, augment=False)
+    return TrainConfig(**{**base, **fields})
+
+
+def _reference_step(setup, x, y, generators) -> dict[str, torch.Tensor]:
+    """The step as the paper writes it, on a copy: θ ← θ − lr·∇(CE(f_θ(x), y) + λ·R(θ; x))."""
+    cfg, model = setup.config, copy.deepcopy(setup.model)
+    model.train()
+    if cfg.freeze_batchnorm:
+        freeze_batchnorm(model)
+    ce = F.cross_entropy(model(x), y)
+    score = setup.scores.source(x)
+    penalty = taser_penalty(model, x, y, score, cfg.penalty, generators["noise"]).value
+    grads = torch.autograd.grad(ce + cfg.taser_lambda * penalty, list(model.parameters()))
+    with torch.no_grad():
+        for p, g in zip(model.parameters(), grads):
+            p -= cfg.lr * g
+    return model.state_dict()
+
+
+@pytest.mark.parametrize("frozen, regime", [(False, SeparatePenaltyStepper), (True, SharedForwardStepper)])
+def test_each_regime_takes_the_reference_step(frozen, regime):
+    setup = build_train_setup(_config(freeze_batchnorm=frozen))
+    reference_generators = make_generators(setup.config, setup.device)
+    stepper = build_stepper(setup, 4, make_generators(setup.config, setup.device))
+    assert type(stepper) is regime
+    x, y, score = stepper.batch(on_device([torch.arange(16)], setup.device)[0])
+    expected = _reference_step(setup, x, y, reference_generators)
+    metrics = stepper(x, y, 0, 0, score)
+    assert {"loss/base", "loss/taser", "loss/total", "lambda", "lr"} <= set(metrics)
+    for key, value in setup.model.state_dict().items():
+        torch.testing.assert_close(value, expected[key], rtol=1e-4, atol=1e-6, msg=key)
+    timing: dict[str, float] = {}
+    stepper.timer.flush(timing)
+    assert timing["samples"] == 16 and timing["penalty_s"] > 0
+
+
+def test_without_taser_the_step_is_the_base_loss_alone():
+    setup = build_train_setup(_config(taser=False))
+    stepper = build_stepper(setup, 4, make_generators(setup.config, setup.device))
+    assert type(stepper) is SeparatePenaltyStepper
+    x, y, score = stepper.batch(on_device([torch.arange(16)], setup.device)[0])
+    metrics = stepper(x, y, 0, 0, score)
+    assert "loss/taser" not in metrics and torch.equal(metrics["loss/total"], metrics["loss/base"])
+    timing: dict[str, float] = {}
+    stepper.timer.flush(timing)
+    assert timing["penalty_s"] == 0
