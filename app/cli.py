@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "toy1d",
     "score_model",
     "demo",
+    "study",
     "report",
 )
 

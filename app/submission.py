@@ -78,10 +78,12 @@ class Submitted(NamedTuple):
 
 
 def submit(kind: str, config: Mapping[str, Any] | BaseModel | None,
-           options: RunOptions | Mapping[str, Any] | None = None, *, url: str | None = None) -> Submitted:
+           options: RunOptions | Mapping[str, Any] | None = None, *, study: tuple[int, str] | None = None,
+           url: str | None = None) -> Submitted:
     """Validate `config` for `kind` and queue it; the job waits for every run its config reads.
 
     The parent run is `options.parent_run_id` if given, else the first run the config reads.
+    `study`: (study id, plan key) for a study's job (store.StudyKeyTaken when that key is queued).
     Raises SubmissionError naming the problem; nothing is queued then.
     """
     from app.jobs import JobConfigError, normalized_config, referenced_run, referenced_runs
@@ -98,7 +100,10 @@ def submit(kind: str, config: Mapping[str, Any] | BaseModel | None,
     try:
         job_id = store.submit_job(kind, stored, name=options.name, parent_run_id=parent,
                                   depends_on=referenced_runs(stored), tags=options.tags,
-                                  priority=options.priority, max_attempts=options.max_attempts, url=url)
+                                  priority=options.priority, max_attempts=options.max_attempts, study=study,
+                                  url=url)
+    except store.StudyKeyTaken:
+        raise
     except store.QueueError as exc:
         raise SubmissionError(str(exc)) from None
     return Submitted(job_id, store.get_job(job_id, url=url).run_id)

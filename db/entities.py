@@ -18,6 +18,7 @@ FINISHED_STATES = ("succeeded", "failed", "cancelled")
 # Column lengths the app validates against before writing (PostgreSQL refuses longer values;
 # SQLite would store them).
 RUN_NAME_LENGTH = 200
+STUDY_KEY_LENGTH = 500  # "train/method=…/taser=…/seed=…/<swept fields>"
 
 
 def iso(value: datetime | None) -> str | None:
@@ -195,3 +196,30 @@ class Heartbeat:
 
     owned: bool  # False: the lease was lost (reaped, or the job finished elsewhere): stop now
     cancel_requested: bool
+
+
+@dataclass(frozen=True)
+class StudyRecord:
+    id: int
+    name: str
+    preset: str | None
+    spec: dict[str, Any]
+    plan: list[dict[str, Any]]
+    cancelled: bool
+    created_at: datetime
+    queued_runs: int  # how many jobs of the plan are in the queue (any state)
+
+
+@dataclass(frozen=True)
+class StudyMember:
+    """One queued job of a study: its plan key and its run's state."""
+
+    key: str
+    run_id: int
+    job_id: int
+    status: str
+    progress: float
+    error: str | None
+    summary: dict[str, Any] | None
+    started_at: datetime | None
+    finished_at: datetime | None

@@ -1,5 +1,5 @@
 """The schema (ORM rows, private to `db/`): runs, jobs (the queue), job dependencies, metrics,
-evaluations, artifacts.
+evaluations, artifacts, studies.
 
 A run is one piece of work and its results (a training, an evaluation, a benchmark): kind,
 config, name, tags, notes, summary. Its job is the queue entry that gets it executed, one job per
@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from db.entities import RUN_NAME_LENGTH
+from db.entities import RUN_NAME_LENGTH, STUDY_KEY_LENGTH
 
 
 def utcnow() -> datetime:
@@ -42,6 +42,12 @@ class Run(Base):
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     notes: Mapped[str] = mapped_column(Text, default="")
     summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # final result of the job
+    # A study's run: which study and which job of its plan. Unique together, so a study's job is
+    # queued once even when two processes resume the same study at the same moment.
+    study_id: Mapped[int | None] = mapped_column(ForeignKey("studies.id", ondelete="SET NULL"), index=True)
+    study_key: Mapped[str | None] = mapped_column(String(STUDY_KEY_LENGTH))
+
+    __table_args__ = (Index("uq_runs_study_key", "study_id", "study_key", unique=True),)
 
 
 class Job(Base):
@@ -117,4 +123,19 @@ class Artifact(Base):
     path: Mapped[str] = mapped_column(String(1000))  # relative to the artifact root
     sha256: Mapped[str] = mapped_column(String(64))
     size_bytes: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Study(Base):
+    """A named grid of runs (see app/studies): its spec and the plan made from it, frozen when the
+    study was created, so resuming or retrying it never re-plans under changed code."""
+
+    __tablename__ = "studies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(RUN_NAME_LENGTH))
+    preset: Mapped[str | None] = mapped_column(String(64))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    plan: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # PlannedJob dicts in queue order
+    cancelled: Mapped[bool] = mapped_column(Boolean, default=False)  # stops a resume from queueing more
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

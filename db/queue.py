@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
 from db import tracking
@@ -36,6 +37,10 @@ class QueueError(Exception):
     """A queue operation that does not apply to the job in its current state."""
 
 
+class StudyKeyTaken(QueueError):
+    """A study's plan key that is already queued (another process queued it a moment ago)."""
+
+
 # ----------------------------------------------------------------------------------------------
 # submitting and claiming
 
@@ -43,20 +48,34 @@ class QueueError(Exception):
 def submit_job(kind: str, config: dict[str, Any], name: str | None = None,
                parent_run_id: int | None = None, tags: Sequence[str] | None = None, *,
                depends_on: Sequence[int] = (), priority: int = 0,
-               max_attempts: int = DEFAULT_MAX_ATTEMPTS, url: str | None = None) -> int:
+               max_attempts: int = DEFAULT_MAX_ATTEMPTS, study: tuple[int, str] | None = None,
+               url: str | None = None) -> int:
     """Queue a job of `kind` with an already validated `config`; returns the job id.
+
+    `study`: (study id, plan key) when the job is part of a study; a key already queued raises
+    StudyKeyTaken and queues nothing (see db/studies.py).
 
     The job is not claimed before every run in `depends_on`, and its parent run, has succeeded;
     if one of them fails or is cancelled, the job fails (`fail_jobs_with_failed_dependencies`).
     """
     dependencies = sorted({*depends_on, *([parent_run_id] if parent_run_id is not None else [])})
+    try:
+        return _insert_job(kind, config, name, parent_run_id, tags, dependencies, priority, max_attempts, study, url)
+    except IntegrityError:
+        if study is None:
+            raise
+        raise StudyKeyTaken(f"study {study[0]} already queued {study[1]}") from None
+
+
+def _insert_job(kind, config, name, parent_run_id, tags, dependencies, priority, max_attempts, study, url) -> int:
     with write_session(url) as session:
         if dependencies:
             missing = set(dependencies) - set(session.scalars(select(Run.id).where(Run.id.in_(dependencies))))
             if missing:
                 raise QueueError(f"no run with id {', '.join(map(str, sorted(missing)))} to depend on")
         run = Run(kind=kind, name=name, config=dict(config), parent_run_id=parent_run_id,
-                  tags=list(tags or []), notes="")
+                  tags=list(tags or []), notes="",
+                  study_id=study[0] if study else None, study_key=study[1] if study else None)
         session.add(run)
         session.flush()
         job = Job(run_id=run.id, status="queued", priority=priority, max_attempts=max_attempts)

@@ -7,7 +7,13 @@ from pathlib import Path
 
 MAIN = Path(__file__).resolve().parent.parent / "app" / "dashboard" / "main.py"
 PAGES = ("home", "launch", "runs", "run", "compare", "extrapolation", "alignment", "robustness",
-         "overhead", "paper_check", "report")
+         "overhead", "paper_check", "report", "studies")
+# A real study at the smallest size that still has both sides of Table 2: one method, one seed,
+# without and with TASER, each trained briefly and evaluated with AutoAttack and SPSA.
+TINY_STUDY = {"name": "tiny study", "methods": ["standard"], "seeds": [0],
+              "train": {"epochs": 1, "batch_size": 128, "max_train_samples": 256},
+              "evaluate": {"n_eval": 20, "apgd_n_iter": 3, "square_n_queries": 10, "spsa_nb_iter": 2,
+                           "spsa_nb_sample": 4, "iteration_check": None}}
 
 
 def engine_available(module: str) -> bool:
@@ -41,6 +47,10 @@ def seed(url: str, artifact_root: Path) -> dict[str, int]:
     for name, kind, config, tags in plan:
         job_id = store.submit_job(kind, normalized_config(kind, config), name=name, tags=tags, url=url)
         runs[name] = store.get_job(job_id, url=url).run_id
+    from app.studies.service import start_study
+    from app.studies.spec import StudySpec
+
+    runs["study"] = start_study(StudySpec(**TINY_STUDY), url=url)  # a study id, not a run id
     Worker(WorkerOptions(once=True, poll_interval_s=0.05, url=url, root=artifact_root)).run()
     waiting = store.submit_job("count", normalized_config("count", {"steps": 3}), name="waiting", url=url)
     runs["waiting"] = store.get_job(waiting, url=url).run_id

@@ -25,7 +25,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PAGES = {"home": "", "launch": "launch", "runs": "runs", "run": "run", "compare": "compare",
          "extrapolation": "extrapolation", "alignment": "alignment", "robustness": "robustness",
-         "overhead": "overhead", "paper_check": "paper_check", "report": "report"}
+         "overhead": "overhead", "paper_check": "paper_check", "report": "report", "studies": "studies"}
 EXCEPTION_TEXT = re.compile(r"Traceback|Exception:|Error:|could not be drawn", re.IGNORECASE)
 
 pytestmark = [
@@ -127,6 +127,19 @@ def test_dashboard_in_a_real_browser(dashboard, tmp_path):
             settle(page)
             page.get_by_text(re.compile(r"#\d+ from-the-browser succeeded")).wait_for(timeout=60_000)
             page.screenshot(path=str(shots / "runs-finished.png"), full_page=True)
+            # a study from the CLI, cancelled at once: its page draws the grid of cancelled cells
+            env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TASER_DATABASE_URL": f"sqlite:///{tmp_path / 'taser.db'}",
+                   "TASER_ARTIFACT_ROOT": str(tmp_path / "artifacts")}
+            queued = subprocess.run([sys.executable, "-m", "app.cli", "study", "run", "--preset", "table2-digits",
+                                     "--seeds", "1", "--set", "epochs=1", "--set", "methods=standard"],
+                                    env=env, capture_output=True, text=True, timeout=120, check=True).stdout
+            study_id = re.search(r"queued study (\d+)", queued).group(1)
+            subprocess.run([sys.executable, "-m", "app.cli", "study", "cancel", study_id], env=env, timeout=120, check=True)
+            page.goto(f"{base}/studies?study={study_id}")
+            settle(page)
+            page.get_by_text("Evaluations by state").wait_for(timeout=30_000)
+            assert not EXCEPTION_TEXT.search(page.inner_text("body"))
+            page.screenshot(path=str(shots / "study.png"), full_page=True)
             # every page: drawn, no exception text
             for name, path in PAGES.items():
                 page.goto(f"{base}/{path}")
@@ -137,5 +150,5 @@ def test_dashboard_in_a_real_browser(dashboard, tmp_path):
                 page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
         finally:
             browser.close()
-    assert len(list(shots.glob("*.png"))) == len(PAGES) + 2
+    assert len(list(shots.glob("*.png"))) == len(PAGES) + 3
     assert "Traceback" not in log.read_text()

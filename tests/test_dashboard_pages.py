@@ -322,3 +322,26 @@ def test_run_page_says_what_a_queued_job_waits_for(seeded):
         assert any(f"Waiting for run #{waiting} (queued)" in item.value for item in at.info)
     finally:  # leave the shared database as the other tests expect it
         store.request_cancel(job_id)
+
+
+def test_study_pages_show_the_grid_tables_and_the_launch_form(seeded):
+    study_id = seeded["runs"]["study"]
+    at = open_page("studies")
+    assert_clean(at)
+    assert "tiny study" in str(at.dataframe[0].value)
+    at = open_page("studies", {"study": str(study_id)})
+    assert_clean(at)
+    assert at.title[0].value == f"Study {study_id}: tiny study"
+    assert [m.value for m in at.metric][:1] == ["succeeded"]
+    table = "\n".join(m.value for m in at.markdown)
+    assert "| Vanilla |" in table and "paired bootstrap" in table  # one seed: the point bootstrap
+    launch = open_page("launch", {"form": "study"})
+    assert_clean(launch)
+    assert any("jobs" in i.value and "train" in i.value for i in launch.info)  # count and estimate before queueing
+
+
+def test_paper_check_judges_the_claims_on_a_study(seeded):
+    at = open_page("paper_check")
+    assert_clean(at)
+    claims = str(at.dataframe[0].value)
+    assert "TASER improves robust accuracy" in claims and "yes for" in claims

@@ -28,6 +28,7 @@ PAGES = {
         st.Page("screens/runs.py", title="Runs", icon=":material/list:"),
         st.Page("screens/run.py", title="Run detail", icon=":material/search:"),
         st.Page("screens/compare.py", title="Compare", icon=":material/compare_arrows:"),
+        st.Page("screens/studies.py", title="Studies", icon=":material/grid_view:"),
     ],
     "Results": [
         st.Page("screens/extrapolation.py", title="1D extrapolation", icon=":material/show_chart:"),

@@ -1,8 +1,10 @@
 """The paper's result tables from evaluation results: Table 2 and Table 3, as data and as text.
 
 Runs are paired by training method ("without TASER" / "with TASER", read from each evaluation's
-`run` block). Table 2 gives clean and robust-average accuracy with the Δ and its paired-bootstrap
-95% CI; Table 3 gives clean / AutoAttack / SPSA accuracy and training time per sample. Rows are
+`run` block) and, when runs carry a seed (a study's cells), by seed. Table 2 gives clean and
+robust-average accuracy with the Δ and its bootstrap 95% CI: over evaluation points for one seed
+(`paired_bootstrap_delta`), over seeds and points for several (`seed_point_bootstrap_delta`);
+Table 3 gives clean / AutoAttack / SPSA accuracy and training time per sample, means over seeds. Rows are
 plain dicts (accuracies as fractions) for JSON and CSV; Markdown and LaTeX show percentage points
 as the paper does, with the paper's bold convention (robust Δ whose CI excludes 0, clean Δ whose
 CI includes 0). Pure data and string rendering: no plotting, no I/O.
@@ -18,6 +20,7 @@ from taser_engine import text_tables
 from taser_engine.evaluation.bootstrap import (
     BOOTSTRAP_SEED, CONFIDENCE, N_BOOTSTRAP, DeltaCI, paired_bootstrap_delta,
 )
+from taser_engine.evaluation.seed_bootstrap import mean_and_sd, seed_point_bootstrap_delta
 from taser_engine.objectives import method_key, table2_order, table3_order
 from taser_engine.objectives import method_title as objective_title
 from taser_engine.evaluation.robust_average import ROBUST_AVERAGE_ATTACKS, robust_average
@@ -54,12 +57,13 @@ class RunEval:
     train_ms_per_sample: float | None = None
     # whole TASER step / its base part, timed within the same steps of this run (None without TASER)
     train_step_overhead: float | None = None
+    seed: int | None = None  # a study's training seed: runs pair by seed as well as by method
 
     def __post_init__(self):
         object.__setattr__(self, "method", method_key(self.method))
 
     @classmethod
-    def from_json(cls, payload: dict, source: str) -> RunEval:
+    def from_json(cls, payload: dict, source: str, *, seed: int | None = None) -> RunEval:
         run = payload.get("run") or {}
         if run.get("method") is None or run.get("taser") is None:
             raise TableError(f"{source}: the evaluation does not say its training method and whether TASER "
@@ -73,7 +77,7 @@ class RunEval:
             raise TableError(f"{source}: not a `taser evaluate` result (missing {exc})") from exc
         clean = arrays.pop("clean")
         return cls(source, str(run["method"]), bool(run["taser"]), fingerprint, clean, arrays,
-                   run.get("train_ms_per_sample"), run.get("train_step_overhead"))
+                   run.get("train_ms_per_sample"), run.get("train_step_overhead"), seed)
 
     def attack(self, name: str) -> np.ndarray:
         if name not in self.per_attack:
@@ -88,27 +92,52 @@ class RunEval:
 
 @dataclass
 class MethodPair:
+    """One method's runs without and with TASER, in seed order; seed s of one side pairs with seed
+    s of the other (they share data order and initialisation)."""
+
     method: str
-    without: RunEval | None = None
-    with_: RunEval | None = None
+    without: list[RunEval] = field(default_factory=list)
+    with_: list[RunEval] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
-        return self.without is not None and self.with_ is not None
+        return bool(self.without) and bool(self.with_)
+
+    @property
+    def seeds(self) -> int:
+        return max(len(self.without), len(self.with_))
+
+    def runs(self, attr: str) -> list[RunEval]:
+        return getattr(self, attr)
+
+
+def _seed_label(run: RunEval) -> str:
+    return "" if run.seed is None else f" seed {run.seed}"
 
 
 def pair_runs(runs: list[RunEval], order: list[str]) -> list[MethodPair]:
-    pairs: dict[str, MethodPair] = {}
+    slots: dict[tuple[str, bool, int | None], RunEval] = {}
     for run in runs:
-        pair = pairs.setdefault(run.method, MethodPair(run.method))
-        slot = "with_" if run.taser else "without"
-        if getattr(pair, slot) is not None:
+        slot = (run.method, run.taser, run.seed)
+        if slot in slots:
             raise TableError(f"two runs for {method_title(run.method)} {'with' if run.taser else 'without'} "
-                             f"TASER: {getattr(pair, slot).source} and {run.source}")
-        setattr(pair, slot, run)
+                             f"TASER{_seed_label(run)}: {slots[slot].source} and {run.source}")
+        slots[slot] = run
+    pairs: dict[str, MethodPair] = {}
+    for (method, taser, _), run in sorted(slots.items(), key=lambda item: (item[0][0], item[0][1],
+                                                                          -1 if item[0][2] is None else item[0][2])):
+        pair = pairs.setdefault(method, MethodPair(method))
+        (pair.with_ if taser else pair.without).append(run)
     for pair in pairs.values():
-        if pair.complete and pair.without.fingerprint != pair.with_.fingerprint:
-            raise TableError(f"{pair.without.source} and {pair.with_.source} were evaluated on different "
+        if not pair.complete:
+            continue
+        seeds = [[r.seed for r in side] for side in (pair.without, pair.with_)]
+        if seeds[0] != seeds[1]:
+            raise TableError(f"{method_title(pair.method)} has seeds {seeds[0]} without TASER and {seeds[1]} "
+                             "with it; pairing by seed needs the same seeds on both sides")
+        sources = [r for side in (pair.without, pair.with_) for r in side]
+        if len({r.fingerprint for r in sources}) > 1:
+            raise TableError(f"{pair.without[0].source} and {pair.with_[0].source} were evaluated on different "
                              "subsets; paired confidence intervals need the same points (same dataset, "
                              "--n and subset seed)")
     rank = {m: i for i, m in enumerate(order)}
@@ -148,20 +177,28 @@ OVERHEAD_NOTE = ("Overhead: the TASER run's whole training step over its base pa
                  "runs timed at different moments on a shared machine.")
 
 
+def _in_run_overhead(pair: MethodPair) -> float | None:
+    """Mean over seeds of the TASER runs' in-run overheads, when every one recorded it."""
+    values = [r.train_step_overhead for r in pair.with_]
+    return float(np.mean(values)) if values and all(values) else None
+
+
 def _overhead(pair: MethodPair) -> float | None:
     """The pair's TASER overhead: in-run when recorded, else the ratio of the two runs (see OVERHEAD_NOTE)."""
-    if pair.with_ is not None and pair.with_.train_step_overhead:
-        return pair.with_.train_step_overhead
-    if not pair.complete or not pair.without.train_ms_per_sample or pair.with_.train_ms_per_sample is None:
+    in_run = _in_run_overhead(pair)
+    if in_run is not None:
+        return in_run
+    times = [[r.train_ms_per_sample for r in side] for side in (pair.without, pair.with_)]
+    if not pair.complete or not all(times[0]) or any(t is None for t in times[1]):
         return None
-    return pair.with_.train_ms_per_sample / pair.without.train_ms_per_sample
+    return float(np.mean(times[1]) / np.mean(times[0]))
 
 
 def _overhead_measured(pair: MethodPair) -> str | None:
     """How the pair's overhead was measured: "in-run", "two runs" (marked †) or None."""
     if _overhead(pair) is None:
         return None
-    return "in-run" if pair.with_ is not None and pair.with_.train_step_overhead else "two runs"
+    return "in-run" if _in_run_overhead(pair) is not None else "two runs"
 
 
 def _overhead_text(row: dict) -> str:
@@ -170,47 +207,87 @@ def _overhead_text(row: dict) -> str:
     return f"×{row['overhead']:.2f}" + ("†" if row.get("overhead_measured") == "two runs" else "")
 
 
-def _mean(run: RunEval | None, scores) -> float | None:
-    return None if run is None else float(np.mean(scores(run)))
+def _seed_means(runs: list[RunEval], scores) -> list[float]:
+    return [float(np.mean(scores(r))) for r in runs]
+
+
+def _mean(runs: list[RunEval], scores) -> float | None:
+    """Mean over seeds of each run's mean over points; None for a missing side."""
+    return float(np.mean(_seed_means(runs, scores))) if runs else None
+
+
+def _sd(runs: list[RunEval], scores) -> float | None:
+    """Seed-to-seed standard deviation of the run means (None with fewer than two seeds)."""
+    return mean_and_sd(_seed_means(runs, scores))[1] if len(runs) > 1 else None
+
+
+def _pp_sd(value: float | None, sd: float | None) -> str:
+    return _pp(value) if sd is None else f"{_pp(value)} ± {100 * sd:.2f}"
 
 
 # ---------------------------------------------------------------- Table 2
 
 def _table2_row(key: str, pairs: list[MethodPair], bootstrap: dict) -> tuple[dict, list[str], list[bool]]:
-    """One row; several pairs (the Avg. rows) are averaged over methods, the CI resampled jointly."""
+    """One row; several pairs (the Avg. rows) are averaged over methods, the CI resampled jointly.
+
+    With one seed per side the CI resamples evaluation points (paired by point); with several it
+    resamples seeds, then points (`seed_point_bootstrap_delta`), so seed-to-seed variation enters.
+    """
     def side(attr, scores):
-        runs = [getattr(p, attr) for p in pairs]
-        return None if any(r is None for r in runs) else float(np.mean([np.mean(scores(r)) for r in runs]))
+        runs = [p.runs(attr) for p in pairs]
+        return None if any(not r for r in runs) else float(np.mean([_mean(r, scores) for r in runs]))
+
+    def spread(attr, scores):
+        return _sd(pairs[0].runs(attr), scores) if len(pairs) == 1 else None
 
     def delta(scores):
         if not all(p.complete for p in pairs):
             return None
-        return paired_bootstrap_delta(np.stack([scores(p.without) for p in pairs]),
-                                      np.stack([scores(p.with_) for p in pairs]), **bootstrap)
+        without = np.stack([np.stack([scores(r) for r in p.without]) for p in pairs])  # (methods, seeds, points)
+        with_ = np.stack([np.stack([scores(r) for r in p.with_]) for p in pairs])
+        if without.shape[1] == 1:
+            return paired_bootstrap_delta(without[:, 0], with_[:, 0], **bootstrap)
+        return seed_point_bootstrap_delta(without, with_, **bootstrap)
 
     clean_scores, robust_scores = (lambda r: r.clean), (lambda r: r.robust_avg())
     clean_ci, robust_ci = delta(clean_scores), delta(robust_scores)
     overhead = _overhead(pairs[0]) if len(pairs) == 1 else None
     measured = _overhead_measured(pairs[0]) if len(pairs) == 1 else None
-    row = {"method": key, "overhead_measured": measured, "clean_without": side("without", clean_scores), "clean_with": side("with_", clean_scores),
+    row = {"method": key, "seeds": min(p.seeds for p in pairs), "overhead_measured": measured,
+           "clean_without": side("without", clean_scores), "clean_with": side("with_", clean_scores),
+           "clean_without_sd": spread("without", clean_scores), "clean_with_sd": spread("with_", clean_scores),
            "clean_delta": clean_ci and clean_ci.as_dict(),
            "robust_avg_without": side("without", robust_scores), "robust_avg_with": side("with_", robust_scores),
+           "robust_avg_without_sd": spread("without", robust_scores),
+           "robust_avg_with_sd": spread("with_", robust_scores),
            "robust_avg_delta": robust_ci and robust_ci.as_dict(), "overhead": overhead}
     return (row, *_table2_display(row, clean_ci, robust_ci))
 
 
 def _table2_display(row: dict, clean_ci: DeltaCI | None, robust_ci: DeltaCI | None) -> tuple[list[str], list[bool]]:
-    cells = [method_title(row["method"]), _pp(row["clean_without"]), _pp(row["clean_with"]), _delta_text(clean_ci),
-             _pp(row["robust_avg_without"]), _pp(row["robust_avg_with"]), _delta_text(robust_ci),
-             _overhead_text(row)]
+    def value(name):
+        return _pp_sd(row[name], row.get(f"{name}_sd"))
+
+    cells = [method_title(row["method"]), value("clean_without"), value("clean_with"), _delta_text(clean_ci),
+             value("robust_avg_without"), value("robust_avg_with"), _delta_text(robust_ci), _overhead_text(row)]
     bold = [False] * len(cells)
     bold[3] = clean_ci is not None and not clean_ci.excludes_zero
     bold[6] = robust_ci is not None and robust_ci.excludes_zero
     return cells, bold
 
 
-def _same_subset(pairs: list[MethodPair]) -> bool:
-    return len({r.fingerprint for p in pairs for r in (p.without, p.with_)}) == 1
+def _jointly_resamplable(pairs: list[MethodPair]) -> bool:
+    """Methods averaged in one CI must share their points and their number of seeds."""
+    return (len({r.fingerprint for p in pairs for r in (*p.without, *p.with_)}) == 1
+            and len({len(p.without) for p in pairs} | {len(p.with_) for p in pairs}) == 1)
+
+
+def _interval_note(pairs: list[MethodPair], confidence: float, n_boot: int) -> str:
+    if all(p.seeds <= 1 for p in pairs):
+        return f"Brackets: paired bootstrap {confidence:.0%} CI over evaluation points ({n_boot} resamples)."
+    return (f"Values are means ± sd over seeds. Brackets: {confidence:.0%} CI of a two-level bootstrap "
+            f"({n_boot} resamples): seeds resampled per method, paired by seed between the runs without and "
+            "with TASER, then evaluation points, paired by point.")
 
 
 def table2(runs: list[RunEval], *, n_boot: int = N_BOOTSTRAP, confidence: float = CONFIDENCE,
@@ -219,7 +296,7 @@ def table2(runs: list[RunEval], *, n_boot: int = N_BOOTSTRAP, confidence: float 
     pairs = pair_runs(runs, table2_order())
     groups_of_rows = [(p.method, [p]) for p in pairs]
     complete = [p for p in pairs if p.complete]
-    if len(complete) >= 2 and _same_subset(complete):  # joint resampling needs the same points
+    if len(complete) >= 2 and _jointly_resamplable(complete):  # joint resampling needs the same points
         groups_of_rows.append(("avg", complete))
         rest = [p for p in complete if p.method != "standard"]
         if len(rest) >= 1 and len(rest) < len(complete):
@@ -230,19 +307,19 @@ def table2(runs: list[RunEval], *, n_boot: int = N_BOOTSTRAP, confidence: float 
         groups=TABLE2_GROUPS, columns=TABLE2_COLUMNS,
         cells=[c for _, c, _ in built], bold=[b for _, _, b in built], rows=[r for r, _, _ in built],
         note=(f"Accuracies and changes in percentage points. Robust acc. avg. is the mean of AutoAttack and "
-              f"SPSA accuracy. Brackets: paired bootstrap {confidence:.0%} CI over evaluation points "
-              f"({n_boot} resamples). Bold: robust Δ different from zero; clean Δ not different from zero. "
-              + OVERHEAD_NOTE),
+              f"SPSA accuracy. {_interval_note(pairs, confidence, n_boot)} Bold: robust Δ different from "
+              "zero; clean Δ not different from zero. " + OVERHEAD_NOTE),
         bootstrap=bootstrap)
 
 
 # ---------------------------------------------------------------- Table 3
 
 def _table3_row(pair: MethodPair) -> tuple[dict, list[str]]:
-    def side(run: RunEval | None) -> dict:
-        return {"clean": _mean(run, lambda r: r.clean), "autoattack": _mean(run, lambda r: r.attack("autoattack")),
-                "spsa": _mean(run, lambda r: r.attack("spsa")),
-                "train_ms_per_sample": None if run is None else run.train_ms_per_sample}
+    def side(runs: list[RunEval]) -> dict:
+        times = [r.train_ms_per_sample for r in runs]
+        return {"clean": _mean(runs, lambda r: r.clean), "autoattack": _mean(runs, lambda r: r.attack("autoattack")),
+                "spsa": _mean(runs, lambda r: r.attack("spsa")),
+                "train_ms_per_sample": float(np.mean(times)) if times and None not in times else None}
 
     row = {"method": pair.method, "without": side(pair.without), "with": side(pair.with_),
            "overhead": _overhead(pair), "overhead_measured": _overhead_measured(pair)}
@@ -266,7 +343,8 @@ def table3(runs: list[RunEval]) -> Table:
         layout="table3", title="Clean and robust accuracy, with runtime overhead from TASER",
         groups=TABLE3_GROUPS, columns=TABLE3_COLUMNS,
         cells=[c for _, c in built], bold=[[False] * len(c) for _, c in built], rows=[r for r, _ in built],
-        note="Accuracies in percentage points. Runtime: training time per sample. " + OVERHEAD_NOTE)
+        note="Accuracies in percentage points (means over seeds where a method has several). Runtime: "
+             "training time per sample. " + OVERHEAD_NOTE)
 
 
 def build_table(layout: str, runs: list[RunEval], **bootstrap) -> Table:

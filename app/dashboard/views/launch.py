@@ -9,6 +9,7 @@ import streamlit as st
 
 from app.dashboard.forms import error_messages, field_specs, render_form
 from app.dashboard.presets import apply_preset, presets_for
+from app.dashboard.study_form import study_form
 from app.submission import RunOptions, split_tags
 
 # Kinds shown first (the product's own); the rest (test kinds like noop/count) follow.
@@ -25,6 +26,9 @@ def render() -> None:
 
     st.title("Launch a run")
     demo_launcher()
+    with st.expander("Study: a whole grid of runs (Table 2 and beyond) in one action",
+                     icon=":material/grid_view:", expanded=st.query_params.get("form") == "study"):
+        study_form()
     model_importer()
     kinds = ordered_kinds(kind_names())
     requested = st.query_params.get("kind")

@@ -14,7 +14,7 @@ def render() -> None:
     st.caption("The paper's numbers beside ours. Table 1 is the 1D toy; Tables 2–3 are CIFAR-10 / "
                "ResNet-18 in the paper — runs on other data (e.g. the digits demo) are shown for the "
                "direction of each effect, not the value.")
-    for section in (table1, tables23, overhead):  # one failing section must not hide the others
+    for section in (study_claims, table1, tables23, overhead):  # one failing section must not hide the others
         page_body(section)
 
 
@@ -74,6 +74,31 @@ def tables23() -> None:
                 st.info(f"not available: {exc}")
                 continue
             st.dataframe([dict(zip(ours.columns, cells)) for cells in ours.cells], hide_index=True)
+
+
+def study_claims() -> None:
+    """A verdict per claim of the paper's Tables 2 / 3 from one study's numbers (seeds and all)."""
+    from app.studies.service import study_state
+    from app.studies.tables import point_label, point_tables
+    from app.studies.verdicts import claim_verdicts
+    from db import store
+
+    st.subheader("The paper's robustness claims, on a study")
+    records = store.list_studies()
+    if not records:
+        st.info("No study yet: a study (Launch page, or `taser study run --preset table2-digits`) runs every "
+                "method with and without TASER over several seeds, and its verdicts appear here.")
+        return
+    record = st.selectbox("Study", records, format_func=lambda r: f"#{r.id} {r.name}", key="paper.study")
+    state = study_state(record.id)
+    pairs = list(zip(point_tables(state, "table2"), point_tables(state, "table3")))
+    for table2, table3 in pairs:
+        if len(pairs) > 1:
+            st.caption(point_label(table2.point))
+        if table2.table is None or table3.table is None:
+            st.info(f"not available yet: {table2.problem or table3.problem}")
+            continue
+        st.dataframe(claim_verdicts(table2.table, table3.table), hide_index=True, width="stretch")
 
 
 def overhead() -> None:
