@@ -50,7 +50,8 @@ def seed(url: str, artifact_root: Path) -> dict[str, int]:
     from app.studies.service import start_study
     from app.studies.spec import StudySpec
 
-    runs["study"] = start_study(StudySpec(**TINY_STUDY), url=url)  # a study id, not a run id
+    study_id = start_study(StudySpec(**TINY_STUDY), url=url)
+    runs.update({f"study/{key}": member.run_id for key, member in store.study_members(study_id, url=url).items()})
     Worker(WorkerOptions(once=True, poll_interval_s=0.05, url=url, root=artifact_root)).run()
     waiting = store.submit_job("count", normalized_config("count", {"steps": 3}), name="waiting", url=url)
     runs["waiting"] = store.get_job(waiting, url=url).run_id
