@@ -49,6 +49,8 @@ DDPM_CIFAR10_UNET = dict(sample_size=32, in_channels=3, out_channels=3, layers_p
 
 
 class TrainStepBenchConfig(BaseModel):
+    # The timing fields (batch, warmup, repeats, seed) are OverheadConfig's in shape, with this
+    # benchmark's own defaults and bounds: a shared base would hold only the names.
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     models: list[Literal["resnet18", "small_cnn"]] = Field(["resnet18", "small_cnn"], description="models benchmarked")
