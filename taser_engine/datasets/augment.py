@@ -28,6 +28,7 @@ class Augmentation:
 
     flip: Tensor  # (B,) bool
     offsets: Tensor  # (B, 2) integer shifts (dy, dx)
+    padding: int | None = None  # bound on |offsets| when known: no device sync to find it
 
 
 def draw_augmentation(n: int, generator: torch.Generator | None = None, padding: int = 4, flip: bool = True,
@@ -45,7 +46,7 @@ def draw_augmentation(n: int, generator: torch.Generator | None = None, padding:
     flips = (torch.rand(n, generator=generator, device=dev) < 0.5 if flip
              else torch.zeros(n, dtype=torch.bool, device=dev))
     dx = torch.where(flips, left - padding, padding - left)
-    return Augmentation(flips, torch.stack([padding - top, dx], dim=1))
+    return Augmentation(flips, torch.stack([padding - top, dx], dim=1), padding)
 
 
 def hflip_where(t: Tensor, mask: Tensor) -> Tensor:
@@ -53,14 +54,15 @@ def hflip_where(t: Tensor, mask: Tensor) -> Tensor:
     return torch.where(mask.to(t.device).view(-1, *([1] * (t.dim() - 1))), t.flip(-1), t)
 
 
-def translate(t: Tensor, offsets: Tensor, fill: float = 0.0) -> Tensor:
+def translate(t: Tensor, offsets: Tensor, fill: float = 0.0, padding: int | None = None) -> Tensor:
     """Shift each image (B, C, H, W) by its (dy, dx) offset, filling the uncovered border.
 
     Equal to a random crop of size (H, W) from the image padded by p with `fill` with the crop
-    corner at (p − dy, p − dx): the torchvision `RandomCrop(padding=p)` convention.
+    corner at (p − dy, p − dx): the torchvision `RandomCrop(padding=p)` convention. `padding`,
+    when given, bounds |offsets| (else it is read from them, a device sync on a GPU).
     """
     b, c, h, w = t.shape
-    pad = int(offsets.abs().max().item()) if offsets.numel() else 0
+    pad = padding if padding is not None else int(offsets.abs().max().item()) if offsets.numel() else 0
     if pad == 0:
         return t
     offsets = offsets.to(t.device)
@@ -73,7 +75,7 @@ def translate(t: Tensor, offsets: Tensor, fill: float = 0.0) -> Tensor:
 
 def apply_augmentation(t: Tensor, aug: Augmentation, fill: float = 0.0) -> Tensor:
     """Flip, then shift, each sample of `t` as `aug` says."""
-    return translate(hflip_where(t, aug.flip), aug.offsets, fill)
+    return translate(hflip_where(t, aug.flip), aug.offsets, fill, aug.padding)
 
 
 def augment_batch(x: Tensor, generator: torch.Generator, padding: int = 4, flip: bool = True,
