@@ -14,7 +14,7 @@ from app.commands._flags import ConfigFlags
 from taser_engine.callbacks import Callbacks
 from taser_engine.checkpoints import CheckpointError, atomic_write_json
 from taser_engine.datasets import DATASETS
-from taser_engine.training import PRESETS, RunMismatchError, format_errors
+from taser_engine.training import PRESETS, RunMismatchError, TrainConfig, format_errors
 
 def add_common_flags(p, config_flags: ConfigFlags) -> None:
     """The config's own flags (one per field, from the config) and the command's flags."""
@@ -41,10 +41,13 @@ def overrides_from(args, config_flags: ConfigFlags) -> dict:
 
 def default_preset(args, dataset: str | None) -> str:
     """The preset given, else the dataset's own (`DatasetInfo.default_preset`). Without a
-    dataset, or with an unknown one (the config's validation then names it), digits-cpu."""
+    dataset, or with an unknown one (the config's validation then names it), the configs' default
+    dataset's."""
     if args.preset:
         return args.preset
-    return DATASETS.get(dataset).default_preset if dataset in DATASETS else "digits-cpu"
+    if dataset not in DATASETS:
+        dataset = TrainConfig.model_fields["dataset"].default
+    return DATASETS.get(dataset).default_preset
 
 
 def _user_error(message: str) -> Exception:
