@@ -35,11 +35,10 @@ from torch import Tensor
 
 from taser_engine.atomic_files import atomic_write_bytes
 from taser_engine.callbacks import Callbacks
-from taser_engine.datasets.augment import Augmentation, apply_augmentation, draw_augmentation, translate
+from taser_engine.datasets.augment import (  # noqa: F401 - translate re-exported beside Augmentation
+    Augmentation, apply_augmentation, draw_augmentation, translate,
+)
 from taser_engine.rng import draw_device
-
-__all__ = ["Augmentation", "ScoreCache", "augment_pair", "augmentation_error", "fp16_error", "fingerprint",
-           "measure_saving", "translate"]
 
 CACHE_FORMAT = "taser-score-cache/1"
 
