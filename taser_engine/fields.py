@@ -83,6 +83,13 @@ Device = Annotated[str, AfterValidator(lambda value: _device_name(value, auto=Fa
 DeviceOrAuto = Annotated[str, AfterValidator(lambda value: _device_name(value, auto=True))]
 
 
+def present_devices() -> list[str]:
+    """'cpu', and 'cuda' when a CUDA device is present: the devices a benchmark times by default."""
+    import torch  # here, not at the top: the config fields module loads without torch
+
+    return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
 def format_errors(exc: ValidationError) -> str:
     """One line naming each bad field, for the CLI and the dashboard."""
     parts = []

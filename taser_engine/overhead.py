@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from taser_engine.callbacks import Callbacks, StopRequested
-from taser_engine.fields import MAX_BATCH, MAX_LIST, Device, Seed
+from taser_engine.fields import MAX_BATCH, MAX_LIST, Device, Seed, present_devices
 from taser_engine.models import Activation, ModelSpec, build_model
 from taser_engine.modes import freeze_batchnorm
 from taser_engine.penalty import SteinPenaltyConfig, taser_penalty
@@ -45,7 +45,7 @@ class OverheadConfig(BaseModel):
                                                         description=(
         "BatchNorm during the step: 'train' (batch statistics, training from scratch) or 'frozen' "
         "(running statistics, as when fine-tuning: the penalty's forward also serves the loss)"))
-    devices: list[Device] = Field(default_factory=lambda: ["cpu"] + (["cuda"] if torch.cuda.is_available() else []),
+    devices: list[Device] = Field(default_factory=present_devices,
                                   max_length=MAX_LIST, description="devices (default: every one present)")
     methods: list[Literal["autograd", "jvp", "fd"]] = Field(list(METHODS), max_length=MAX_LIST,
                                                             description="how the penalty's derivatives are computed")

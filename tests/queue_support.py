@@ -139,15 +139,24 @@ def wait_for(predicate, timeout_s: float, what: str, interval_s: float = 0.05):
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def sqlite_or_postgres_url(request, tmp_path):
-    """A fresh database URL, once on SQLite and once on a PostgreSQL schema of its own."""
-    if request.param == "sqlite":
-        from db.session import dispose_engines
+def database_url_fixture(name: str, postgres_marks=pytest.mark.postgres):
+    """A fixture `name`: a fresh database URL, once on SQLite and once on a PostgreSQL schema of
+    its own (that case marked `postgres_marks`). Test files whose PostgreSQL case is slow make
+    their own with other marks; the URLs are the same."""
 
-        yield sqlite_url(tmp_path)
-        dispose_engines()
-        return
-    url, drop = postgres_schema_url()
-    yield url
-    drop()
+    @pytest.fixture(name=name, params=["sqlite", pytest.param("postgresql", marks=postgres_marks)])
+    def database_url(request, tmp_path):
+        if request.param == "sqlite":
+            from db.session import dispose_engines
+
+            yield sqlite_url(tmp_path)
+            dispose_engines()
+            return
+        url, drop = postgres_schema_url()
+        yield url
+        drop()
+
+    return database_url
+
+
+sqlite_or_postgres_url = database_url_fixture("sqlite_or_postgres_url")

@@ -106,3 +106,11 @@ def test_training_runs_on_the_tiny_cifar10(tmp_path):
                          epochs=1, batch_size=10, method="pgd", num_steps=1, taser=True, device="cpu")
     result = train(config, None, tmp_path / "run")
     assert result["steps"] == 2 and 0.0 <= result["clean_acc"] <= 1.0
+
+
+def test_every_dataset_names_a_preset_that_exists():
+    from taser_engine.datasets import DATASETS
+    from taser_engine.training import PRESETS
+
+    assert all(info.default_preset in PRESETS for _, info in DATASETS.items())
+    assert dataset_info("cifar10").default_preset == "paper-cifar10"

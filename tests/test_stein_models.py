@@ -4,12 +4,12 @@ import copy
 
 import pytest
 import torch
-from torch import nn
 
 from taser_engine import LogitProbe, SteinPenaltyConfig, logit_margin, stein_residual, taser_penalty
 from taser_engine.models import ModelSpec, build_model
 from taser_engine.penalty import alignment, centred_variance, estimate_center, per_sample_mode
 from taser_engine.stein import METHODS
+from tests.model_support import randomise_batchnorm
 
 DT = torch.float64
 
@@ -24,19 +24,8 @@ def _small_resnet(activation="relu"):
     spec = ModelSpec(arch="resnet18", in_channels=3, image_size=8, width=4, activation=activation,
                      mean=[0.5] * 3, std=[0.25] * 3)
     model = build_model(spec)
-    _randomise_batchnorm(model)
+    randomise_batchnorm(model, spread=0.1)
     return model
-
-
-def _randomise_batchnorm(model):
-    """Non-trivial running statistics and affine parameters, so eval-mode BN is not the identity."""
-    g = torch.Generator().manual_seed(1)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.copy_(0.1 * torch.randn(m.num_features, generator=g))
-            m.running_var.copy_(0.5 + torch.rand(m.num_features, generator=g))
-            m.weight.data.copy_(1 + 0.1 * torch.randn(m.num_features, generator=g))
-            m.bias.data.copy_(0.1 * torch.randn(m.num_features, generator=g))
 
 
 def _param_grads(model, loss):

@@ -9,6 +9,7 @@ from torch import nn
 from taser_engine import LogitProbe, SteinPenaltyConfig, stein_residual, taser_penalty
 from taser_engine.models import ModelSpec, build_model
 from taser_engine.tangents import supports_tangent_batch, tangent_forward
+from tests.model_support import randomise_batchnorm
 
 DT = torch.float64
 SPECS = {
@@ -24,14 +25,7 @@ ACTIVATIONS = ["relu", "silu", "softplus", "gelu"]
 def _model(arch: str, activation: str = "relu") -> nn.Module:
     torch.manual_seed(0)
     model = build_model(SPECS[arch].model_copy(update={"activation": activation})).double()
-    g = torch.Generator().manual_seed(1)
-    for m in model.modules():  # non-trivial eval-mode BatchNorm: a real affine offset per channel
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.copy_(0.2 * torch.randn(m.num_features, generator=g))
-            m.running_var.copy_(0.5 + torch.rand(m.num_features, generator=g))
-            m.weight.data.copy_(1 + 0.2 * torch.randn(m.num_features, generator=g))
-            m.bias.data.copy_(0.2 * torch.randn(m.num_features, generator=g))
-    return model.eval()
+    return randomise_batchnorm(model, spread=0.2).eval()  # a real affine offset per channel
 
 
 def _inputs(arch: str, n: int = 5):

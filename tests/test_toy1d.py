@@ -19,14 +19,9 @@ from taser_engine.experiments.toy1d import (Toy1DConfig, init_stacked_mlp, run_s
 from taser_engine.experiments.toy1d_problems import DISTRIBUTIONS, get_distribution
 from taser_engine.stein import stein_residual
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """These networks are tiny: one intra-op thread is fastest, and on a busy shared machine extra
-    threads spin and slow everything down. Restored after this module."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# These networks are tiny: one intra-op thread is fastest, and on a busy shared machine extra
+# threads spin and slow everything down (conftest's fixture restores the count after the module).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 TINY = dict(seeds=2, lambdas=[0.0, 1e-2, 1e-1], epochs=150, width=16, n_train=64, n_test=256, grid_points=101)

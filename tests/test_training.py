@@ -135,6 +135,25 @@ def test_resume_refuses_a_different_config(tmp_path):
         train(tiny(method="pgd", epochs=1), None, tmp_path / "run")
 
 
+def test_a_run_stored_before_a_field_existed_resumes_with_its_default(tmp_path):
+    """A run begun before `method_params` existed stored no such key: it resumes (the stored
+    config is read with the field's default), while a real difference is still refused."""
+    config = tiny(method="standard", taser=False, checkpoint_every_steps=1)
+    whole = train(config, None, tmp_path / "whole")
+    _cut_run(config, tmp_path / "cut", steps=3)
+    for path in [tmp_path / "cut" / "config.json", *(tmp_path / "cut" / "checkpoint").glob("state*.json")]:
+        stored = json.loads(path.read_text())
+        config_of = stored.get("config", stored)
+        assert config_of.pop("method_params") == {}
+        path.write_text(json.dumps(stored))
+    with pytest.raises(RunMismatchError, match="seed"):
+        train(config.model_copy(update={"seed": 1}), None, tmp_path / "cut")
+    resumed = train(config, None, tmp_path / "cut")
+    assert resumed["steps"] == whole["steps"]
+    a, b = load_model(tmp_path / "whole"), load_model(tmp_path / "cut")
+    assert all(torch.equal(value, b.state_dict()[name]) for name, value in a.state_dict().items())
+
+
 def test_callbacks_see_progress_metrics_and_checkpoints(tmp_path):
     cb = RecordingCallbacks()
     result = train(tiny(method="mart", epochs=2, lambda_warmup_fraction=0.5), cb, tmp_path / "run")

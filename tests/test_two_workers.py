@@ -16,8 +16,7 @@ import pytest
 
 from app.jobs.count import STATE_FILE
 from db import store
-from db.session import dispose_engines
-from tests.queue_support import cli_env, postgres_schema_url, sqlite_url
+from tests.queue_support import cli_env, database_url_fixture
 
 JOBS = 6
 
@@ -28,15 +27,9 @@ def _worker(env: dict, cwd: Path, log: Path) -> subprocess.Popen:
                                  "--lease", "30"], env=env, cwd=cwd, stdout=handle, stderr=subprocess.STDOUT)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
-def database_url(request, tmp_path):
-    if request.param == "sqlite":  # one host only: SQLite's file locking does not hold over NFS
-        yield sqlite_url(tmp_path)
-        dispose_engines()
-        return
-    url, drop = postgres_schema_url()
-    yield url
-    drop()
+# SQLite stands for one host only (its file locking does not hold over NFS); the PostgreSQL case
+# starts two worker processes on it, which is slow.
+database_url = database_url_fixture("database_url", postgres_marks=pytest.mark.slow)
 
 
 def test_two_workers_in_their_own_directories_share_queue_and_artifact_root(tmp_path, database_url):

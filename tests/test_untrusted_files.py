@@ -21,12 +21,18 @@ class _RunsCode:
         return (open, (self.marker, "w"))  # creating the marker file proves the code ran
 
 
-def test_pickle_that_would_run_code_is_refused(tmp_path):
-    save_model(tmp_path, build_model(ModelSpec(width=4)))
-    marker = tmp_path / "pwned"
-    evil = tmp_path / "evil.pt"
+def _code_running_pickle(folder):
+    """(evil.pt, marker): a pickle that would create `marker` if loaded, beside a model.json."""
+    save_model(folder, build_model(ModelSpec(width=4)))  # model.json beside the file
+    marker = folder / "pwned"
+    evil = folder / "evil.pt"
     with open(evil, "wb") as handle:
         pickle.dump({"weight": _RunsCode(str(marker))}, handle, protocol=2)
+    return evil, marker
+
+
+def test_pickle_that_would_run_code_is_refused(tmp_path):
+    evil, marker = _code_running_pickle(tmp_path)
     with pytest.raises(CheckpointError, match="refused"):
         load_model(evil)
     assert not marker.exists()
@@ -72,11 +78,7 @@ def test_failed_write_leaves_previous_checkpoint_intact(tmp_path):
 def test_cli_refuses_a_code_running_pickle_with_a_clear_message(tmp_path, capsys, command):
     from app.cli import main
 
-    save_model(tmp_path, build_model(ModelSpec(width=4)))  # model.json beside the file
-    marker = tmp_path / "pwned"
-    evil = tmp_path / "evil.pt"
-    with open(evil, "wb") as handle:
-        pickle.dump({"weight": _RunsCode(str(marker))}, handle, protocol=2)
+    evil, marker = _code_running_pickle(tmp_path)
     argv = (["evaluate", "--model", str(evil), "--n", "5", "--attacks", "spsa", "--quiet"]
             if command == "evaluate" else
             ["finetune", "--from", str(evil), "--epochs", "1", "--out", str(tmp_path / "ft"), "--quiet"])

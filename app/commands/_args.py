@@ -52,6 +52,7 @@ def read_json_object(path: Path, flag: str = "--config", max_bytes: int = MAX_CO
     from app.cli import UserError
 
     where = f"{flag} {path}"
+    # Two except chains, reading then parsing: each way the file can be wrong gets its own line.
     try:
         with open(path, "rb") as handle:
             data = handle.read(max_bytes + 1)

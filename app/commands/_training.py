@@ -13,12 +13,14 @@ from pydantic import ValidationError
 from app.commands._flags import ConfigFlags
 from taser_engine.callbacks import Callbacks
 from taser_engine.checkpoints import CheckpointError, atomic_write_json
-from taser_engine.training import PRESETS, RunMismatchError, format_errors
+from taser_engine.datasets import DATASETS
+from taser_engine.training import PRESETS, RunMismatchError, TrainConfig, format_errors
 
 def add_common_flags(p, config_flags: ConfigFlags) -> None:
     """The config's own flags (one per field, from the config) and the command's flags."""
     p.add_argument("--preset", choices=sorted(PRESETS),
-                   help="starting values (default: digits-cpu for digits/mnist, paper-cifar10 for cifar10)")
+                   help="starting values (default: the dataset's own preset: digits-cpu for digits/mnist, "
+                        "paper-cifar10 for cifar10)")
     p.add_argument("--config", type=Path, help="a JSON config file; flags given override it")
     config_flags.add_to(p)
     p.add_argument("--out", required=True, type=Path, help="run directory")
@@ -38,9 +40,14 @@ def overrides_from(args, config_flags: ConfigFlags) -> dict:
 
 
 def default_preset(args, dataset: str | None) -> str:
+    """The preset given, else the dataset's own (`DatasetInfo.default_preset`). Without a
+    dataset, or with an unknown one (the config's validation then names it), the configs' default
+    dataset's."""
     if args.preset:
         return args.preset
-    return "paper-cifar10" if dataset == "cifar10" else "digits-cpu"
+    if dataset not in DATASETS:
+        dataset = TrainConfig.model_fields["dataset"].default
+    return DATASETS.get(dataset).default_preset
 
 
 def _user_error(message: str) -> Exception:

@@ -34,6 +34,8 @@ TRAIN_FLAGS = ConfigFlags(ScoreModelTrainConfig)
 DATA_FLAGS = ConfigFlags(ScoreData)
 
 
+# Each action declares its own flags: the parsers are alike in shape only (as in bench.py), and a
+# shared builder would hide which command takes which flag.
 def register(subparsers) -> None:
     p = subparsers.add_parser("score-model", help="train, calibrate, check and cache diffusion score models")
     sub = p.add_subparsers(dest="action", metavar="ACTION")

@@ -21,6 +21,7 @@ st.set_page_config(page_title="TASER Studio", page_icon=":material/explore:", la
 if not gate():
     st.stop()
 
+# Declarative: one st.Page per screen, grouped as the sidebar shows them.
 PAGES = {
     "Runs": [
         st.Page("screens/home.py", title="Home", icon=":material/home:", default=True),

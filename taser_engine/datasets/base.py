@@ -28,6 +28,7 @@ class DatasetInfo:
     augment: bool = False  # standard augmentation (random crop with padding, horizontal flip)
     needs_root: bool = False  # read from a local root (not bundled)
     default_arch: str = "small_cnn"  # the classifier a training config builds when it names none
+    default_preset: str = "digits-cpu"  # the `training.PRESETS` entry `taser train` starts from for it
 
     def load(self, split: str, root: Path | None, download: bool) -> TensorDataset:
         """The fixed `split` ('train' or 'test'); `root` is given when `needs_root`."""

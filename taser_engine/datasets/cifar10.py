@@ -71,4 +71,5 @@ class CIFAR10Dataset(DatasetInfo):
 # Paper C.6: L∞ 8/255 and L2 128/255.
 CIFAR10 = CIFAR10Dataset("cifar10", 3, 32, 10, eps_linf=8 / 255, eps_l2=128 / 255,
                          mean=(0.4914, 0.4822, 0.4465), std=(0.2470, 0.2435, 0.2616),
-                         augment=True, needs_root=True, default_arch="resnet18")
+                         augment=True, needs_root=True, default_arch="resnet18",
+                         default_preset="paper-cifar10")

@@ -36,6 +36,9 @@ class NamedAttack(BaseModel):
 
 ATTACKS: Registry[type[NamedAttack]] = Registry("attack")
 
+# One small class per attack (torchattacks-like), alike in shape: each names its own parameters
+# and budget, which is what a user picks between.
+
 
 @ATTACKS.register("autoattack")
 class AutoAttackLinf(NamedAttack):

@@ -27,7 +27,7 @@ import torch
 from pydantic import Field, PrivateAttr
 from torch import Tensor, nn
 
-from taser_engine.objectives.base import BaseLoss, Objective
+from taser_engine.objectives.base import AdversarialObjective, BaseLoss, Objective
 from taser_engine.objectives.mart import MART
 from taser_engine.objectives.trades import TRADES
 
@@ -83,12 +83,13 @@ class WeightPerturbation:
         self.saved.clear()
 
 
-class _AWPMixin:
-    """AWP around the parent objective's robust loss."""
+class _AWPMixin(AdversarialObjective):
+    """AWP around the parent objective's robust loss (listed first among the bases: its
+    `compute` wraps the parent's `loss_from`); the AWP fields are declared once, here."""
 
-    awp_gamma: float
-    awp_warmup: int
-    _awp: WeightPerturbation
+    awp_gamma: float = Field(AWP_GAMMA, ge=0.0)
+    awp_warmup: int = Field(AWP_WARMUP, ge=0, description="first epoch (from 1) with AWP on")
+    _awp: WeightPerturbation = PrivateAttr(default_factory=WeightPerturbation)
 
     def awp_active(self, epoch: int) -> bool:
         return self.awp_gamma > 0 and epoch + 1 >= self.awp_warmup
@@ -109,9 +110,6 @@ class TradesAWP(_AWPMixin, TRADES):
     method: Literal["trades-awp"] = "trades-awp"
     title = "TRADES + AWP"
     table2_rank, table3_rank = 4, 3
-    awp_gamma: float = Field(AWP_GAMMA, ge=0.0)
-    awp_warmup: int = Field(AWP_WARMUP, ge=0, description="first epoch (from 1) with AWP on")
-    _awp: WeightPerturbation = PrivateAttr(default_factory=WeightPerturbation)
 
     def forward_logits(self, model: nn.Module, x: Tensor, x_adv: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """The AWP repository's TRADES script order: adversarial, clean as the KL target, clean for
@@ -125,6 +123,3 @@ class MartAWP(_AWPMixin, MART):
     method: Literal["mart-awp"] = "mart-awp"
     title = "MART + AWP"
     table2_rank, table3_rank = 5, 5
-    awp_gamma: float = Field(AWP_GAMMA, ge=0.0)
-    awp_warmup: int = Field(AWP_WARMUP, ge=0, description="first epoch (from 1) with AWP on")
-    _awp: WeightPerturbation = PrivateAttr(default_factory=WeightPerturbation)

@@ -33,8 +33,12 @@ import torch
 from safetensors.torch import load_file, save
 from torch import Tensor
 
-from taser_engine.callbacks import Callbacks
 from taser_engine.atomic_files import atomic_write_bytes
+from taser_engine.callbacks import Callbacks
+from taser_engine.datasets.augment import (  # noqa: F401 - translate re-exported beside Augmentation
+    Augmentation, apply_augmentation, draw_augmentation, translate,
+)
+from taser_engine.rng import draw_device
 
 CACHE_FORMAT = "taser-score-cache/1"
 
@@ -46,52 +50,13 @@ def fingerprint(images: Tensor) -> str:
 
 
 # -- augmentations applied jointly to images and scores ---------------------------------------
-
-def hflip_where(t: Tensor, mask: Tensor) -> Tensor:
-    """Flip the last axis of the samples where `mask` (B,) is True."""
-    return torch.where(mask.to(t.device).view(-1, *([1] * (t.dim() - 1))), t.flip(-1), t)
-
-
-def translate(t: Tensor, offsets: Tensor, fill: float = 0.0) -> Tensor:
-    """Shift each image (B, C, H, W) by its (dy, dx) offset, filling the uncovered border.
-
-    Equal to a random crop of size (H, W) from the image zero-padded by p (fill=0) with the crop
-    corner at (p − dy, p − dx): the torchvision `RandomCrop(padding=p)` convention.
-    """
-    b, _, h, w = t.shape
-    pad = int(offsets.abs().max().item()) if offsets.numel() else 0
-    padded = torch.nn.functional.pad(t, (pad, pad, pad, pad), value=fill)
-    out = torch.empty_like(t)
-    for i in range(b):
-        dy, dx = int(offsets[i, 0]), int(offsets[i, 1])
-        out[i] = padded[i, :, pad - dy: pad - dy + h, pad - dx: pad - dx + w]
-    return out
-
-
-@dataclass
-class Augmentation:
-    flip: Tensor  # (B,) bool
-    offsets: Tensor  # (B, 2) integer shifts (dy, dx)
-
-
-def sample_augmentation(n: int, hflip: bool, crop_padding: int, generator: torch.Generator | None = None) -> Augmentation:
-    flip = torch.rand(n, generator=generator) < 0.5 if hflip else torch.zeros(n, dtype=torch.bool)
-    if crop_padding > 0:
-        offsets = torch.randint(-crop_padding, crop_padding + 1, (n, 2), generator=generator)
-    else:
-        offsets = torch.zeros(n, 2, dtype=torch.long)
-    return Augmentation(flip, offsets)
-
-
-def apply_augmentation(t: Tensor, aug: Augmentation, fill: float = 0.0) -> Tensor:
-    t = hflip_where(t, aug.flip)
-    return translate(t, aug.offsets, fill) if aug.offsets.any() else t
-
+# One drawn `Augmentation` (datasets/augment.py) is applied to images and scores alike, the same
+# piece that training's `augment_batch` uses, so the cache serves exactly what training draws.
 
 def augment_pair(x: Tensor, s: Tensor, generator: torch.Generator | None = None, hflip: bool = True,
                  crop_padding: int = 0) -> tuple[Tensor, Tensor, Augmentation]:
     """The same random flip/crop applied to images and their cached scores (score border = 0)."""
-    aug = sample_augmentation(x.shape[0], hflip, crop_padding, generator)
+    aug = draw_augmentation(x.shape[0], generator, crop_padding, hflip, draw_device(generator, x))
     return apply_augmentation(x, aug), apply_augmentation(s, aug), aug
 
 
@@ -193,7 +158,7 @@ def measure_saving(source: Callable[[Tensor], Tensor], cache: ScoreCache, images
     batch, index = images[:n], torch.arange(n)
     gen = torch.Generator().manual_seed(0)
     direct = _per_sample_ms(lambda: source(batch), n, repeats)
-    cached = _per_sample_ms(lambda: cache.lookup(index, sample_augmentation(n, hflip, crop_padding, gen)), n, repeats)
+    cached = _per_sample_ms(lambda: cache.lookup(index, draw_augmentation(n, gen, crop_padding, hflip)), n, repeats)
     return {"direct_ms_per_sample": direct, "cached_ms_per_sample": cached, "speedup": direct / max(cached, 1e-12),
             "saved_s_per_epoch": (direct - cached) * len(cache) / 1000.0,
             "cache_bytes": float(cache.nbytes), "float32_bytes": float(cache.nbytes * 2)}
@@ -202,7 +167,7 @@ def measure_saving(source: Callable[[Tensor], Tensor], cache: ScoreCache, images
 def augmentation_error(source: Callable[[Tensor], Tensor], cache: ScoreCache, images: Tensor, index: Tensor,
                        hflip: bool = True, crop_padding: int = 0, seed: int = 0) -> dict[str, float]:
     """How far the served (augmented cached) score is from the score of the augmented image."""
-    aug = sample_augmentation(index.numel(), hflip, crop_padding, torch.Generator().manual_seed(seed))
+    aug = draw_augmentation(index.numel(), torch.Generator().manual_seed(seed), crop_padding, hflip)
     served = cache.lookup(index, aug).flatten(1)
     direct = source(apply_augmentation(images[index], aug)).float().flatten(1)
     rel = (served - direct).norm(dim=1) / direct.norm(dim=1).clamp_min(1e-30)

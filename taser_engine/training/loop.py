@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from pydantic import ValidationError
 import torch
 from torch import Tensor, nn
 
@@ -133,12 +134,23 @@ def _accumulate(sums: dict, metrics: dict[str, Tensor | float]) -> None:
     sums["_count"] = sums.get("_count", 0.0) + 1
 
 
+def _normalised(config_class: type[_RunConfig], stored: dict) -> dict:
+    """A stored config as the current config class reads it: a field added since the run began
+    (e.g. `method_params`) takes its default, so an old run still resumes under the same settings.
+    A stored config the class rejects (a field removed since) is compared as stored, and the
+    mismatch then names the fields that differ."""
+    try:
+        return config_class.model_validate(stored).model_dump(mode="json")
+    except ValidationError:
+        return stored
+
+
 def _start_or_resume(setup: _Setup, run_dir: Path, resume: bool,
                      generators: dict[str, torch.Generator]) -> TrainingState:
     config_dump = setup.config.model_dump(mode="json")
     if resume and has_checkpoint(run_dir):
         checkpoint = read_checkpoint(run_dir)  # the newest readable one
-        stored = checkpoint.config
+        stored = _normalised(type(setup.config), checkpoint.config)
         if stored != config_dump:
             changed = sorted(k for k in set(stored) | set(config_dump) if stored.get(k) != config_dump.get(k))
             raise RunMismatchError(f"{run_dir} holds a run with a different config ({', '.join(changed)}); "

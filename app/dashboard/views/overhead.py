@@ -13,7 +13,7 @@ from app.dashboard.common import finished_with_results, run_label
 COMMITTED_RESULTS = Path(__file__).resolve().parents[3] / "benchmarks" / "results"
 
 
-def _whole_step_results(store) -> dict[str, dict]:
+def _whole_step_results() -> dict[str, dict]:
     """label -> result: finished `bench-train-step` runs, then the measurements committed with the code."""
     found = {f"run {run_label(run)}": result.stored()
              for run, result in finished_with_results("bench-train-step", lambda result: bool(result.rows), limit=50)}
@@ -25,7 +25,7 @@ def _whole_step_results(store) -> dict[str, dict]:
     return found
 
 
-def render_whole_step(store) -> None:
+def render_whole_step() -> None:
     from app.dashboard.common import exports
     from app.figures.overhead import train_step_figure
     from app.results import train_step_table
@@ -35,7 +35,7 @@ def render_whole_step(store) -> None:
                "objective with its attack, penalty, update), with TASER over without, timed interleaved in one "
                "process; bars: median over repeats, whiskers min–max; black marks: the paper's Table 3 "
                "(one A10 GPU, ResNet-18, cached scores).")
-    results = _whole_step_results(store)
+    results = _whole_step_results()
     if not results:
         st.info("No whole-step benchmark yet: run `taser bench train-step --quick` or queue a "
                 "`bench-train-step` job (Launch page).")
@@ -56,14 +56,12 @@ def render_whole_step(store) -> None:
 
 
 def render() -> None:
-    from db import store
-
     from app.dashboard.common import exports
     from app.figures.overhead import overhead_figure
     from app.results import overhead_table
 
     st.title("Overhead of TASER")
-    render_whole_step(store)
+    render_whole_step()
     st.header("The penalty alone, per estimator")
     st.caption("Wall time per sample of one training step (cross-entropy + SGD) with and without "
                "λ·R_TASER, per estimator; errors are relative to the float64 double-backward reference.")

@@ -34,6 +34,8 @@ def list_rows(records, states) -> list[dict]:
 
 
 def study_list() -> None:
+    """The studies as a table. It opens as paper_check.study_claims does (the studies, or how to
+    start one): alike in shape only, the messages and what follows differ."""
     from app.studies.service import study_state
     from db import store
 
