@@ -42,7 +42,7 @@ def study_list() -> None:
     st.title("Studies")
     records = store.list_studies()
     if not records:
-        st.info("No studies yet. Start one from the Launch page (Study tab) or with "
+        st.info("No studies yet. Start one from the Launch page (its Study box) or with "
                 "`taser study run --preset table2-digits`.")
         return
     states = [study_state(r.id, with_summaries=False) for r in records]
