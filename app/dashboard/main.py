@@ -16,6 +16,9 @@ if str(ROOT) not in sys.path:  # `streamlit run` puts only this folder on the pa
 import streamlit as st  # noqa: E402
 
 from app.dashboard.access import gate  # noqa: E402
+from app.plugins import load_plugins  # noqa: E402
+
+load_plugins()  # the TASER_PLUGINS modules' kinds and names appear in the forms and pages
 
 st.set_page_config(page_title="TASER Studio", page_icon=":material/explore:", layout="wide")
 if not gate():
