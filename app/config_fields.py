@@ -47,6 +47,15 @@ class ConfigField:
     def on_command_line(self) -> bool:
         return self.extra.get("cli", True) is not False
 
+    @property
+    def described_with_choices(self) -> str:
+        """The description, and for a list of names the names it takes (a select lists its own
+        choices; a comma-separated list does not): the flag's help and the form's say the same."""
+        if self.kind != "list" or self.element != "choice":
+            return self.description
+        names = f"from: {', '.join(map(str, self.choices))}"
+        return f"{self.description}; {names}" if self.description else names
+
 
 def config_fields(config_class: type[BaseModel]) -> list[ConfigField]:
     """The fields of `config_class`, in declaration order."""

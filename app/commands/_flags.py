@@ -111,9 +111,7 @@ class ConfigFlags:
 
 
 def _help(item: ConfigField) -> str:
-    text = item.description
-    if item.kind == "list" and item.element == "choice":
-        text = f"{text}; from: {', '.join(map(str, item.choices))}" if text else f"from: {', '.join(map(str, item.choices))}"
+    text = item.described_with_choices
     # a description that speaks of its default already says it better than the value would
     if not item.required and item.default is not None and item.kind != "model" and "default" not in text:
         shown = ",".join(map(str, item.default)) if isinstance(item.default, (list, tuple)) else item.default

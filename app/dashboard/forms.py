@@ -51,7 +51,7 @@ def _spec(item: ConfigField) -> FieldSpec:
     if item.optional and widget != "model":
         inner, widget = (widget if widget in ("int", "float", "text", "select") else "json"), "optional"
     return FieldSpec(name=item.name, widget=widget, default=item.default, required=item.required,
-                     help=item.description, options=options, inner=inner,
+                     help=item.described_with_choices, options=options, inner=inner,
                      children=[_spec(child) for child in item.children])
 
 
