@@ -79,7 +79,7 @@ def _read_field(name: str, info) -> ConfigField:
         choices = tuple(extra["choices"]) if "choices" in extra else registry.names()
         if kind == "list":
             element = "choice"
-        else:
+        elif kind != "json":  # a mapping keyed by names (attack_params) stays a JSON value
             kind = "choice"
     return ConfigField(name=name, kind=kind, default=default, required=required, optional=optional,
                        description=info.description or "", choices=choices, element=element, length=length,
