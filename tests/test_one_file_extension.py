@@ -40,6 +40,7 @@ def plugins(queue_db, monkeypatch):
     from taser_engine.evaluation import ATTACKS
     from taser_engine.objectives import OBJECTIVES
 
+    monkeypatch.setenv("COLUMNS", "2000")  # wide help: argparse would wrap a choice at its hyphen
     monkeypatch.setenv("TASER_PLUGINS", ",".join(PLUGINS.values()))
     assert load_plugins() == list(PLUGINS.values())
     yield queue_db
@@ -88,7 +89,6 @@ def test_the_cli_offers_and_accepts_the_toy_names(plugins, capsys):
     assert (configs[train_job]["dataset"], configs[train_job]["method"]) == ("toy_bars", "toy_scaled")
     assert configs[evaluate_job]["attacks"] == ["toy_noise"]
     assert configs[evaluate_job]["attack_params"] == {"toy_noise": {"scale": 0.5}}
-    assert configs[evaluate_job]["dataset"] == "toy_bars"  # taken from the model's run
     assert configs[kind_job] == {"n": 5}
 
     assert main(["submit", KIND, "--n", "0"]) == 2  # the toy Config's bounds hold on the command line
@@ -188,6 +188,8 @@ def test_the_toy_dataset_objective_and_attack_train_and_evaluate_in_the_worker(p
 
     train_run = submit("train", {"dataset": "toy_bars", "method": "toy_scaled", "method_params": {"scale": 2.0},
                                  "epochs": 1, "batch_size": 16}, {}).run_id
+    run_worker()
+    # submitted after the training finished: its dataset is then taken from the model's run
     evaluate_run = submit("evaluate", {"model_run": train_run, "attacks": ["toy_noise"], "n_eval": 16,
                                        "iteration_check": None}, {}).run_id
     run_worker()
