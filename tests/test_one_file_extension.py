@@ -199,3 +199,20 @@ def test_the_toy_dataset_objective_and_attack_train_and_evaluate_in_the_worker(p
     assert list(evaluation["summary"]["robust"]) == ["toy_noise"]
     assert evaluation["summary"]["run"]["dataset"] == "toy_bars"
     assert evaluation["summary"]["run"]["method"] == "toy_scaled"
+
+
+def test_a_plug_in_that_does_not_import_is_named_by_the_dashboard_and_the_job(queue_db, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from app.submission import submit
+    from db import store
+    from tests.dashboard_support import MAIN
+
+    run_id = submit("noop", {}, {}).run_id
+    monkeypatch.setenv("TASER_PLUGINS", "tests.toy_plugins.no_such_module")
+    at = AppTest.from_file(str(MAIN), default_timeout=60).run()
+    assert not at.exception
+    assert any("tests.toy_plugins.no_such_module" in item.value for item in at.error)
+    run_worker()
+    run = store.runs_by_id([run_id])[0]
+    assert run["status"] == "failed" and "TASER_PLUGINS: cannot import" in run["error"]
