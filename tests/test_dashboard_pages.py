@@ -352,3 +352,18 @@ def test_paper_check_judges_the_claims_on_a_study(seeded):
     first = claims.iloc[0]
     assert first["claim"].startswith("TASER improves robust accuracy")
     assert re.match(r"yes for [01]/1 methods, CI excludes 0 for [01]", first["ours"])  # the study's one method
+
+
+def test_the_evaluate_form_can_be_queued_as_it_loads(seeded):
+    """Issue 18, defect 1: iteration_check showed "(10, 100)" and was refused as not a tuple."""
+    from db import store
+
+    at = open_page("launch")
+    at.selectbox(key="launch.kind").set_value("evaluate").run()
+    check = next(w for w in at.text_input if w.key and w.key.endswith(".iteration_check"))
+    assert check.value == "10, 100"
+    next(button for button in at.button if button.label == "Queue this run").click().run()
+    assert_clean(at)
+    assert any("Queued job" in item.value for item in at.success)
+    newest = store.list_runs(light=True, limit=1)[0]
+    assert store.runs_by_id([newest["id"]])[0]["config"]["iteration_check"] == [10, 100]

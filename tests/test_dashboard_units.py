@@ -240,3 +240,11 @@ def test_overhead_figure_keeps_fractions_and_activations_apart():
     assert labels == ["jvp · none"] * 3 + ["jvp · none · 0.5 of batch"]
     titles = " | ".join(annotation.text for annotation in fig.layout.annotations)
     assert "resnet18 (silu)" in titles and "resnet18 (frozen BN)" in titles
+
+
+def test_a_pair_is_read_however_a_user_writes_it():
+    from app.jobs import validate_config
+
+    for text in ("10, 100", "(10, 100)", "[10, 100]", "10 100"):
+        assert text_to_list(text) == ["10", "100"]
+        assert validate_config("evaluate", {"model_run": 1, "iteration_check": text_to_list(text)}).iteration_check == (10, 100)

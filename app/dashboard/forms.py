@@ -43,13 +43,15 @@ _WIDGET_OF = {"bool": "checkbox", "choice": "select", "int": "int", "float": "fl
 
 def _spec(item: ConfigField) -> FieldSpec:
     widget = _WIDGET_OF[item.kind]
-    options = list(item.choices) if item.kind == "choice" else []
+    # a list of choices offers them too (e.g. the evaluate form's attacks)
+    options = list(item.choices) if item.kind == "choice" or item.element == "choice" else []
     inner = ""
     if widget == "list":
         inner = _WIDGET_OF.get(item.element, "text")
         inner = inner if inner in ("int", "float", "select") else "text"
     if item.optional and widget != "model":
-        inner, widget = (widget if widget in ("int", "float", "text", "select") else "json"), "optional"
+        # an optional list is edited as a list ("10, 100"; empty = none), not as JSON
+        inner, widget = (widget if widget in ("int", "float", "text", "select", "list") else "json"), "optional"
     return FieldSpec(name=item.name, widget=widget, default=item.default, required=item.required,
                      help=item.described_with_choices, options=options, inner=inner,
                      children=[_spec(child) for child in item.children])
@@ -64,7 +66,11 @@ def list_to_text(values) -> str:
 
 
 def text_to_list(text: str) -> list[str]:
-    """Comma- or whitespace-separated items; pydantic converts each to the element type."""
+    """Comma- or whitespace-separated items, optionally in brackets ("[10, 100]", "(10, 100)");
+    pydantic converts each to the element type."""
+    text = text.strip()
+    if len(text) >= 2 and (text[0], text[-1]) in (("[", "]"), ("(", ")")):
+        text = text[1:-1]
     return [item for item in text.replace(",", " ").split() if item]
 
 
@@ -141,6 +147,10 @@ def _widget(spec: FieldSpec, value, key: str):
     if spec.widget == "list":
         return text_to_list(st.text_input(label, value=list_to_text(value), key=key,
                                           help=(help_text or "") + " (comma-separated)"))
+    if spec.widget == "optional" and spec.inner == "list":
+        text = st.text_input(label, value="" if value is None else list_to_text(value), key=key,
+                             help=(help_text or "") + " (comma-separated; empty = none)")
+        return text_to_list(text) if text.strip() else None
     if spec.widget == "optional":
         return text_to_optional(st.text_input(label, value=optional_to_text(value), key=key,
                                               help=(help_text or "") + " (empty = none)"))
