@@ -119,6 +119,7 @@ def test_a_plug_in_that_does_not_import_is_one_line(monkeypatch, capsys):
 
 def test_the_launch_form_offers_the_toy_names_and_queues_the_toy_kind(plugins):
     from app.dashboard.presets import DEFAULTS
+    from app.submission import submit
     from db import store
 
     at = open_page("launch")
@@ -131,6 +132,15 @@ def test_the_launch_form_offers_the_toy_names_and_queues_the_toy_kind(plugins):
     at.selectbox(key="launch.kind").set_value("evaluate").run()
     assert_clean(at)
     assert "toy_noise" in at.text_input(key=f"launch.evaluate.{DEFAULTS}.attacks").help
+    model_run = submit("train", {"dataset": "toy_bars", "epochs": 1}, {}).run_id
+    at.text_input(key=f"launch.evaluate.{DEFAULTS}.model_run").set_value(str(model_run))
+    at.text_input(key=f"launch.evaluate.{DEFAULTS}.attacks").set_value("toy_noise")
+    at.text_input(key=f"launch.evaluate.{DEFAULTS}.attack_params").set_value('{"toy_noise": {"scale": 0.5}}')
+    next(button for button in at.button if button.label == "Queue this run").click().run()
+    assert_clean(at)
+    newest = store.runs_by_id([store.list_runs(light=True, limit=1)[0]["id"]])[0]
+    assert (newest["kind"], newest["config"]["attacks"]) == ("evaluate", ["toy_noise"])
+    assert newest["config"]["attack_params"] == {"toy_noise": {"scale": 0.5}}
 
     at.selectbox(key="launch.kind").set_value(KIND).run()
     assert_clean(at)
