@@ -117,7 +117,7 @@ def test_a_plug_in_that_does_not_import_is_one_line(monkeypatch, capsys):
 
 # ---------------------------------------------------------------- the Launch form
 
-def test_the_launch_form_offers_the_toy_names_and_queues_the_toy_kind(plugins):
+def test_the_launch_form_offers_the_toy_names_and_queues_them(plugins):
     from app.dashboard.presets import DEFAULTS
     from app.submission import submit
     from db import store
