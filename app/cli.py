@@ -105,6 +105,13 @@ def _exit_code(exc: SystemExit) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     show_engine_log()
+    from app.plugins import PluginError, load_plugins
+
+    try:  # before the parser: a plug-in's names are choices of the commands' flags
+        load_plugins()
+    except PluginError as exc:
+        print(f"taser: error: {exc}", file=sys.stderr)
+        return 2
     parser = build_parser()
     # Commands whose flags depend on an argument (`taser submit KIND --field ...`) read the rest
     # themselves; for any other command an unknown flag is argparse's usual one-line error.

@@ -47,6 +47,15 @@ class ConfigField:
     def on_command_line(self) -> bool:
         return self.extra.get("cli", True) is not False
 
+    @property
+    def described_with_choices(self) -> str:
+        """The description, and for a list of names the names it takes (a select lists its own
+        choices; a comma-separated list does not): the flag's help and the form's say the same."""
+        if self.kind != "list" or self.element != "choice":
+            return self.description
+        names = f"from: {', '.join(map(str, self.choices))}"
+        return f"{self.description}; {names}" if self.description else names
+
 
 def config_fields(config_class: type[BaseModel]) -> list[ConfigField]:
     """The fields of `config_class`, in declaration order."""
@@ -70,7 +79,7 @@ def _read_field(name: str, info) -> ConfigField:
         choices = tuple(extra["choices"]) if "choices" in extra else registry.names()
         if kind == "list":
             element = "choice"
-        else:
+        elif kind != "json":  # a mapping keyed by names (attack_params) stays a JSON value
             kind = "choice"
     return ConfigField(name=name, kind=kind, default=default, required=required, optional=optional,
                        description=info.description or "", choices=choices, element=element, length=length,

@@ -55,20 +55,27 @@ class ConfigFlags:
                  required: tuple[str, ...] = (), taken: tuple[str, ...] = ()):
         self.config_class = config_class
         self.required = set(required)
-        self.flags: list[_Flag] = []
-        for item in config_fields(config_class):
-            if item.name in exclude or not item.on_command_line:
+        self._exclude, self._taken = exclude, taken
+        self.flags = self._read_fields()
+
+    def _read_fields(self) -> list[_Flag]:
+        flags: list[_Flag] = []
+        for item in config_fields(self.config_class):
+            if item.name in self._exclude or not item.on_command_line:
                 continue
             if item.kind == "model":
-                self.flags.extend(
+                flags.extend(
                     _Flag(child, child.extra.get("flag") or flag_name(f"{item.name}_{child.name}"),
                           f"{item.name}.{child.name}", item.name, item.default)
                     for child in item.children if child.on_command_line)
             else:
-                self.flags.append(_Flag(item, item.extra.get("flag") or flag_name(item.name), item.name))
-        self.flags = [flag for flag in self.flags if flag.option not in taken]
+                flags.append(_Flag(item, item.extra.get("flag") or flag_name(item.name), item.name))
+        return [flag for flag in flags if flag.option not in self._taken]
 
     def add_to(self, parser: argparse.ArgumentParser) -> None:
+        # Read the fields again: commands make their ConfigFlags when imported, and a registry
+        # name added since (a plug-in, a test) must be among the choices of the parser built now.
+        self.flags = self._read_fields()
         for flag in self.flags:
             parser.add_argument(flag.option, dest=flag.dest, default=None,
                                 required=flag.field.name in self.required and flag.parent is None,
@@ -104,9 +111,7 @@ class ConfigFlags:
 
 
 def _help(item: ConfigField) -> str:
-    text = item.description
-    if item.kind == "list" and item.element == "choice":
-        text = f"{text}; from: {', '.join(map(str, item.choices))}" if text else f"from: {', '.join(map(str, item.choices))}"
+    text = item.described_with_choices
     # a description that speaks of its default already says it better than the value would
     if not item.required and item.default is not None and item.kind != "model" and "default" not in text:
         shown = ",".join(map(str, item.default)) if isinstance(item.default, (list, tuple)) else item.default

@@ -53,7 +53,7 @@ def _spec(item: ConfigField) -> FieldSpec:
         # an optional list is edited as a list ("10, 100"; empty = none), not as JSON
         inner, widget = (widget if widget in ("int", "float", "text", "select", "list") else "json"), "optional"
     return FieldSpec(name=item.name, widget=widget, default=item.default, required=item.required,
-                     help=item.description, options=options, inner=inner,
+                     help=item.described_with_choices, options=options, inner=inner,
                      children=[_spec(child) for child in item.children])
 
 

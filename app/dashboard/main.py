@@ -16,8 +16,14 @@ if str(ROOT) not in sys.path:  # `streamlit run` puts only this folder on the pa
 import streamlit as st  # noqa: E402
 
 from app.dashboard.access import gate  # noqa: E402
+from app.plugins import PluginError, load_plugins  # noqa: E402
 
 st.set_page_config(page_title="TASER Studio", page_icon=":material/explore:", layout="wide")
+try:  # the TASER_PLUGINS modules' kinds and names appear in the forms and pages
+    load_plugins()
+except PluginError as exc:
+    st.error(str(exc))
+    st.stop()
 if not gate():
     st.stop()
 

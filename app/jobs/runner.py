@@ -105,7 +105,9 @@ def child_main(spec: JobSpec, conn) -> None:
               flush=True)
         ctx = WorkerContext(spec, conn)
         from app.jobs import get_kind, validate_config, validate_result
+        from app.plugins import load_plugins
 
+        load_plugins()  # spawned: the worker's own registrations are not inherited
         kind = get_kind(spec.kind)
         config = validate_config(spec.kind, spec.config)
         result = validate_result(spec.kind, kind.run(config, ctx))
