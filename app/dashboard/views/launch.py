@@ -21,6 +21,27 @@ def ordered_kinds(names: list[str]) -> list[str]:
                                            else len(PREFERRED_ORDER), name))
 
 
+# A run a form field names, and the kinds of run that can fill it when the preset leaves it empty.
+RUN_FIELD_KINDS = {"model_run": ("train", "finetune"), "source_run": ("train", "finetune"),
+                   "score_model_run": ("score-model",)}
+
+
+def with_newest_runs(config_class, values: dict) -> dict:
+    """Required run fields the preset leaves empty start at the newest finished run that fits,
+    so a form can be queued as it loads (the user picks another run as easily)."""
+    from db import store
+
+    filled = dict(values)
+    for name, kinds in RUN_FIELD_KINDS.items():
+        info = config_class.model_fields.get(name)
+        if info is None or not info.is_required() or filled.get(name) is not None:
+            continue
+        newest = store.list_runs(kind=list(kinds), status=["succeeded"], limit=1, light=True)
+        if newest:
+            filled[name] = newest[0]["id"]
+    return filled
+
+
 def render() -> None:
     from app.jobs import get_kind, kind_names
 
@@ -38,6 +59,7 @@ def render() -> None:
     presets = presets_for(kind)
     preset = st.selectbox("Preset", list(presets), key=f"launch.{kind}.preset")
     values, unknown = apply_preset(config_class, presets[preset])
+    values = with_newest_runs(config_class, values)
     if unknown:
         st.caption(f"Preset fields this config does not have (ignored): {', '.join(unknown)}")
     if config_class.__doc__:
