@@ -14,7 +14,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from app.cli import UserError
 from app.commands._args import float_in, int_in
@@ -72,42 +71,15 @@ def _wait_flags(p) -> None:
     p.add_argument("--json", type=Path, metavar="PATH", help="write the cells and tables as JSON (after --wait: final)")
 
 
-def parse_value(text: str) -> Any:
-    """'0.03' -> 0.03, 'true' -> True, 'none' -> None, '[10, 100]' -> [10, 100], else the text."""
-    if text.strip().lower() in ("none", "null"):
-        return None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text.strip()
-
-
-def parse_settings(items: list[str]) -> dict[str, list[Any]]:
-    settings: dict[str, list[Any]] = {}
-    for item in items:
-        name, sep, values = item.partition("=")
-        if not sep or not name.strip():
-            raise UserError(f"--set {item!r}: expected FIELD=V1[,V2…]")
-        text = values.strip()
-        settings[name.strip()] = [parse_value(text)] if text.startswith("[") else [parse_value(v) for v in text.split(",")]
-    return settings
-
-
 def _spec(args):
     from app.studies.presets import study_preset
-    from app.studies.spec import StudySpecError, with_settings
+    from app.studies.spec import StudySpecError, parse_setting, with_settings
 
-    spec = study_preset(args.preset)
-    settings = parse_settings(args.set)
-    if args.seeds is not None:
-        settings["seeds"] = [args.seeds]
-    if args.name:
-        settings_name = args.name.strip()
-        if not settings_name:
-            raise UserError("--name is empty")
-        spec = spec.model_copy(update={"name": settings_name})
     try:
-        return with_settings(spec, settings) if settings else spec
+        settings = dict(parse_setting(item) for item in args.set)
+        if args.seeds is not None:
+            settings["seeds"] = [args.seeds]
+        return with_settings(study_preset(args.preset), settings, study_name=args.name)
     except StudySpecError as exc:
         raise UserError(str(exc)) from None
 

@@ -11,11 +11,10 @@ import streamlit as st
 
 
 def study_form() -> None:
-    from app.commands.study import parse_value
     from app.studies.estimate import estimate_plan
     from app.studies.presets import STUDY_PRESETS, study_preset
     from app.studies.service import start_study
-    from app.studies.spec import StudySpecError, plan_study, with_settings
+    from app.studies.spec import StudySpecError, parse_setting, plan_study, with_settings
     from db import store
 
     st.caption("A study queues a whole grid at once: methods × without/with TASER × seeds × any swept field, "
@@ -28,18 +27,10 @@ def study_form() -> None:
     settings_text = st.text_area(
         "Settings (one per line: field=value fixes a field, field=v1,v2,… sweeps it)", key="study.settings",
         placeholder="epochs=2\ntaser_lambda=0.01,0.03,0.1", height=100)
-    settings: dict[str, list] = {"seeds": [int(seeds)]}
-    for number, line in enumerate(settings_text.splitlines(), 1):
-        if not line.strip():
-            continue
-        field, sep, values = line.partition("=")
-        if not sep or not field.strip():
-            st.error(f"line {number}: expected field=value or field=v1,v2,… (got {line.strip()[:60]!r})")
-            return
-        text = values.strip()
-        settings[field.strip()] = [parse_value(text)] if text.startswith("[") else [parse_value(v) for v in text.split(",")]
+    lines = [line for line in settings_text.splitlines() if line.strip()]
     try:
-        spec = with_settings(spec.model_copy(update={"name": name.strip() or spec.name}), settings)
+        settings = {"seeds": [int(seeds)], **dict(parse_setting(line) for line in lines)}
+        spec = with_settings(spec, settings, study_name=name if name.strip() else None)
         plan = plan_study(spec)
     except StudySpecError as exc:
         st.error(str(exc))

@@ -93,13 +93,36 @@ class StudySpec(BaseModel):
         return self
 
 
-def with_settings(spec: StudySpec, settings: dict[str, list[Any]]) -> StudySpec:
+def parse_value(text: str) -> Any:
+    """'0.03' -> 0.03, 'true' -> True, 'none' -> None, '[10, 100]' -> [10, 100], else the text."""
+    if text.strip().lower() in ("none", "null"):
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text.strip()
+
+
+def parse_setting(item: str) -> tuple[str, list[Any]]:
+    """'field=v1,v2' -> ('field', [v1, v2]); a bracketed value is one list ('f=[10, 100]').
+    The CLI's `--set` and the Launch form's settings lines read the same way."""
+    name, sep, values = item.partition("=")
+    if not sep or not name.strip():
+        raise StudySpecError(f"{item.strip()[:60]!r}: expected FIELD=V1[,V2…]")
+    text = values.strip()
+    return name.strip(), [parse_value(text)] if text.startswith("[") else [parse_value(v) for v in text.split(",")]
+
+
+def with_settings(spec: StudySpec, settings: dict[str, list[Any]], study_name: str | None = None) -> StudySpec:
     """`--set field=v1,v2 …` applied to a spec: one value fixes the field in every config that has
-    it (train, finetune, evaluate), several values sweep it; `seeds` / `methods` set those axes."""
+    it (train, finetune, evaluate), several values sweep it; `seeds` / `methods` set those axes.
+    `study_name` renames the study; the result is validated whole, the name's bounds included."""
     from app.jobs import get_kind
 
     fields = {kind: set(get_kind(kind).config_class.model_fields) for kind in ("train", "finetune", "evaluate")}
     data = spec.model_dump()
+    if study_name is not None:
+        data["name"] = study_name.strip()
     for name, values in settings.items():
         if not values:
             raise StudySpecError(f"--set {name}= has no value")
