@@ -127,6 +127,7 @@ def show_blocks(blocks, key: str) -> None:
 
 
 def exports(stem: str, table: list[dict], figure) -> None:
+    from app.figures.export import figure_html
     from taser_engine import text_tables
 
     st.subheader("Export")
@@ -135,8 +136,7 @@ def exports(stem: str, table: list[dict], figure) -> None:
     columns[1].download_button("Markdown", text_tables.to_markdown(table), file_name=f"{stem}.md", key=f"{stem}.md")
     columns[2].download_button("LaTeX", text_tables.to_latex(table, caption=stem), file_name=f"{stem}.tex",
                                key=f"{stem}.tex")
-    columns[3].download_button("Figure (HTML)", figure.to_html(include_plotlyjs=True, full_html=True),
-                               file_name=f"{stem}.html", key=f"{stem}.html")
+    columns[3].download_button("Figure (HTML)", figure_html(figure), file_name=f"{stem}.html", key=f"{stem}.html")
     if columns[4].button("Figure (PNG)", key=f"{stem}.png_make"):
         try:
             from app.figures.export import png_bytes
