@@ -87,7 +87,7 @@ def test_overhead_figure_draws_plain_and_taser_bars():
     rows = [{"model": "small_cnn", "device": "cpu", "method": m, "laplacian": "none", "num_probes": 1,
              "ms_per_sample": t, "plain_ms_per_sample": 1.0, "ratio": t} for m, t in (("jvp", 1.8), ("fd", 1.5))]
     fig = overhead_figure(rows)
-    by_name = {trace.name: list(trace.y) for trace in fig.data}
+    by_name = {trace.name: list(trace.x) for trace in fig.data}
     assert by_name == {"without TASER": [1.0, 1.0], "with TASER": [1.8, 1.5], "ratio": [1.8, 1.5]}
 
 
@@ -236,7 +236,7 @@ def test_overhead_figure_keeps_fractions_and_activations_apart():
     fig = overhead_figure(rows)
     ratios = [trace for trace in fig.data if trace.name == "ratio"]
     assert len(ratios) == 3  # one panel per model, activation and BatchNorm regime
-    labels = sorted(label for trace in ratios for label in trace.x)
+    labels = sorted(label for trace in ratios for label in trace.y)
     assert labels == ["jvp · none"] * 3 + ["jvp · none · 0.5 of batch"]
     titles = " | ".join(annotation.text for annotation in fig.layout.annotations)
     assert "resnet18 (silu)" in titles and "resnet18 (frozen BN)" in titles

@@ -48,6 +48,7 @@ def render_whole_step() -> None:
     figure = train_step_figure(rows, laplacian)
     st.plotly_chart(figure, width="stretch", key="overhead.train_step.fig")
     table = train_step_table(rows)
+    implausible_note(table)
     st.dataframe(table, hide_index=True, width="stretch")
     settings = results[chosen].get("settings", {})
     st.caption(f"Batch {settings.get('batch_size')} (ResNet-18) / {settings.get('digits_batch_size')} (digits), "
@@ -64,7 +65,9 @@ def render() -> None:
     render_whole_step()
     st.header("The penalty alone, per estimator")
     st.caption("Wall time per sample of one training step (cross-entropy + SGD) with and without "
-               "λ·R_TASER, per estimator; errors are relative to the float64 double-backward reference.")
+               "λ·R_TASER, per estimator; bars: median over repeats, whiskers min–max (benchmarks run "
+               "before spreads were stored have none); errors are relative to the float64 double-backward "
+               "reference.")
     runs = finished_with_results("bench-overhead", lambda result: bool(result.rows), limit=50)
     if not runs:
         st.info("No finished `bench-overhead` run yet: launch one (Launch page) or queue the demo (Home).")
@@ -76,7 +79,17 @@ def render() -> None:
     figure = overhead_figure(rows)
     st.plotly_chart(figure, width="stretch", key="overhead.fig")
     table = overhead_table(rows)
+    implausible_note(table)
     st.dataframe(table, hide_index=True, width="stretch")
     with st.expander("Benchmark settings"):
         st.json(result.settings or {}, expanded=False)
     exports("overhead", table, figure)
+
+
+def implausible_note(table: list[dict]) -> None:
+    """Say above a benchmark table how many of its rows cannot be right (their "warning" cell says why)."""
+    flagged = [row for row in table if row.get("warning")]
+    if flagged:
+        st.warning(f"{len(flagged)} of {len(table)} rows look implausible (see their **warning** column; hatched "
+                   "in the chart): a step timed cheaper than one doing strictly less work is timing noise, so "
+                   "rerun with more repeats on an idle machine before reading these ratios.")
