@@ -141,7 +141,7 @@ def exports(stem: str, table: list[dict], figure) -> None:
         try:
             from app.figures.export import png_bytes
 
-            png = png_bytes(figure, width=1100, height=500)
+            png = png_bytes(figure, width=1100)
         except Exception as exc:  # noqa: BLE001 - kaleido missing or broken: say so, keep the page
             st.warning(f"PNG export needs kaleido: {exc}")
         else:

@@ -60,13 +60,19 @@ def _kaleido_scope():
     return PlotlyScope(plotlyjs=plotly_js, mathjax=False)
 
 
-def png_bytes(fig: go.Figure, width: int = 1200, height: int = 500, scale: float = 1.0) -> bytes:
-    """`fig` rendered as PNG by the bundled Chromium of kaleido 0.2.1."""
+DEFAULT_HEIGHT = 500
+
+
+def png_bytes(fig: go.Figure, width: int = 1200, height: int | None = None, scale: float = 1.0) -> bytes:
+    """`fig` rendered as PNG by the bundled Chromium of kaleido 0.2.1; `height` defaults to the
+    figure's own (figures with one panel per group grow with their groups)."""
+    height = height or fig.layout.height or DEFAULT_HEIGHT
     return _kaleido_scope().transform(json.loads(exportable(fig).to_json()), format="png", width=width,
                                       height=height, scale=scale)
 
 
-def write_png(fig: go.Figure, path: str | Path, width: int = 1200, height: int = 500, scale: float = 1.0) -> Path:
+def write_png(fig: go.Figure, path: str | Path, width: int = 1200, height: int | None = None,
+              scale: float = 1.0) -> Path:
     """Render `fig` to a PNG file (see `png_bytes`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
