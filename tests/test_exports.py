@@ -9,6 +9,7 @@ buttons would hand out is recorded on the way.
 from __future__ import annotations
 
 import io
+import json
 import re
 
 import pytest
@@ -105,3 +106,17 @@ def test_exportable_leaves_the_shown_figure_alone_and_draws_svg():
     assert {trace.type for trace in exported.data} == {"scatter"}
     assert [list(trace.y) for trace in exported.data] == [list(trace.y) for trace in shown.data]
     assert not PLACEHOLDER.search(exported.to_json())
+
+
+def test_a_report_built_in_the_dashboard_process_carries_real_colours():
+    import streamlit  # noqa: F401 - the Report page builds reports where Streamlit's template is the default
+
+    from app.report import render_report
+
+    run = {"id": 1, "kind": "count", "name": "a", "status": "succeeded", "config": {"steps": 2}, "summary": {}}
+    page = render_report([run], {1: {"loss": [(1, 1.0), (2, 0.5)]}})
+    figures = page.split("</script>", 1)[1]  # what follows the inlined plotly.js
+    assert not PLACEHOLDER.search(figures), PLACEHOLDER.search(figures).group()
+    call = figures.split("Plotly.newPlot(", 1)[1]
+    traces, _ = json.JSONDecoder().raw_decode(call.split(",", 1)[1].lstrip())  # newPlot(id, data, layout)
+    assert [trace["type"] for trace in traces] == ["scatter"]
