@@ -57,6 +57,7 @@ def test_overhead_figure_has_horizontal_bars_whiskers_and_marked_labels():
     assert list(ratio.marker.pattern.shape) == ["", "x", "", "", "x"]
     assert list(ratio.error_x.array) == pytest.approx([0.1] * 5)
     assert list(bars["with TASER"].error_x.arrayminus) == pytest.approx([0.1] * 5)
+    assert figure.layout.xaxis2.type == "log"  # ratios from ×1 to ×100 (exact Laplacian) all read
     # rows measured before spreads were stored: no whiskers, values written beside the bars
     old = [{key: value for key, value in row.items() if not key.endswith(("_min", "_max"))} for row in ROWS]
     old_ratio = next(trace for trace in overhead_figure(old).data if trace.name == "ratio")
@@ -74,6 +75,7 @@ def test_the_page_warns_about_implausible_committed_rows(queue_db):
     at.run()
     at.switch_page("screens/overhead.py").run()
     assert not at.exception and not at.error
-    assert any("look implausible" in warning.value for warning in at.warning)
+    note = next(warning.value for warning in at.warning if "look implausible" in warning.value)
+    assert "small_cnn · cpu · pgd · diffusion-live · hutchinson: Hutchinson step timed cheaper" in note
     table = at.dataframe[0].value
     assert "warning" in table.columns and table["warning"].str.contains("cheaper than first-order").any()

@@ -86,10 +86,18 @@ def render() -> None:
     exports("overhead", table, figure)
 
 
+CASE_COLUMNS = ("model", "activation", "BatchNorm", "device", "method", "score", "laplacian", "share of batch")
+NAMED_AT_MOST = 5
+
+
 def implausible_note(table: list[dict]) -> None:
-    """Say above a benchmark table how many of its rows cannot be right (their "warning" cell says why)."""
+    """Name above a benchmark table the rows whose timing cannot be right (their "warning" cell says why)."""
     flagged = [row for row in table if row.get("warning")]
-    if flagged:
-        st.warning(f"{len(flagged)} of {len(table)} rows look implausible (see their **warning** column; hatched "
-                   "in the chart): a step timed cheaper than one doing strictly less work is timing noise, so "
-                   "rerun with more repeats on an idle machine before reading these ratios.")
+    if not flagged:
+        return
+    named = [" · ".join(str(row[column]) for column in CASE_COLUMNS if column in row) + f": {row['warning']}"
+             for row in flagged[:NAMED_AT_MOST]]
+    more = [f"and {len(flagged) - NAMED_AT_MOST} more (see the **warning** column)"] if len(flagged) > NAMED_AT_MOST else []
+    st.warning(f"{len(flagged)} of {len(table)} rows look implausible (hatched in the chart): a step timed cheaper "
+               "than one doing strictly less work is timing noise, so rerun with more repeats on an idle machine "
+               "before reading these ratios.\n\n" + "\n".join(f"- {line}" for line in named + more))
