@@ -23,6 +23,17 @@ BARS = [{"label": "vanilla", "values": {"clean": 0.9, "autoattack": 0.4}, "ci": 
         {"label": "with TASER", "values": {"clean": 0.85, "autoattack": 0.5}, "ci": {}}]
 
 
+@pytest.fixture(autouse=True)
+def _main_module_kept():
+    """AppTest runs its script as `__main__` and leaves it in sys.modules; a later test's spawned
+    job child would start by running that (deleted) temporary script and exit with code 1."""
+    import sys
+
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
+
+
 def exporting_page():
     import streamlit as st
 

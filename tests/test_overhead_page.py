@@ -64,13 +64,16 @@ def test_overhead_figure_has_horizontal_bars_whiskers_and_marked_labels():
     assert old_ratio.error_x.array is None and list(old_ratio.text)[0] == "×2.00"
 
 
-def test_the_page_warns_about_implausible_committed_rows(queue_db):
+def test_the_page_warns_about_implausible_committed_rows(queue_db, monkeypatch):
     """The whole-step measurement committed in benchmarks/results/ has Hutchinson steps timed
     cheaper than first-order (within noise): the page says so above its table."""
+    import sys
+
     from streamlit.testing.v1 import AppTest
 
     from tests.dashboard_support import MAIN
 
+    monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])  # AppTest replaces it
     at = AppTest.from_file(str(MAIN), default_timeout=60)
     at.run()
     at.switch_page("screens/overhead.py").run()
