@@ -82,3 +82,17 @@ def test_the_page_warns_about_implausible_committed_rows(queue_db, monkeypatch):
     assert "small_cnn · cpu · pgd · diffusion-live · hutchinson: Hutchinson step timed cheaper" in note
     table = at.dataframe[0].value
     assert "warning" in table.columns and table["warning"].str.contains("cheaper than first-order").any()
+
+
+def test_a_whole_step_run_shows_its_charts_on_the_run_page_and_in_reports():
+    import json
+    from pathlib import Path
+
+    from app.jobs import parse_result
+    from app.viewers import FigureBlock, TableBlock, result_blocks
+
+    committed = Path(__file__).resolve().parent.parent / "benchmarks" / "results" / "train_step_quick_cpu.json"
+    blocks = result_blocks("bench-train-step", parse_result("bench-train-step", json.loads(committed.read_text())))
+    assert [type(block) for block in blocks] == [FigureBlock, FigureBlock, TableBlock]
+    assert [block.title for block in blocks[:2]] == ["Hutchinson K=1", "first-order"]
+    assert "warning" in blocks[2].rows[0]

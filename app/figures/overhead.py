@@ -80,6 +80,7 @@ def overhead_figure(rows: Sequence[Mapping]) -> go.Figure:
     return fig
 
 
+LAPLACIAN_NAMES = {"none": "first-order", "hutchinson": "Hutchinson K=1", "exact": "exact Laplacian"}
 SCORE_COLOURS = {"gaussian": "#1f77b4", "diffusion-live": "#d62728", "diffusion-cached": "#2ca02c"}
 
 

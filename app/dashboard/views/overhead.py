@@ -27,7 +27,7 @@ def _whole_step_results() -> dict[str, dict]:
 
 def render_whole_step() -> None:
     from app.dashboard.common import exports
-    from app.figures.overhead import train_step_figure
+    from app.figures.overhead import LAPLACIAN_NAMES, train_step_figure
     from app.results import train_step_table
 
     st.header("Whole training step, method by method")
@@ -44,7 +44,7 @@ def render_whole_step() -> None:
     rows = results[chosen]["rows"]
     laplacians = sorted({row["laplacian"] for row in rows if row["laplacian"]})
     laplacian = st.radio("Laplacian", laplacians, horizontal=True, key="overhead.train_step.laplacian",
-                         format_func={"none": "first-order", "hutchinson": "Hutchinson K=1"}.get)
+                         format_func=LAPLACIAN_NAMES.get)
     figure = train_step_figure(rows, laplacian)
     st.plotly_chart(figure, width="stretch", key="overhead.train_step.fig")
     table = train_step_table(rows)
