@@ -40,9 +40,13 @@ def _reference_step(setup, x, y, generators) -> dict[str, torch.Tensor]:
     return model.state_dict()
 
 
-@pytest.mark.parametrize("frozen, regime", [(False, SeparatePenaltyStepper), (True, SharedForwardStepper)])
-def test_each_regime_takes_the_reference_step(frozen, regime):
-    setup = build_train_setup(_config(freeze_batchnorm=frozen))
+@pytest.mark.parametrize("frozen, batchnorm, regime", [(False, "running", SeparatePenaltyStepper),
+                                                       (True, "running", SharedForwardStepper),
+                                                       (False, "batch", SharedForwardStepper)])
+def test_each_regime_takes_the_reference_step(frozen, batchnorm, regime):
+    # batch statistics: the reference's CE forward updates the running statistics once, its penalty
+    # leaves them alone; the shared step's one forward must end in the same weights AND buffers
+    setup = build_train_setup(_config(freeze_batchnorm=frozen, penalty={"batchnorm": batchnorm}))
     reference_generators = make_generators(setup.config, setup.device)
     stepper = build_stepper(setup, 4, make_generators(setup.config, setup.device))
     assert type(stepper) is regime

@@ -3,7 +3,8 @@
 - `SeparatePenaltyStepper`: base loss and its backward, then the penalty and its backward into
   the same gradients (the general case, and the one without TASER).
 - `SharedForwardStepper`: the penalty's tangent batch also gives the clean base loss its logits;
-  one forward, one backward (BatchNorm frozen, whole-batch penalty, non-adversarial objective).
+  one forward, one backward (BatchNorm frozen or the penalty on the batch's statistics,
+  whole-batch penalty, non-adversarial objective).
 - `DataParallelStepper`: this process's shard, base loss through the DDP wrapper, penalty on the
   bare module, one backward of their sum.
 
@@ -135,7 +136,7 @@ class Stepper:
 
     # -- shared maths ---------------------------------------------------------------------------
 
-    def _penalty(self, work: StepWork) -> Tensor:
+    def _penalty(self, work: StepWork, training_forward: bool = False) -> Tensor:
         """λ(t), with R_TASER on the clean batch in `work.penalty` and its metrics recorded;
         under AWP at the perturbed weights like the base loss.
 
@@ -147,7 +148,8 @@ class Stepper:
         if score is None:
             with torch.no_grad():
                 score = self.setup.scores.source(work.x)
-        penalty = taser_penalty(self.setup.model, work.x, work.y, score, cfg.penalty, self.generators["noise"])
+        penalty = taser_penalty(self.setup.model, work.x, work.y, score, cfg.penalty, self.generators["noise"],
+                                training_forward=training_forward)
         work.penalty = penalty
         work.metrics.update({"loss/taser": penalty.value.detach(), "lambda": lam, **penalty.diagnostics})
         return lam
@@ -234,13 +236,16 @@ class SharedForwardStepper(Stepper):
 
     With BatchNorm frozen (and no other mode-dependent layer: tangent batches refuse those), the
     training-mode function is the per-sample one, so the primal rows of the penalty's forward are
-    exactly the base loss's forward. One forward, one backward. The time of that shared work is
+    exactly the base loss's forward. With `penalty.batchnorm="batch"` they are the training-mode
+    forward itself (batch statistics, running statistics updated once, by this pass) while the
+    tangent rows take the batch's statistics as constants. One forward, one backward. The time of that shared work is
     split between base and penalty by rows (the base's share is 1 of R chunks). If the penalty ran
     no tangent batch (another estimator), the base loss runs its own forward.
     """
 
     def first_phase(self, work: StepWork) -> None:
-        lam = self._penalty(work)
+        self._set_lr_and_mode(work.step)  # the pass below is the training forward: training mode first
+        lam = self._penalty(work, training_forward=True)
         loss = self._base_loss(work, clean_logits=work.penalty.logits)
         work.loss = loss + lam * work.penalty.value
         self.setup.optimizer.zero_grad(set_to_none=True)
@@ -289,7 +294,8 @@ def can_share_forward(setup: _Setup) -> bool:
     """Whether the penalty's forward may also give the base loss its logits (see the config)."""
     cfg = setup.config
     # Adversarial objectives need their own forwards (and AWP perturbs the weights first).
-    return (setup.scores.source is not None and cfg.freeze_batchnorm and cfg.penalty.fraction >= 1.0
+    per_sample_training = cfg.freeze_batchnorm or cfg.penalty.batchnorm == "batch"
+    return (setup.scores.source is not None and per_sample_training and cfg.penalty.fraction >= 1.0
             and not setup.objective.adversarial)
 
 
