@@ -135,6 +135,7 @@ def _stepper_call(setup, seed: int):
     from taser_engine.training.steppers import build_stepper
 
     stepper = build_stepper(setup, total_steps=1000, generators=make_generators(setup.config, setup.device))
+    stepper.base_probe_every = 0  # the benchmark times whole steps, against the plain step beside them
     n = setup.data["train_x"].shape[0]
     batches = on_device(epoch_batches(n, setup.config.batch_size, seed, 0), setup.device)
     position = {"b": 0}

@@ -69,6 +69,8 @@ def autocast(setup: _Setup):
 class Stepper:
     """The shared bookkeeping of a step; subclasses write its three phases."""
 
+    base_probe_every = 0  # steps between timings of the base step alone (SharedForwardStepper)
+
     def __init__(self, setup: _Setup, total_steps: int, generators: dict[str, torch.Generator]):
         self.setup = setup
         self.total_steps = total_steps
@@ -112,7 +114,12 @@ class Stepper:
         timer.mark()
         self.finish(work)
         timer.end(self.samples(work), self.penalty_seconds(work))
+        self.after_step(work)
         return work.metrics
+
+    def flush_timing(self, timing: dict[str, float]) -> None:
+        """Add the timed steps to the run's timing dict (see `training.timing`)."""
+        self.timer.flush(timing)
 
     # -- what a regime writes -------------------------------------------------------------------
 
@@ -126,6 +133,9 @@ class Stepper:
         """The update with the step's total loss."""
         self._update(work.loss)
         work.metrics["loss/total"] = work.loss.detach()
+
+    def after_step(self, work: StepWork) -> None:
+        """Outside the timed step: nothing, unless the regime measures something beside it."""
 
     def penalty_seconds(self, work: StepWork) -> PenaltyRule:
         """Which of the laps (first phase, second phase, finish) are the penalty's time."""
@@ -243,6 +253,21 @@ class SharedForwardStepper(Stepper):
     no tangent batch (another estimator), the base loss runs its own forward.
     """
 
+    # The step has no base part to time, so every BASE_PROBE_EVERY-th step is followed (outside
+    # its timing) by the base step's forward and backward alone, timed, the model's buffers
+    # restored; the update is the same work in both and the step times it. The run's overhead is
+    # its whole step over that measured base step, not an assumption that cost scales with rows.
+    # It costs ~1/BASE_PROBE_EVERY of a plain step; the first probe comes after a few steps, not
+    # on the first (allocations make that one slow).
+    BASE_PROBE_EVERY = 10
+    FIRST_PROBE = 5
+
+    def __init__(self, setup: _Setup, total_steps: int, generators: dict[str, torch.Generator]):
+        super().__init__(setup, total_steps, generators)
+        self.base_probe = StepTimer(setup.device, prefix="probe_")
+        self.base_probe_every = self.BASE_PROBE_EVERY  # 0: off (the step benchmark times steps alone)
+        self._steps_taken = 0
+
     def first_phase(self, work: StepWork) -> None:
         self._set_lr_and_mode(work.step)  # the pass below is the training forward: training mode first
         lam = self._penalty(work, training_forward=True)
@@ -255,6 +280,30 @@ class SharedForwardStepper(Stepper):
         penalty = work.penalty
         share = (1 - 1 / penalty.chunks) if penalty.logits is not None else 0.0
         return lambda laps: laps[0] * share
+
+    def after_step(self, work: StepWork) -> None:
+        self._steps_taken += 1
+        first, every = min(self.FIRST_PROBE, self.base_probe_every), self.base_probe_every
+        if every and self._steps_taken >= first and (self._steps_taken - first) % every == 0:
+            self._time_base_step(work)
+
+    def flush_timing(self, timing: dict[str, float]) -> None:
+        super().flush_timing(timing)
+        self.base_probe.flush(timing)
+
+    def _time_base_step(self, work: StepWork) -> None:
+        setup, model = self.setup, self.setup.model
+        saved = [buffer.clone() for buffer in model.buffers()]  # BatchNorm's statistics, its count
+        self.base_probe.begin()
+        logits = model(work.x)
+        loss = setup.objective.loss_from_clean_logits(logits, work.y).value.float()
+        if setup.teacher is not None:
+            loss = loss + setup.config.alpha * self._teacher_kl(work.x, logits)
+        torch.autograd.grad(loss, [p for p in model.parameters() if p.requires_grad])
+        self.base_probe.end(work.x.shape[0], no_penalty)
+        with torch.no_grad():
+            for buffer, value in zip(model.buffers(), saved):
+                buffer.copy_(value)
 
 
 class DataParallelStepper(Stepper):
