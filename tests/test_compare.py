@@ -207,3 +207,21 @@ def test_compare_epoch_axis_leaves_out_runs_without_epochs(small_db):
     assert any(f"#{small_db['s1']}" in item.value for item in at.caption)
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert spec["layout"]["xaxis"]["title"]["text"] == "epoch"
+
+
+def test_run_page_curves_take_the_axis_and_smoothing_and_bench_runs_draw_bars(small_db):
+    at = AppTest.from_file(str(MAIN), default_timeout=60)
+    at.run()
+    at.query_params.update({"run": str(small_db["s0"])})
+    at.switch_page("screens/run.py").run()
+    at.selectbox(key="run.axis").set_value("epoch").run()
+    at.slider(key="run.smoothing").set_value(0.5).run()
+    assert not at.exception and not at.error
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert spec["layout"]["xaxis"]["title"]["text"] == "epoch"
+    assert any(trace.get("opacity") == 0.25 for trace in spec["data"])  # the raw line behind the smoothed
+    at.selectbox(key="run.select").set_value(small_db["bench"]).run()
+    assert not at.exception and not at.error
+    bench = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert bench["data"][0]["type"] == "bar" and "configuration" in bench["layout"]["xaxis"]["title"]["text"]
+    assert not [w for w in at.selectbox if w.key == "run.axis"]

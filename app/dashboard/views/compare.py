@@ -236,20 +236,21 @@ def curves(full: list[dict], groups: list[tuple[str, list[int]]]) -> None:
                             key="compare.keys." + "-".join(map(str, chosen)))
     settings = curve_controls("compare", keys)
     series = store.metric_series(chosen, picked)
+    # a seed group is averaged per step, then placed on the axis through its first run's epochs or times
+    lines = {ids[0]: (label, group_series(series, ids) if len(ids) > 1 else series.get(ids[0], {}))
+             for label, ids in groups}
     bench = {run["id"] for run in full if is_benchmark(run["kind"])}
-    training = {run_id: series.get(run_id, {}) for run_id in chosen if run_id not in bench}
-    drawn, left_out = series_on_axis(training, settings.axis)
+    drawn, left_out = series_on_axis({first: line for first, (_, line) in lines.items() if first not in bench},
+                                     settings.axis)
     if left_out:
         st.caption(f"Not on the {settings.axis} axis (nothing recorded to place them): "
-                   + ", ".join(f"#{run_id}" for run_id in left_out))
+                   + ", ".join(lines[first][0] for first in left_out))
     for title, members, bars in ((settings.x_title, drawn, False),
-                                 (BENCH_X_TITLE, {run_id: series.get(run_id, {}) for run_id in bench}, True)):
-        lines = {label: (group_series(members, ids) if len(ids) > 1 else members[ids[0]])
-                 for label, ids in groups if all(run_id in members for run_id in ids)}
-        if lines:
-            st.plotly_chart(metric_curves(lines, picked, log_y=settings.log_y, smoothing=settings.smoothing,
-                                          x_title=title, bars=bars),
-                            width="stretch", key=f"compare.curves{'.bench' if bars else ''}")
+                                 (BENCH_X_TITLE, {first: lines[first][1] for first in lines if first in bench}, True)):
+        if members:
+            figure = metric_curves({lines[first][0]: line for first, line in members.items()}, picked,
+                                   log_y=settings.log_y, smoothing=settings.smoothing, x_title=title, bars=bars)
+            st.plotly_chart(figure, width="stretch", key=f"compare.curves{'.bench' if bars else ''}")
 
 
 def parameter_view(full: list[dict], values: dict) -> None:

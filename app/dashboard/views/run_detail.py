@@ -71,8 +71,8 @@ def live_part(run_id: int) -> None:
             st.caption("No metrics recorded.")
             return
         groups = group_keys(list(series))
-        settings = curve_controls("run", list(series))
         bench = is_benchmark(run["kind"])  # one point per measured configuration: bars, not a curve
+        settings = curve_controls("run", list(series), axes=not bench)
         x_title = BENCH_X_TITLE if bench else settings.x_title
         if not bench and settings.axis != "step":
             drawn, _ = series_on_axis({run_id: series}, settings.axis)
