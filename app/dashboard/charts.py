@@ -21,12 +21,14 @@ class CurveSettings:
         return X_TITLES[self.axis]
 
 
-def curve_controls(key: str, keys, *, axes: bool = True) -> CurveSettings:
-    """x-axis (epoch offered when some run recorded epoch summaries; `axes=False` for benchmarks,
-    whose x is a row number), EMA smoothing, log scale."""
+def curve_controls(key: str, keys, *, benchmark: bool = False) -> CurveSettings:
+    """x-axis (epoch offered when some run recorded epoch summaries), EMA smoothing, log scale; a
+    benchmark's bars (x is a row number) take the log scale only."""
+    if benchmark:
+        return CurveSettings(log_y=bool(st.toggle("log scale", key=f"{key}.log_y")))
     choices = [axis for axis in X_AXES if axis != "epoch" or any(k in EPOCH_KEYS for k in keys)]
     left, middle, right = st.columns([1, 2, 1])
-    axis = left.selectbox("x-axis", choices, key=f"{key}.axis") if axes else "step"
+    axis = left.selectbox("x-axis", choices, key=f"{key}.axis")
     smoothing = middle.slider("smoothing (EMA weight)", 0.0, 0.99, 0.0, 0.01, key=f"{key}.smoothing",
                               help="0 draws the raw values; the raw line stays faint behind a smoothed one")
     log_y = right.toggle("log scale", key=f"{key}.log_y")

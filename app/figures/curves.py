@@ -130,7 +130,8 @@ def metric_curves(series_by_run: Mapping[str, Mapping[str, Sequence[tuple]]],
                 fig.add_trace(trace, **place)
     if log_y:
         fig.update_yaxes(type="log")
-    fig.update_xaxes(title_text=x_title)
+    # bars stand at whole row numbers: a category axis, no 0.5 ticks between them
+    fig.update_xaxes(title_text=x_title, type="category" if bars else None)
     # the legend sits right of the panels, clear of the x-axis titles under them
     fig.update_layout(height=max(320, 260 * rows) + 40, title=title, margin={"t": 60, "b": 60},
                       barmode="group", legend={"x": 1.02, "xanchor": "left", "y": 1, "yanchor": "top"})

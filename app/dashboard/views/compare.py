@@ -223,7 +223,7 @@ def curves(full: list[dict], groups: list[tuple[str, list[int]]]) -> None:
     from db import store
 
     from app.dashboard.charts import curve_controls, series_on_axis
-    from app.figures.curves import BENCH_X_TITLE, is_benchmark, metric_curves
+    from app.figures.curves import BENCH_X_TITLE, EPOCH_KEYS, is_benchmark, metric_curves
 
     st.subheader("Curves")
     chosen = [run["id"] for run in full]
@@ -232,7 +232,8 @@ def curves(full: list[dict], groups: list[tuple[str, list[int]]]) -> None:
         st.caption("These runs recorded no metrics.")
         return
     # keyed by the run selection: other runs have other metrics, so start from their defaults
-    picked = st.multiselect("Metrics", keys, default=keys[: min(4, len(keys))],
+    plain = [key for key in keys if key not in EPOCH_KEYS]  # epoch counters are an axis, not a default curve
+    picked = st.multiselect("Metrics", keys, default=plain[:4] or keys[:1],
                             key="compare.keys." + "-".join(map(str, chosen)))
     settings = curve_controls("compare", keys)
     series = store.metric_series(chosen, picked)
@@ -247,8 +248,9 @@ def curves(full: list[dict], groups: list[tuple[str, list[int]]]) -> None:
                    + ", ".join(lines[first][0] for first in left_out))
     for title, members, bars in ((settings.x_title, drawn, False),
                                  (BENCH_X_TITLE, {first: lines[first][1] for first in lines if first in bench}, True)):
-        if members:
-            figure = metric_curves({lines[first][0]: line for first, line in members.items()}, picked,
+        shown = [key for key in picked if any(line.get(key) for line in members.values())]
+        if shown:  # benchmarks and trainings record different keys: no empty panels
+            figure = metric_curves({lines[first][0]: line for first, line in members.items()}, shown,
                                    log_y=settings.log_y, smoothing=settings.smoothing, x_title=title, bars=bars)
             st.plotly_chart(figure, width="stretch", key=f"compare.curves{'.bench' if bars else ''}")
 

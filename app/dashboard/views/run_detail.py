@@ -72,7 +72,7 @@ def live_part(run_id: int) -> None:
             return
         groups = group_keys(list(series))
         bench = is_benchmark(run["kind"])  # one point per measured configuration: bars, not a curve
-        settings = curve_controls("run", list(series), axes=not bench)
+        settings = curve_controls("run", list(series), benchmark=bench)
         x_title = BENCH_X_TITLE if bench else settings.x_title
         if not bench and settings.axis != "step":
             drawn, _ = series_on_axis({run_id: series}, settings.axis)
