@@ -250,7 +250,9 @@ def metric_stats(run_ids: Sequence[int], *, url: str | None = None) -> dict[int,
 
 def metric_step_times(run_ids: Sequence[int], *, url: str | None = None) -> dict[int, list[tuple[int, float]]]:
     """{run_id: [(step, seconds since the run's first stored point)]} in step order: when each
-    step's points were stored (a wall-time axis for the curves)."""
+    step's points were stored (a wall-time axis for the curves). The worker copies points into
+    the database every 0.25 s, so a stored time is within that of the measurement, except for
+    points held back through a database outage."""
     if not run_ids:
         return {}
     query = (select(Metric.run_id, Metric.step, func.min(Metric.time)).where(Metric.run_id.in_(list(run_ids)))
