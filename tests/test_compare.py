@@ -225,3 +225,12 @@ def test_run_page_curves_take_the_axis_and_smoothing_and_bench_runs_draw_bars(sm
     bench = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert bench["data"][0]["type"] == "bar" and "configuration" in bench["layout"]["xaxis"]["title"]["text"]
     assert not [w for w in at.selectbox if w.key == "run.axis"] and not at.slider  # no time axis to smooth
+
+
+def test_report_page_takes_its_runs_from_the_url(small_db):
+    at = AppTest.from_file(str(MAIN), default_timeout=60)
+    at.run()
+    at.query_params.update({"runs": f"{small_db['s1']},{small_db['bench']}"})
+    at.switch_page("screens/report.py").run()
+    assert not at.exception and not at.error
+    assert at.multiselect(key="report.runs").value == [small_db["s1"], small_db["bench"]]
