@@ -234,6 +234,40 @@ def latest_metrics(run_ids: Sequence[int], *, url: str | None = None) -> dict[in
     return result
 
 
+def metric_stats(run_ids: Sequence[int], *, url: str | None = None) -> dict[int, dict[str, dict[str, float]]]:
+    """Over every stored point (not a thinned series): {run_id: {key: {"last", "min", "max"}}}."""
+    if not run_ids:
+        return {}
+    query = (select(Metric.run_id, Metric.key, func.min(Metric.value), func.max(Metric.value))
+             .where(Metric.run_id.in_(list(run_ids))).group_by(Metric.run_id, Metric.key))
+    latest = latest_metrics(run_ids, url=url)
+    result: dict[int, dict[str, dict[str, float]]] = {}
+    with read_session(url) as session:
+        for run_id, key, low, high in session.execute(query):
+            result.setdefault(run_id, {})[key] = {"last": latest.get(run_id, {}).get(key), "min": low, "max": high}
+    return result
+
+
+def metric_step_times(run_ids: Sequence[int], *, url: str | None = None) -> dict[int, list[tuple[int, float]]]:
+    """{run_id: [(step, seconds since the run's first stored point)]} in step order: when each
+    step's points were stored (a wall-time axis for the curves). The worker copies points into
+    the database every 0.25 s, so a stored time is within that of the measurement, except for
+    points held back through a database outage."""
+    if not run_ids:
+        return {}
+    query = (select(Metric.run_id, Metric.step, func.min(Metric.time)).where(Metric.run_id.in_(list(run_ids)))
+             .group_by(Metric.run_id, Metric.step).order_by(Metric.run_id, Metric.step))
+    stamps: dict[int, list] = {}
+    with read_session(url) as session:
+        for run_id, step, time in session.execute(query):
+            stamps.setdefault(run_id, []).append((step, time))
+    result = {}
+    for run_id, points in stamps.items():
+        start = min(time for _, time in points)
+        result[run_id] = [(step, (time - start).total_seconds()) for step, time in points]
+    return result
+
+
 # ----------------------------------------------------------------------------------------------
 # evaluations and artifacts
 

@@ -18,7 +18,8 @@ from db.queue import (  # noqa: F401 - re-exported
 )
 from db.reads import (  # noqa: F401 - re-exported
     active_workers, all_tags, artifacts_of, database_location, dependencies_of, finished_results, get_job, get_run,
-    latest_metrics, list_evaluations, list_jobs, list_runs, metric_keys, metric_series, run_kinds, run_metrics,
+    latest_metrics, list_evaluations, list_jobs, list_runs, metric_keys, metric_series, metric_stats,
+    metric_step_times, run_kinds, run_metrics,
     runs_by_id, status_counts, thin,
 )
 from db.session import (  # noqa: F401 - re-exported

@@ -50,9 +50,9 @@ def live_part(run_id: int) -> None:
     @st.fragment(run_every=every)
     def header_and_curves() -> None:
         from db import store
-        from db import store
 
-        from app.figures.curves import group_keys, metric_curves
+        from app.dashboard.charts import curve_controls, series_on_axis
+        from app.figures.curves import BENCH_X_TITLE, group_keys, is_benchmark, metric_curves
 
         run = store.get_run(run_id)
         job = run["job"] or {}
@@ -71,10 +71,20 @@ def live_part(run_id: int) -> None:
             st.caption("No metrics recorded.")
             return
         groups = group_keys(list(series))
-        log_y = st.toggle("log scale", key="run.log_y")
+        bench = is_benchmark(run["kind"])  # one point per measured configuration: bars, not a curve
+        settings = curve_controls("run", list(series), benchmark=bench)
+        x_title = BENCH_X_TITLE if bench else settings.x_title
+        if not bench and settings.axis != "step":
+            drawn, _ = series_on_axis({run_id: series}, settings.axis)
+            if run_id in drawn:
+                series = drawn[run_id]
+            else:
+                st.caption(f"Nothing recorded to place this run on the {settings.axis} axis; showing steps.")
+                x_title = "step"
         for tab, (group, keys) in zip(st.tabs(list(groups)), groups.items()):
             with tab:
-                st.plotly_chart(metric_curves({run_label(run): series}, keys, log_y=log_y),
+                st.plotly_chart(metric_curves({run_label(run): series}, keys, log_y=settings.log_y,
+                                              smoothing=settings.smoothing, x_title=x_title, bars=bench),
                                 width="stretch", key=f"run.curves.{group}")
 
     header_and_curves()
