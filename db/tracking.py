@@ -102,6 +102,27 @@ def _evaluation(run_id: int, row: Mapping[str, Any]) -> Evaluation:
                       extra=dict(extra) if extra else None)
 
 
+def archive_run(run_id: int, *, url: str | None = None) -> bool:
+    """Hide a run from tables, pickers and result pages (nothing is deleted); False when there is
+    no such run. Archiving an archived run keeps its first time."""
+    with write_session(url) as session:
+        run = session.get(Run, run_id)
+        if run is None:
+            return False
+        run.archived_at = run.archived_at or utcnow()
+        return True
+
+
+def restore_run(run_id: int, *, url: str | None = None) -> bool:
+    """Show an archived run again; False when there is no such run."""
+    with write_session(url) as session:
+        run = session.get(Run, run_id)
+        if run is None:
+            return False
+        run.archived_at = None
+        return True
+
+
 def set_run_notes(run_id: int, notes: str, *, url: str | None = None) -> None:
     with write_session(url) as session:
         session.get(Run, run_id).notes = notes
