@@ -88,10 +88,11 @@ def status_counts(*, url: str | None = None) -> dict[str, int]:
 
 def list_runs(kind: str | Sequence[str] | None = None, status: str | Sequence[str] | None = None,
               tag: str | None = None, parent_run_id: int | None = None, name_contains: str | None = None,
-              limit: int = 500, *, light: bool = False, include_archived: bool = False,
-              url: str | None = None) -> list[RunRecord]:
+              limit: int = 500, *, model_run: int | None = None, light: bool = False,
+              include_archived: bool = False, url: str | None = None) -> list[RunRecord]:
     """Runs, newest first, each with its job's state; `light=True` leaves out config and summary
-    (cheap for tables of hundreds of rows). Archived runs are left out unless `include_archived`."""
+    (cheap for tables of hundreds of rows). Archived runs are left out unless `include_archived`;
+    `model_run`: only runs whose config reads that run as `model_run` (its evaluations)."""
     run_part = LIGHT_RUN_COLUMNS if light else (Run,)
     query = select(*run_part, Job).join(Job, Job.run_id == Run.id).order_by(Run.id.desc())
     if not include_archived:
@@ -102,6 +103,8 @@ def list_runs(kind: str | Sequence[str] | None = None, status: str | Sequence[st
         query = query.where(Job.status.in_(_as_list(status)))
     if parent_run_id is not None:
         query = query.where(Run.parent_run_id == parent_run_id)
+    if model_run is not None:
+        query = query.where(Run.config["model_run"].as_integer() == model_run)
     if name_contains:
         query = query.where(Run.name.contains(name_contains))
     with read_session(url) as session:
@@ -246,12 +249,16 @@ def latest_metrics(run_ids: Sequence[int], *, url: str | None = None) -> dict[in
 
 
 def list_evaluations(run_ids: Sequence[int] | None = None, *, with_per_sample: bool = True,
-                     url: str | None = None) -> list[EvaluationRecord]:
-    """Evaluations in id order, of the given runs or all; `with_per_sample=False` leaves the
-    per-sample outcomes (long lists) out."""
+                     include_archived: bool = False, url: str | None = None) -> list[EvaluationRecord]:
+    """Evaluations in id order, of the given runs or of all unarchived ones (`include_archived`:
+    all); `with_per_sample=False` leaves the per-sample outcomes (long lists) out."""
     query = select(Evaluation).order_by(Evaluation.id)
     if run_ids is not None:
         query = query.where(Evaluation.run_id.in_(list(run_ids)))
+    elif not include_archived:
+        query = query.where(Evaluation.run_id.in_(select(Run.id).where(Run.archived_at.is_(None))))
+    if not with_per_sample:
+        query = query.options(defer(Evaluation.per_sample))
     with read_session(url) as session:
         return [_evaluation_record(row, with_per_sample) for row in session.scalars(query)]
 
