@@ -164,11 +164,13 @@ def test_archive_hides_a_run_from_the_table_and_robustness_until_restored(seeded
         assert bool(row_of(at.dataframe[0].value, junk)["archived"])
         robustness = open_page("robustness")
         assert "eval plain" not in " ".join(robustness.multiselect(key="robust.runs").options)
-        assert not robustness.dataframe[0].value["run"].str.contains("eval plain").any()
+        table = next(frame.value for frame in robustness.dataframe if "run" in frame.value.columns)
+        assert not table["run"].str.contains("eval plain").any()
+        assert junk not in set(robustness.dataframe[0].value["run_id"])  # the stored per-attack rows
         # the run page of an archived run still opens, says so and offers Restore
         page = open_page("run", {"run": str(junk)})
         assert page.selectbox(key="run.select").value == junk
-        assert any("archived" in item.value for item in page.markdown + page.caption)
+        assert any("badge[:material/archive: archived]" in item.value for item in page.markdown)
         page.button(key="run.restore").click().run()
         assert store.get_run(junk)["archived_at"] is None
     finally:
@@ -195,3 +197,24 @@ def test_after_cancel_the_action_area_follows_the_job_until_requeue_is_possible(
     assert not at.button(key="runs.requeue").disabled
     at.button(key="runs.requeue").click().run()
     assert store.get_run(busy)["status"] == "queued"
+
+
+def page_links(at: AppTest) -> list:
+    return list(at.get("page_link"))
+
+
+def test_an_evaluation_shows_its_numbers_up_front_and_no_empty_charts(seeded):
+    at = open_page("run", {"run": str(seeded["eval taser"])})
+    results = at.dataframe[0].value.iloc[0]
+    assert (results["clean"], results["autoattack"], results["spsa"]) == ("90.0%", "50.0%", "60.0%")
+    shown = " ".join(item.value for item in [*at.caption, *at.markdown])
+    assert "No evaluations stored" not in shown and "No metrics recorded" not in shown
+    assert not at.get("plotly_chart")
+
+
+def test_a_training_links_to_its_evaluations_and_to_its_clone(seeded):
+    at = open_page("run", {"run": str(seeded["taser"])})
+    links = [(link.proto.label, link.proto.page, link.proto.query_string) for link in page_links(at)]
+    evaluations = [(page, query) for label, page, query in links if "eval" in label]
+    assert evaluations == [("run", f"run={seeded['eval taser']}")]  # not the other training's
+    assert ("Clone with edits", "launch", f"clone={seeded['taser']}") in links
