@@ -28,8 +28,8 @@ from db.studies import (  # noqa: F401 - re-exported
     create_study, finished_job_times, get_study, list_studies, set_study_cancelled, study_members,
 )
 from db.tracking import (  # noqa: F401 - re-exported
-    EVALUATION_FIELDS, add_artifact, add_evaluation, archive_run, log_metric_points, log_metrics, restore_run,
-    set_run_notes, set_run_tags,
+    EVALUATION_FIELDS, add_artifact, add_evaluation, archive_run, delete_run, log_metric_points, log_metrics,
+    restore_run, set_run_notes, set_run_tags,
 )
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from db.models import Artifact, Evaluation, Metric, Run, utcnow
+from db.models import Artifact, Evaluation, Job, Metric, Run, utcnow
 from db.session import get_engine, write_session
 
 def log_metrics(run_id: int, step: int, metrics: Mapping[str, float], *,
@@ -120,6 +120,23 @@ def restore_run(run_id: int, *, url: str | None = None) -> bool:
         if run is None:
             return False
         run.archived_at = None
+        return True
+
+
+def delete_run(run_id: int, *, url: str | None = None) -> bool:
+    """Delete an archived, finished run with its job, metrics, evaluation rows and artifact rows
+    (its files are the caller's to remove); runs that read it keep their own results. False when
+    there is no such run; ValueError when it is not archived or its job may still write to it."""
+    with write_session(url) as session:
+        run = session.get(Run, run_id)
+        if run is None:
+            return False
+        if run.archived_at is None:
+            raise ValueError(f"run #{run_id} is not archived: archive it first (only archived runs are deleted)")
+        job = session.scalars(select(Job).where(Job.run_id == run_id)).first()
+        if job is not None and job.status in ("queued", "running"):
+            raise ValueError(f"run #{run_id} is {job.status}: cancel it before deleting it")
+        session.delete(run)
         return True
 
 

@@ -63,3 +63,23 @@ def test_headlines_of_a_training_come_from_its_newest_unarchived_evaluation(url)
     store.archive_run(newest, url=url)
     assert store.headline_results([model], url=url)[model].evaluation_run_id == first
     assert store.headline_results([], url=url) == {}
+
+
+def test_only_an_archived_finished_run_is_deleted_with_its_rows(url):
+    from app.jobs import normalized_config
+
+    model = training(url, clean_acc=0.8)
+    junk = evaluation(url, model, 0.1, 0.0, 0.0)
+    store.log_metrics(junk, 1, {"loss": 1.0}, url=url)
+    with pytest.raises(ValueError, match="not archived"):
+        store.delete_run(junk, url=url)
+    store.archive_run(junk, url=url)
+    assert store.delete_run(junk, url=url)
+    assert store.get_run(junk, url=url) is None and store.list_evaluations([junk], url=url) == []
+    assert store.metric_series([junk], url=url) == {}
+    assert store.get_run(model, url=url) is not None and not store.delete_run(junk, url=url)
+    queued = store.get_job(store.submit_job("count", normalized_config("count", {"steps": 3}), url=url),
+                           url=url).run_id
+    store.archive_run(queued, url=url)
+    with pytest.raises(ValueError, match="queued"):
+        store.delete_run(queued, url=url)

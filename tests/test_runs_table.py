@@ -218,3 +218,20 @@ def test_a_training_links_to_its_evaluations_and_to_its_clone(seeded):
     evaluations = [(page, query) for label, page, query in links if "eval" in label]
     assert evaluations == [("run", f"run={seeded['eval taser']}")]  # not the other training's
     assert ("Clone with edits", "launch", f"clone={seeded['taser']}") in links
+
+
+def test_an_archived_run_can_be_deleted_from_the_runs_page(seeded, tmp_path):
+    from app.paths import run_dir_for
+    from db import store
+
+    doomed = store.record_finished_run("train", {"method": "standard"}, {"clean_acc": 0.1}, name="junk")
+    folder = run_dir_for(doomed)
+    folder.mkdir(parents=True)
+    (folder / "model.pt").write_bytes(b"x")
+    at = open_page("runs")
+    at.number_input(key="runs.action_id").set_value(doomed).run()
+    assert all(button.key != "runs.delete" for button in at.button)  # not archived: no delete
+    at.button(key="runs.archive").click().run()
+    at.button(key="runs.delete").click().run()
+    assert store.get_run(doomed) is None and not folder.exists()
+    assert not at.exception

@@ -200,6 +200,12 @@ def action_area(run_id: int, every: float | None) -> None:
                           disabled=run["status"] not in ("failed", "cancelled"))
         if run["archived_at"]:
             columns[3].button("Restore", key="runs.restore", on_click=_set_archived, args=((run_id,), False))
+            if run["status"] not in ACTIVE_STATES:
+                with columns[4].popover("Delete", icon=":material/delete:"):
+                    st.write(f"Delete run #{run_id} with its metrics, evaluation rows and files? "
+                             "This cannot be undone.")
+                    st.button(f"Delete run #{run_id}", key="runs.delete", type="primary", on_click=_delete,
+                              args=(run_id,))
         else:
             columns[3].button("Archive", key="runs.archive", on_click=_set_archived, args=((run_id,), True))
         columns[5].caption(status_line(run, every))
@@ -240,6 +246,26 @@ def _requeue(run_id: int, job_id: int) -> None:
         st.session_state["runs.action_message"] = str(exc)
     else:
         st.session_state["runs.action_message"] = f"run #{run_id}: queued again (resumes from its last checkpoint)"
+
+
+def _delete(run_id: int) -> None:
+    import shutil
+
+    from db import store
+
+    from app.dashboard.common import artifact_root
+    from app.paths import resolve_under_root, run_dir_for
+
+    try:
+        deleted = store.delete_run(run_id)
+    except ValueError as exc:
+        st.session_state["runs.action_message"] = str(exc)
+        return
+    root = artifact_root()
+    folder = resolve_under_root(run_dir_for(run_id, root).relative_to(root), root)
+    shutil.rmtree(folder, ignore_errors=True)  # the rows are gone; a file left behind is only space
+    st.session_state["runs.action_message"] = f"run #{run_id} deleted" if deleted else f"no run #{run_id}"
+    st.session_state["runs.action_id"] = None
 
 
 def _set_archived(run_ids: Sequence[int], archived: bool) -> None:
