@@ -235,3 +235,13 @@ def test_an_archived_run_can_be_deleted_from_the_runs_page(seeded, tmp_path):
     at.button(key="runs.delete").click().run()
     assert store.get_run(doomed) is None and not folder.exists()
     assert not at.exception
+
+
+def test_a_link_to_another_run_from_the_run_page_opens_that_run(seeded):
+    at = open_page("run", {"run": str(seeded["taser"])})
+    at.query_params["run"] = str(seeded["eval taser"])  # what following "Evaluations of this run" does
+    at.run()
+    assert at.selectbox(key="run.select").value == seeded["eval taser"]
+    at.selectbox(key="run.select").set_value(seeded["plain"]).run()  # the picker still wins when used
+    assert at.selectbox(key="run.select").value == seeded["plain"]
+    assert at.query_params["run"] == str(seeded["plain"])

@@ -16,24 +16,32 @@ EVALUATE_KIND = "evaluate"
 
 
 def selected_run_id() -> int | None:
+    """The run the picker shows: the URL's `run` when it changed since the page last wrote it (a
+    link to another run, from this page too), else the picker's own choice, which the URL follows."""
     from db import store
 
     requested = st.query_params.get("run")
+    requested_id = int(requested) if requested and requested.isdigit() else None
     runs = store.list_runs(light=True, limit=500)
+    if requested_id is not None and requested_id not in {run["id"] for run in runs}:
+        runs = store.runs_by_id([requested_id]) + runs  # an archived run, opened by its link
     if not runs:
         st.info("No runs yet.")
         return None
-    if requested and requested.isdigit() and int(requested) not in {run["id"] for run in runs}:
-        runs = store.runs_by_id([int(requested)]) + runs  # an archived run, opened by its link
     ids = [run["id"] for run in runs]
     labels = {run["id"]: f"#{run['id']} {run['name'] or run['kind']} ({run['status']}"
                          + (", archived)" if run["archived_at"] else ")") for run in runs}
-    default = int(requested) if requested and requested.isdigit() and int(requested) in labels else ids[0]
-    if requested and requested.isdigit() and int(requested) not in labels:
+    if requested is not None and requested_id not in labels:
         st.warning(f"There is no run #{requested}; showing the newest one.")
-    chosen = st.selectbox("Run", ids, index=ids.index(default), format_func=labels.get, key="run.select")
-    if str(chosen) != requested:
-        st.query_params["run"] = str(chosen)
+    if requested_id in labels and requested != st.session_state.get("run.written"):
+        st.session_state["run.select"] = requested_id
+    elif st.session_state.get("run.select") not in labels:
+        st.session_state["run.select"] = ids[0]
+    chosen = st.selectbox("Run", ids, format_func=labels.get, key="run.select")
+    # written even when unchanged: a page link to this page reruns it with the new query string
+    # but leaves the browser's address as it was
+    st.query_params["run"] = str(chosen)
+    st.session_state["run.written"] = str(chosen)
     return chosen
 
 
@@ -42,8 +50,8 @@ def render() -> None:
     run_id = selected_run_id()
     if run_id is None:
         return
-    lifecycle_part(run_id)
     live_part(run_id)
+    lifecycle_part(run_id)
     static_part(run_id)
 
 
@@ -52,13 +60,13 @@ def lifecycle_part(run_id: int) -> None:
     from db import store
 
     run = store.runs_by_id([run_id])[0]
-    columns = st.columns([1, 1, 2, 4])
+    columns = st.columns([1, 1, 2, 4], vertical_alignment="center")
     if run["archived_at"]:
         columns[0].badge("archived", icon=":material/archive:", color="gray")
         columns[1].button("Restore", key="run.restore", on_click=_set_archived, args=(run_id, False),
                           help=f"archived {run['archived_at']}; restoring shows it in tables and results again")
     else:
-        columns[1].button("Archive", key="run.archive", on_click=_set_archived, args=(run_id, True),
+        columns[0].button("Archive", key="run.archive", on_click=_set_archived, args=(run_id, True),
                           help="hide it from tables, pickers and result pages (nothing is deleted)")
     columns[2].page_link("screens/launch.py", label="Clone with edits", icon=":material/content_copy:",
                          query_params={"clone": str(run_id)})

@@ -152,7 +152,7 @@ def _remember_selection() -> None:
 def selection_actions() -> None:
     chosen = [run_id for run_id in st.session_state.get("runs.selected", [])
               if run_id in st.session_state.get("runs.shown_ids", [])]
-    columns = st.columns([2, 1, 1, 4])
+    columns = st.columns([2, 2, 2, 5])
     columns[0].page_link("screens/compare.py", label=f"Compare selected ({len(chosen)})",
                          icon=":material/compare_arrows:", query_params=compare_query(chosen),
                          disabled=not chosen)
