@@ -285,26 +285,28 @@ def headline_results(run_ids: Sequence[int], *, url: str | None = None) -> dict[
         return {}
     model_run = Run.config["model_run"].as_integer()
     with read_session(url) as session:
-        evaluations = session.execute(
-            select(Run.id, model_run).join(Job, Job.run_id == Run.id)
-            .where(Run.kind == EVALUATE_KIND, Job.status == "succeeded", Run.archived_at.is_(None),
-                   Run.id.in_(ids) | model_run.in_(ids))
+        evaluations = session.execute(  # an archived evaluation shows its own numbers, not its model's
+            select(Run.id, model_run, Run.archived_at.is_not(None)).join(Job, Job.run_id == Run.id)
+            .where(Run.kind == EVALUATE_KIND, Job.status == "succeeded",
+                   Run.id.in_(ids) | (model_run.in_(ids) & Run.archived_at.is_(None)))
             .order_by(Run.id.desc())).all()
         rows: dict[int, list[EvaluationRecord]] = {}
+        evaluation_ids = [evaluation_id for evaluation_id, _, _ in evaluations]
         for row in session.scalars(select(Evaluation).options(defer(Evaluation.per_sample))
-                                   .where(Evaluation.run_id.in_([e for e, _ in evaluations])).order_by(Evaluation.id)):
+                                   .where(Evaluation.run_id.in_(evaluation_ids)).order_by(Evaluation.id)):
             rows.setdefault(row.run_id, []).append(_evaluation_record(row, with_per_sample=False))
         speaking: dict[int, int] = {}  # run -> the evaluation run whose rows it shows
         trained: dict[int, int] = {}  # evaluation run -> its model run
         wanted = set(ids)
-        for evaluation_id, model_id in evaluations:  # newest first: the first that fits wins
+        archived = {evaluation_id for evaluation_id, _, is_archived in evaluations if is_archived}
+        for evaluation_id, model_id, _ in evaluations:  # newest first: the first that fits wins
             if model_id is not None:
                 trained[evaluation_id] = model_id
             if evaluation_id not in rows:
                 continue
             if evaluation_id in wanted:
                 speaking.setdefault(evaluation_id, evaluation_id)
-            if model_id in wanted:
+            if model_id in wanted and evaluation_id not in archived:
                 speaking.setdefault(model_id, evaluation_id)
         timed = {*ids, *(trained[run_id] for run_id in ids if run_id in trained)}
         fields = [Run.summary[name].as_float() for name in ("clean_acc", *STEP_TIME_FIELDS)]

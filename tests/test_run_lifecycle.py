@@ -61,7 +61,9 @@ def test_headlines_of_a_training_come_from_its_newest_unarchived_evaluation(url)
     assert headlines[other].evaluation_run_id is None and headlines[other].train_clean_acc == 0.7
     assert headlines[unrelated].evaluation_run_id == unrelated and headlines[unrelated].ms_per_sample is None
     store.archive_run(newest, url=url)
-    assert store.headline_results([model], url=url)[model].evaluation_run_id == first
+    headlines = store.headline_results([model, newest], url=url)
+    assert headlines[model].evaluation_run_id == first
+    assert headlines[newest].evaluation_run_id == newest  # shown with the archived: its own numbers
     assert store.headline_results([], url=url) == {}
 
 

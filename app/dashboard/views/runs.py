@@ -42,14 +42,14 @@ def table_rows(runs: Sequence[Mapping], headlines: Mapping[int, object] | None =
     headlines = headlines or {}
     rows = []
     for run in runs:
-        row = {"id": run["id"], "status": run["status"], "kind": run["kind"], "name": run["name"] or "",
+        row = {"id": run["id"], "status": run["status"],
+               **({"archived": bool(run.get("archived_at"))} if with_archived else {}),
+               "kind": run["kind"], "name": run["name"] or "",
                "progress": run["progress"] or 0.0,
                "eta": format_eta(run["eta_s"]) if run["status"] == "running" else "",
                **result_columns(headlines.get(run["id"])),
                "message": run["error"] or run["progress_message"], "tags": ", ".join(run["tags"]),
                "created": run["created_at"], "open": f"run?run={run['id']}"}
-        if with_archived:
-            row["archived"] = bool(run.get("archived_at"))
         rows.append(row)
     return rows
 
@@ -126,7 +126,7 @@ def live_table(query: dict, minimums: Mapping[str, float | None], every: float |
             "overhead": st.column_config.NumberColumn("overhead", format="%.2f×",
                                                       help="TASER's training step time over its base part"),
             "open": st.column_config.LinkColumn("open", display_text="details"),
-        }, key="runs.table", on_select=_remember_selection, selection_mode="multi-row")
+        }, key=_table_key(), on_select=_remember_selection, selection_mode="multi-row")
         selection_actions()
         _show_action_message()
         active = [run for run in runs if run["status"] in ACTIVE_STATES][:10]
@@ -144,8 +144,18 @@ def live_table(query: dict, minimums: Mapping[str, float | None], every: float |
     table()
 
 
+def _table_key() -> str:
+    # a new key draws the table without the ticks of rows that were just archived or deleted
+    return f"runs.table.{st.session_state.get('runs.table_generation', 0)}"
+
+
+def _forget_selection() -> None:
+    st.session_state["runs.selected"] = []
+    st.session_state["runs.table_generation"] = st.session_state.get("runs.table_generation", 0) + 1
+
+
 def _remember_selection() -> None:
-    positions = st.session_state["runs.table"]["selection"]["rows"]
+    positions = st.session_state[_table_key()]["selection"]["rows"]
     st.session_state["runs.selected"] = selected_ids(positions, st.session_state.get("runs.shown_ids", []))
 
 
@@ -264,6 +274,7 @@ def _delete(run_id: int) -> None:
     root = artifact_root()
     folder = resolve_under_root(run_dir_for(run_id, root).relative_to(root), root)
     shutil.rmtree(folder, ignore_errors=True)  # the rows are gone; a file left behind is only space
+    _forget_selection()
     st.session_state["runs.action_message"] = f"run #{run_id} deleted" if deleted else f"no run #{run_id}"
     st.session_state["runs.action_id"] = None
 
@@ -273,7 +284,7 @@ def _set_archived(run_ids: Sequence[int], archived: bool) -> None:
 
     change = store.archive_run if archived else store.restore_run
     done = [run_id for run_id in run_ids if change(run_id)]
-    st.session_state["runs.selected"] = []
+    _forget_selection()
     st.session_state["runs.action_message"] = (
         f"{'archived' if archived else 'restored'}: {', '.join(f'#{run_id}' for run_id in done) or 'nothing'}"
         + (" (shown again with “Show archived”)" if archived else ""))
