@@ -5,10 +5,10 @@ A run is one piece of work and its results (a training, an evaluation, a benchma
 config, name, tags, notes, summary, and when it was archived (hidden, not deleted). Its job is
 the queue entry that gets it executed, one job per run, and the only place its status and times
 are kept (a run recorded without being queued gets a succeeded job), so the two can never
-disagree. A job may wait for other runs to succeed (its
-dependencies). Metrics are append-only points unique on (run, key, step), so a resumed job that
-reports a step again overwrites instead of duplicating. Times are naive UTC. Artifact paths are
-relative to the artifact root, so a database and its artifact folder can move together.
+disagree. A job may wait for other runs to succeed (its dependencies). Metrics are append-only
+points unique on (run, key, step), so a resumed job that reports a step again overwrites instead
+of duplicating. Times are naive UTC. Artifact paths are relative to the artifact root, so a
+database and its artifact folder can move together.
 """
 
 from __future__ import annotations
