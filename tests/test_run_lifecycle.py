@@ -85,3 +85,24 @@ def test_only_an_archived_finished_run_is_deleted_with_its_rows(url):
     store.archive_run(queued, url=url)
     with pytest.raises(ValueError, match="queued"):
         store.delete_run(queued, url=url)
+
+
+def test_migration_0005_keeps_existing_runs_unarchived(url):
+    import sqlalchemy as sa
+    from alembic import command
+
+    from db.migrate import alembic_config
+
+    command.upgrade(alembic_config(url), "0004")
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("INSERT INTO runs (id, kind, name, config, tags, notes) "
+                                   "VALUES (1, 'train', 'old', '{}', '[]', '')"))
+        connection.execute(sa.text(
+            "INSERT INTO jobs (id, run_id, status, priority, attempts, max_attempts, cancel_requested, progress_step, "
+            "progress_total, progress_message, log_tail, created_at) "
+            "VALUES (1, 1, 'succeeded', 0, 1, 3, false, 0, 0, '', '', '2026-11-01 00:00:00')"))
+    engine.dispose()
+    command.upgrade(alembic_config(url), "head")
+    assert [(run["name"], run["archived_at"]) for run in store.list_runs(url=url)] == [("old", None)]
+    assert store.archive_run(1, url=url) and store.list_runs(url=url) == []
