@@ -146,6 +146,7 @@ def test_the_runs_table_shows_result_columns_that_filter(seeded):
     assert row_of(frame, seeded["eval plain"])["AA"] == 0.2
     assert pd.isna(row_of(frame, seeded["plain"])["overhead"])  # trained without the penalty
     assert row_of(frame, seeded["busy"])["status"] == "running"  # a word, no emoji box
+    assert row_of(frame, seeded["plain"])["clone"] == f"launch?clone={seeded['plain']}"
     at.number_input(key="runs.min.robust avg.").set_value(50.0).run()
     assert set(at.dataframe[0].value["id"]) == {seeded["taser"], seeded["eval taser"]}
 

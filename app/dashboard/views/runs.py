@@ -49,7 +49,7 @@ def table_rows(runs: Sequence[Mapping], headlines: Mapping[int, object] | None =
                "eta": format_eta(run["eta_s"]) if run["status"] == "running" else "",
                **result_columns(headlines.get(run["id"])),
                "message": run["error"] or run["progress_message"], "tags": ", ".join(run["tags"]),
-               "created": run["created_at"], "open": f"run?run={run['id']}"}
+               "created": run["created_at"], "open": f"run?run={run['id']}", "clone": f"launch?clone={run['id']}"}
         rows.append(row)
     return rows
 
@@ -126,6 +126,8 @@ def live_table(query: dict, minimums: Mapping[str, float | None], every: float |
             "overhead": st.column_config.NumberColumn("overhead", format="%.2f×",
                                                       help="TASER's training step time over its base part"),
             "open": st.column_config.LinkColumn("open", display_text="details"),
+            "clone": st.column_config.LinkColumn("clone", display_text="clone with edits",
+                                                 help="the Launch form pre-filled from this run"),
         }, key=_table_key(), on_select=_remember_selection, selection_mode="multi-row")
         selection_actions()
         _show_action_message()
