@@ -308,7 +308,8 @@ def headline_results(run_ids: Sequence[int], *, url: str | None = None) -> dict[
                 speaking.setdefault(evaluation_id, evaluation_id)
             if model_id in wanted and evaluation_id not in archived:
                 speaking.setdefault(model_id, evaluation_id)
-        timed = {*ids, *(trained[run_id] for run_id in ids if run_id in trained)}
+        # an evaluation's own summary (long per-sample lists) is never parsed: its times are its model's
+        timed = {trained.get(run_id, run_id) for run_id in ids}
         fields = [Run.summary[name].as_float() for name in ("clean_acc", *STEP_TIME_FIELDS)]
         summaries = {run_id: values for run_id, *values in
                      session.execute(select(Run.id, *fields).where(Run.id.in_(timed)))}

@@ -50,6 +50,7 @@ def test_headlines_of_a_training_come_from_its_newest_unarchived_evaluation(url)
     first = evaluation(url, model, 0.9, 0.4, 0.5)
     newest = evaluation(url, model, 0.9, 0.3, 0.2)
     unrelated = evaluation(url, other + 100, 0.5, 0.5, 0.5)
+    assert [run["id"] for run in store.list_runs(kind="evaluate", model_run=model, url=url)] == [newest, first]
     headlines = store.headline_results([model, other, newest, unrelated], url=url)
     assert headlines[model].evaluation_run_id == newest
     assert {row.attack: row.robust_accuracy for row in headlines[model].evaluations} == {"autoattack": 0.3,
