@@ -112,6 +112,7 @@ def test_filter_rows_keeps_rows_reaching_every_minimum():
             {"id": 3, "clean": 0.95, "robust avg.": 0.2}]
     assert [row["id"] for row in runs_view.filter_rows(rows, {"clean": 0.8, "robust avg.": None})] == [1, 3]
     assert [row["id"] for row in runs_view.filter_rows(rows, {"robust avg.": 0.3})] == [1]
+    assert [row["id"] for row in runs_view.filter_rows(rows, {"robust avg.": 0.2 + 1e-12})] == [1, 3]
     assert runs_view.filter_rows(rows, {}) == rows
 
 

@@ -136,7 +136,7 @@ def live_part(run_id: int) -> None:
             st.error(f"Failed: {run['error']}")
         series = store.metric_series([run_id]).get(run_id, {})
         if not series:
-            if not run["evaluations"]:  # an evaluation's numbers are above; it records no curves
+            if not run["evaluations"]:  # an evaluation records no curves; its numbers follow the header
                 st.caption("No metrics recorded.")
             return
         groups = group_keys(list(series))
@@ -181,7 +181,7 @@ def static_part(run_id: int) -> None:
                           for row in run["evaluations"]], hide_index=True)
         else:
             st.caption("No evaluation rows stored on this run: an `evaluate` run stores its own, and a "
-                       "training's evaluations are linked at the top of its page.")
+                       "training's evaluations are linked under its header.")
     with log_tab:
         st.code(run["log_tail"] or "(empty)", language=None)
     with files_tab:

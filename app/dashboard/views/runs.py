@@ -40,24 +40,22 @@ def table_rows(runs: Sequence[Mapping], headlines: Mapping[int, object] | None =
     """Rows for st.dataframe (pure): one per run, with a progress fraction, readable ETA and the
     result columns (numbers, so the table sorts them); `with_archived` adds whether it is archived."""
     headlines = headlines or {}
-    rows = []
-    for run in runs:
-        row = {"id": run["id"], "status": run["status"],
-               **({"archived": bool(run.get("archived_at"))} if with_archived else {}),
-               "kind": run["kind"], "name": run["name"] or "",
-               "progress": run["progress"] or 0.0,
-               "eta": format_eta(run["eta_s"]) if run["status"] == "running" else "",
-               **result_columns(headlines.get(run["id"])),
-               "message": run["error"] or run["progress_message"], "tags": ", ".join(run["tags"]),
-               "created": run["created_at"], "open": f"run?run={run['id']}", "clone": f"launch?clone={run['id']}"}
-        rows.append(row)
-    return rows
+    return [{
+        "id": run["id"], "status": run["status"],
+        **({"archived": bool(run.get("archived_at"))} if with_archived else {}),
+        "kind": run["kind"], "name": run["name"] or "", "progress": run["progress"] or 0.0,
+        "eta": format_eta(run["eta_s"]) if run["status"] == "running" else "",
+        **result_columns(headlines.get(run["id"])),
+        "message": run["error"] or run["progress_message"], "tags": ", ".join(run["tags"]),
+        "created": run["created_at"], "open": f"run?run={run['id']}", "clone": f"launch?clone={run['id']}",
+    } for run in runs]
 
 
 def filter_rows(rows: list[dict], minimums: Mapping[str, float | None]) -> list[dict]:
     """The rows whose result columns reach every given minimum (fractions); a row without the
-    number does not."""
-    wanted = {column: low for column, low in minimums.items() if low is not None}
+    number does not. A value equal to the minimum up to rounding (55% typed, 0.5499999 stored)
+    reaches it."""
+    wanted = {column: low - 1e-9 for column, low in minimums.items() if low is not None}
     return [row for row in rows if all(row.get(column) is not None and row[column] >= low
                                        for column, low in wanted.items())]
 
