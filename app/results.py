@@ -30,6 +30,16 @@ def accuracies_from_rows(rows: Sequence[Mapping]) -> dict[int, dict]:
     return runs
 
 
+def in_run_overhead(ms_per_sample: float | None, ms_per_sample_without_penalty: float | None,
+                    penalty_ms_per_sample: float | None) -> float | None:
+    """TASER's whole step over its base part, both timed inside the same steps of one run (the
+    honest overhead on a shared machine; a ratio of two runs also divides their machines' load).
+    None for a run without the penalty."""
+    if not ms_per_sample or not ms_per_sample_without_penalty or not penalty_ms_per_sample:
+        return None
+    return ms_per_sample / ms_per_sample_without_penalty
+
+
 def robustness_rows(labelled: Sequence[tuple[str, Mapping]]) -> tuple[list[dict], list[dict]]:
     """(table rows with 95% bootstrap CIs, bar-chart rows) for evaluation summaries."""
     table, bars = [], []

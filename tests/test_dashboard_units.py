@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.dashboard.forms import error_messages, field_specs, list_to_text, text_to_list, text_to_optional
 from app.dashboard.presets import DEFAULTS, apply_preset, presets_for
-from app.dashboard.views.compare import config_diff, side_by_side
+from app.dashboard.views.compare import config_diff
 from app.figures.alignment import alignment_histograms, score_field_figure
 from app.figures.curves import group_keys, metric_curves
 from app.figures.extrapolation import error_vs_lambda, predictions_figure, single_fit_figure
@@ -183,13 +183,6 @@ def test_presets_apply_only_known_fields():
     values, unknown = apply_preset(_Config, {"steps": 3, "nope": 1})
     assert values["steps"] == 3 and values["inner"] == {"k": 1} and unknown == ["nope"]
     assert "source" not in values  # required fields have no default to prefill
-
-
-def test_side_by_side_joins_last_metrics_and_summary_numbers():
-    rows = side_by_side({1: {"loss": 0.5}, 2: {"loss": 0.7, "lr": 0.1}},
-                        {1: {"clean_acc": 0.9, "note": "x", "flag": True}, 2: None}, [(1, "a"), (2, "b")])
-    assert rows == [{"metric": "loss", "a": 0.5, "b": 0.7}, {"metric": "lr", "a": None, "b": 0.1},
-                    {"metric": "result.clean_acc", "a": 0.9, "b": None}]
 
 
 def test_paper_vs_ours_pairs_every_reported_cell():

@@ -16,7 +16,12 @@ import streamlit as st
 
 log = logging.getLogger("taser.dashboard")
 
-STATUS_ICONS = {"queued": "⏳", "running": "▶️", "succeeded": "✅", "failed": "❌", "cancelled": "⏹️"}
+# Streamlit's Material icons, drawn from its own font: emoji come out as empty boxes where the
+# system has no emoji font. They render in markdown (headers, captions, progress text, labels);
+# dataframe cells do not render markdown, so tables show the status word alone.
+STATUS_ICONS = {"queued": ":material/schedule:", "running": ":material/play_circle:",
+                "succeeded": ":material/check_circle:", "failed": ":material/error:",
+                "cancelled": ":material/cancel:"}
 
 
 class NotAvailable(Exception):
