@@ -106,15 +106,17 @@ def test_html_exported_from_the_dashboard_carries_real_colours(downloads):
 def test_exportable_leaves_the_shown_figure_alone_and_draws_svg():
     import streamlit  # noqa: F401 - makes Streamlit's template the default, as in the dashboard
 
-    from app.figures.curves import metric_curves
+    import plotly.graph_objects as go
+
     from app.figures.export import exportable
 
-    shown = metric_curves({"#1": {"loss": [(0, 1.0), (1, 0.5)], "acc": [(0, 0.1), (1, 0.4)]}}, ["loss", "acc"])
-    assert {trace.type for trace in shown.data} == {"scattergl"}  # what the dashboard draws
+    # a WebGL line (what the curves drew before they were SVG) beside a bar chart's trace
+    shown = go.Figure([go.Scattergl(x=[0, 1], y=[1.0, 0.5], mode="lines", name="loss"),
+                       go.Bar(x=["a", "b"], y=[0.1, 0.4], name="acc")])
     before = shown.to_json()
     exported = exportable(shown)
     assert shown.to_json() == before
-    assert {trace.type for trace in exported.data} == {"scatter"}
+    assert [trace.type for trace in exported.data] == ["scatter", "bar"]
     assert [list(trace.y) for trace in exported.data] == [list(trace.y) for trace in shown.data]
     assert not PLACEHOLDER.search(exported.to_json())
 
