@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from collections.abc import Mapping, Sequence
 
 import plotly.graph_objects as go
@@ -101,13 +103,16 @@ def train_step_figure(rows: Sequence[Mapping], laplacian: str = "none") -> go.Fi
     for col, (model, device) in enumerate(groups, start=1):
         here = [row for row in mine if row["model"] == model and row["device"] == device]
         methods = list(dict.fromkeys(row["method"] for row in here))
-        for score, colour in SCORE_COLOURS.items():
-            bars = {row["method"]: row for row in here if row["score"] == score}
+        for (score, colour), batchnorm in itertools.product(SCORE_COLOURS.items(), ("running", "batch")):
+            bars = {row["method"]: row for row in here
+                    if row["score"] == score and (row.get("batchnorm") or "running") == batchnorm}
             if not bars:
                 continue
+            name = score if batchnorm == "running" else f"{score}, penalty on batch BN statistics"
             ys = [bars[m]["ratio"] if m in bars else None for m in methods]
             fig.add_trace(go.Bar(
-                x=methods, y=ys, name=score, marker_color=colour, legendgroup=score, showlegend=col == 1,
+                x=methods, y=ys, name=name, marker_color=colour, legendgroup=name, showlegend=col == 1,
+                marker_opacity=1.0 if batchnorm == "running" else 0.55,
                 marker_pattern_shape=["x" if m in bars and warnings[id(bars[m])] else "" for m in methods],
                 hovertext=[warnings[id(bars[m])] or None if m in bars else None for m in methods],
                 error_y={"type": "data", "symmetric": False,
