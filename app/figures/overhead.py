@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-
 from collections.abc import Mapping, Sequence
 
 import plotly.graph_objects as go
