@@ -69,3 +69,21 @@ def test_prints_logs_warnings_c_and_subprocess_output_reach_the_log_while_the_jo
     assert all(log.count(line) == (2 if line == "chatty: a warning" else 1) for line in LINES), log
     assert "progress 1/2: waiting for release" in log and "progress 2/2: done" in log
     assert all(line in job.log_tail for line in LINES)
+
+
+def test_the_run_page_log_tab_reads_the_tail_again_while_the_job_is_active(queue_db):
+    pytest.importorskip("streamlit.testing.v1")
+    from tests.test_dashboard_pages import assert_clean, open_page
+
+    job_id = store.submit_job("count", {"steps": 1})
+    store.append_log_tail(job_id, "first line\n")
+    at = open_page("run", {"run": str(store.get_job(job_id).run_id)})
+    assert_clean(at)
+    assert any("first line" in code.value for code in at.code)
+    assert any("live: refreshed every 2 s" in caption.value for caption in at.caption)
+    store.append_log_tail(job_id, "second line\n")
+    at.run()
+    assert any("first line\nsecond line" in code.value for code in at.code)
+    store.request_cancel(job_id)  # a queued job is cancelled at once: the page stops refreshing
+    at.run()
+    assert not any("live: refreshed" in caption.value for caption in at.caption)
