@@ -15,6 +15,7 @@ METRIC_GROUPS: dict[str, tuple[str, ...]] = {
     "schedule": ("lambda", "lr"),
     "stein": ("stein_",),
     "accuracy": ("acc", "accuracy"),
+    "system": ("system/",),
 }
 
 

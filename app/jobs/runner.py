@@ -13,7 +13,8 @@ journal into the database as the database allows. A worker that dies, or a datab
 away, therefore loses no point: the next attempt's worker copies the whole journal again
 (points are keyed by run, key and step, so copying twice changes nothing).
 
-Messages child -> worker: ("progress", step, total, message), ("checkpoint", path, step), then
+Messages child -> worker: ("progress", step, total, message), ("checkpoint", path, step),
+("system", {metric: value}) (this process's GPU use, now and then, while it uses CUDA), then
 exactly one of ("succeeded", summary, evaluations), ("stopped", summary, evaluations),
 ("failed", reason). A summary has been validated against the kind's Result
 (`app.jobs.validate_result`): it is `Result.stored()`, and `evaluations` its
@@ -47,6 +48,7 @@ ALLOCATION_FAILURES = ("defaultcpuallocator: can't allocate", "cannot allocate m
 # (the message, numbers aside) or this long after the last one.
 PROGRESS_LOG_INTERVAL_S = 10.0
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+GPU_REPORT_INTERVAL_S = 10.0  # as often as the worker samples the rest
 
 
 @dataclass(frozen=True)
@@ -75,10 +77,24 @@ class WorkerContext(Callbacks):
         self._conn = conn
         self._journal = JsonLinesWriter(self.run_dir / METRICS_JOURNAL)
         self._progress_logged: tuple[float, str] | None = None
+        self._gpu_reported = float("-inf")
 
     def on_progress(self, step: int, total: int, message: str = "") -> None:
         self._conn.send(("progress", int(step), int(total), str(message)))
         self._log_progress(int(step), int(total), str(message))
+        self.report_gpu()
+
+    def report_gpu(self, now: bool = False) -> None:
+        """This process's GPU use to the worker (only the job's process can read it), at most
+        every GPU_REPORT_INTERVAL_S unless `now`; nothing while CUDA is not in use."""
+        if not now and time.monotonic() - self._gpu_reported < GPU_REPORT_INTERVAL_S:
+            return
+        from app.system_metrics import gpu_usage
+
+        self._gpu_reported = time.monotonic()
+        usage = gpu_usage()
+        if usage:
+            self._conn.send(("system", usage))
 
     def _log_progress(self, step: int, total: int, message: str) -> None:
         now, phase = time.monotonic(), "".join(c for c in message if not c.isdigit())
@@ -97,6 +113,7 @@ class WorkerContext(Callbacks):
         if len(finite) < len(values):  # databases and plots choke on NaN/inf: keep them out
             bad = sorted(set(values) - set(finite))
             print(f"step {step}: non-finite metric values not stored: {bad}", flush=True)
+        self.report_gpu()
 
     def on_checkpoint(self, path, step: int) -> None:
         self._conn.send(("checkpoint", str(path), int(step)))
@@ -127,6 +144,7 @@ def child_main(spec: JobSpec, conn) -> None:
         kind = get_kind(spec.kind)
         config = validate_config(spec.kind, spec.config)
         result = validate_result(spec.kind, kind.run(config, ctx))
+        ctx.report_gpu(now=True)  # its peak, before the worker's last sample
         outcome = "stopped" if ctx.stop_seen else "succeeded"
         if result is None:
             conn.send((outcome, None, []))
