@@ -67,3 +67,53 @@ def test_system_metrics_are_their_own_chart_group():
     groups = group_keys(["loss", "system/cpu_percent", "system/rss_mb", "clean_acc"])
     assert groups["system"] == ["system/cpu_percent", "system/rss_mb"]
     assert "other" not in groups
+
+
+class _FakeCuda:
+    """torch.cuda as a process using CUDA sees it, on a machine where NVML is not installed."""
+
+    MB = 1024 * 1024
+
+    def is_initialized(self):
+        return True
+
+    def current_device(self):
+        return 0
+
+    def memory_allocated(self, device):
+        return 300 * self.MB
+
+    def memory_reserved(self, device):
+        return 512 * self.MB
+
+    def max_memory_allocated(self, device):
+        return 400 * self.MB
+
+    def utilization(self, device):
+        raise ModuleNotFoundError("pynvml does not seem to be installed")
+
+
+def test_a_job_using_cuda_reports_its_gpu_memory_to_the_worker(monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    from app.jobs.runner import JobSpec, WorkerContext
+
+    monkeypatch.setitem(sys.modules, "torch", SimpleNamespace(cuda=_FakeCuda()))
+    usage = gpu_usage()
+    assert usage == {"system/gpu_memory_mb": 300.0, "system/gpu_reserved_mb": 512.0,
+                     "system/gpu_peak_memory_mb": 400.0}  # no utilisation without NVML, no error
+
+    class Pipe:
+        sent: list = []
+
+        def send(self, message):
+            self.sent.append(message)
+
+    spec = JobSpec(job_id=1, run_id=1, kind="count", config={}, run_dir=str(tmp_path), resume_checkpoint=None,
+                   log_path=str(tmp_path / "job.log"), attempt=1, worker_pid=0)
+    ctx = WorkerContext(spec, Pipe())
+    ctx.on_progress(1, 3)
+    ctx.on_progress(2, 3)  # within the report interval: progress only
+    assert [message for message in Pipe.sent if message[0] == "system"] == [("system", usage)]
+    ctx.report_gpu(now=True)  # as the job ends
+    assert [message[0] for message in Pipe.sent].count("system") == 2
