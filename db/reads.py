@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import defer
 
 from db.entities import (
@@ -197,19 +197,41 @@ def metric_keys(run_ids: int | Sequence[int], *, url: str | None = None) -> list
 def metric_series(run_ids: Sequence[int], keys: Sequence[str] | None = None,
                   max_points: int = 2000, *, url: str | None = None) -> dict[int, dict[str, list[tuple[int, float]]]]:
     """{run_id: {key: [(step, value), ...]}} in step order, each series thinned to about
-    `max_points` evenly spaced points (always keeping the last; 0: all), so plots stay fast."""
+    `max_points` evenly spaced points (always keeping the last; 0: all), so plots stay fast.
+
+    The database does the thinning (what `thin` does), so a long run sends only its plot's
+    points: series are counted first (from the (run, key, step) index), the short ones read
+    whole in one query, each long one by rank, reading the table only for the ranks it keeps."""
     if not run_ids:
         return {}
-    query = select(Metric.run_id, Metric.key, Metric.step, Metric.value).where(
-        Metric.run_id.in_(list(run_ids)))
-    if keys is not None:
-        query = query.where(Metric.key.in_(list(keys)))
+    where = [Metric.run_id.in_(list(run_ids))] + ([Metric.key.in_(list(keys))] if keys is not None else [])
     series: dict[int, dict[str, list[tuple[int, float]]]] = {}
     with read_session(url) as session:
-        for run_id, key, step, value in session.execute(query.order_by(Metric.run_id, Metric.key, Metric.step)):
-            series.setdefault(run_id, {}).setdefault(key, []).append((step, value))
-    return {run_id: {key: thin(points, max_points) for key, points in by_key.items()}
-            for run_id, by_key in series.items()}
+        counts = session.execute(select(Metric.run_id, Metric.key, func.count()).where(*where)
+                                 .group_by(Metric.run_id, Metric.key).order_by(Metric.run_id, Metric.key)).all()
+        short: dict[int, list[str]] = {}
+        for run_id, key, count in counts:
+            series.setdefault(run_id, {})[key] = []
+            if max_points <= 0 or count <= max_points:
+                short.setdefault(run_id, []).append(key)
+        if short:
+            whole = select(Metric.run_id, Metric.key, Metric.step, Metric.value).where(
+                or_(*(and_(Metric.run_id == run_id, Metric.key.in_(mine)) for run_id, mine in short.items())))
+            for run_id, key, step, value in session.execute(whole.order_by(Metric.step)):
+                series[run_id][key].append((step, value))
+        for run_id, key, count in counts:
+            if max_points > 0 and count > max_points:
+                series[run_id][key] = _thinned_series(session, run_id, key, count, max_points)
+    return series
+
+
+def _thinned_series(session, run_id: int, key: str, count: int, max_points: int) -> list[tuple[int, float]]:
+    stride = -(-count // max_points)
+    ranked = (select(Metric.id, func.row_number().over(order_by=Metric.step).label("rank"))
+              .where(Metric.run_id == run_id, Metric.key == key).subquery())
+    kept = select(ranked.c.id).where(((ranked.c.rank - 1) % stride == 0) | (ranked.c.rank == count))
+    return [tuple(row) for row in session.execute(
+        select(Metric.step, Metric.value).where(Metric.id.in_(kept)).order_by(Metric.step))]
 
 
 def run_metrics(run_id: int, keys: Sequence[str] | None = None, *,
@@ -219,6 +241,8 @@ def run_metrics(run_id: int, keys: Sequence[str] | None = None, *,
 
 
 def thin(points: list, max_points: int) -> list:
+    """Every stride-th point and the last, at most about `max_points`: what `metric_series` keeps
+    in the database, for series already in memory."""
     if max_points <= 0 or len(points) <= max_points:
         return points
     stride = -(-len(points) // max_points)

@@ -116,6 +116,24 @@ def test_merged_reads_serve_both_old_uses(sqlite_or_postgres_url):
            {k: v for k, v in full.items() if k not in ("config", "summary")}
 
 
+
+def test_metric_series_thins_in_the_database_as_thin_does(sqlite_or_postgres_url):
+    url = sqlite_or_postgres_url
+    runs = [store.get_job(store.submit_job("noop", {}, url=url), url=url).run_id for _ in range(2)]
+    lengths = {"loss": 10, "lr": 7, "once": 1}  # uneven steps, logged out of order
+    for offset, run_id in enumerate(runs):
+        for key, length in lengths.items():
+            steps = [3 * step + offset for step in range(length)]
+            store.log_metric_points(run_id, [(step, {key: step / 7}) for step in reversed(steps)], url=url)
+    every = store.metric_series(runs, max_points=0, url=url)
+    assert [len(every[runs[0]][key]) for key in lengths] == [10, 7, 1]
+    for max_points in (1, 2, 3, 4, 6, 7, 9, 10, 50):
+        assert store.metric_series(runs, max_points=max_points, url=url) == {
+            run_id: {key: store.thin(points, max_points) for key, points in by_key.items()}
+            for run_id, by_key in every.items()}, max_points
+    assert store.metric_series(runs, ["lr"], max_points=3, url=url)[runs[1]] == {
+        "lr": [(1, 1 / 7), (10, 10 / 7), (19, 19 / 7)]}
+
 def _upgrade(url: str, revision: str) -> None:
     from alembic import command
 
