@@ -367,3 +367,15 @@ def test_the_evaluate_form_can_be_queued_as_it_loads(seeded):
     assert any("Queued job" in item.value for item in at.success)
     newest = store.list_runs(light=True, limit=1)[0]
     assert store.runs_by_id([newest["id"]])[0]["config"]["iteration_check"] == [10, 100]
+
+
+@pytest.mark.skipif(not engine_available("taser_engine.overhead"), reason="overhead engine not installed")
+def test_figure_html_exports_are_built_on_click_not_on_load(seeded, monkeypatch):
+    from plotly.basedatatypes import BaseFigure
+
+    built = []
+    monkeypatch.setattr(BaseFigure, "to_html", lambda self, *args, **kwargs: built.append(self) or "")
+    at = open_page("overhead")
+    assert_clean(at)
+    assert [b.label for b in at.get("download_button")].count("Figure (HTML)") == 2
+    assert built == []

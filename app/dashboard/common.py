@@ -141,7 +141,10 @@ def exports(stem: str, table: list[dict], figure) -> None:
     columns[1].download_button("Markdown", text_tables.to_markdown(table), file_name=f"{stem}.md", key=f"{stem}.md")
     columns[2].download_button("LaTeX", text_tables.to_latex(table, caption=stem), file_name=f"{stem}.tex",
                                key=f"{stem}.tex")
-    columns[3].download_button("Figure (HTML)", figure_html(figure), file_name=f"{stem}.html", key=f"{stem}.html")
+    # built on click: a self-contained page carries all of plotly.js (~5 MB), too much to build
+    # on every page load for a download that is rarely taken
+    columns[3].download_button("Figure (HTML)", lambda: figure_html(figure), file_name=f"{stem}.html",
+                               mime="text/html", key=f"{stem}.html")
     if columns[4].button("Figure (PNG)", key=f"{stem}.png_make"):
         try:
             from app.figures.export import png_bytes
