@@ -10,10 +10,12 @@ points, then measures each page two ways, several times, and reports median, min
 The target is under 2 s per page. Timings are reported, not asserted.
 
     PYTHONPATH=$PWD .venv/bin/python benchmarks/dashboard_render.py [--runs 500] [--points 200000]
-        [--repeats 3] [--port 8616] [--no-browser] [--code DIR] [--json benchmarks/results/dashboard_render.json]
+        [--repeats 3] [--passes 2] [--port 8616] [--no-browser] [--code DIR] [--before DIR --before-label TEXT]
+        [--json benchmarks/results/dashboard_render.json]
 
-`--code DIR` seeds and serves another checkout (e.g. an older commit unpacked with `git archive`)
-with this script, so a before/after pair is measured the same way on the same machine.
+`--before DIR` measures another checkout (e.g. an older commit unpacked with `git archive`) the
+same way on a database of its own seeded the same way, its dashboard passes alternating with
+this one's (ABBA), so a before/after pair shares the machine's load; see benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -187,48 +189,98 @@ def spread(values: list[float]) -> dict[str, float]:
     return {"median_s": statistics.median(values), "min_s": min(values), "max_s": max(values)}
 
 
+def seed_database(db: Path, n_runs: int, n_points: int) -> tuple[str, dict, float]:
+    url = f"sqlite:///{db}"
+    os.environ["TASER_DATABASE_URL"] = url
+    os.environ["TASER_ARTIFACT_ROOT"] = str(db.parent / "artifacts")
+    start = time.perf_counter()
+    seeded = seed(url, n_runs, n_points)
+    return url, seeded, time.perf_counter() - start
+
+
+def measure_before(code: Path, folder: Path, args) -> dict:
+    """Script times of another checkout, seeded and rendered in a process of its own (its modules
+    cannot share this one's), on a database of its own at folder/bench.db."""
+    out = folder / "result.json"
+    subprocess.run([sys.executable, __file__, "--code", str(code), "--db", str(folder / "bench.db"), "--no-browser",
+                    "--runs", str(args.runs), "--points", str(args.points), "--repeats", str(args.repeats),
+                    "--json", str(out)], check=True, env={**os.environ, "PYTHONPATH": str(code)})
+    return json.loads(out.read_text())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=500)
     parser.add_argument("--points", type=int, default=200_000)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3, help="script runs per page; page loads per page and pass")
+    parser.add_argument("--passes", type=int, default=2,
+                        help="dashboard starts per checkout (alternating with --before), each with its first visits")
     parser.add_argument("--port", type=int, default=8616, help="where the benchmark's dashboard listens")
     parser.add_argument("--no-browser", action="store_true", help="script times only (no Chromium)")
     parser.add_argument("--code", type=Path, default=REPO_ROOT, help="the checkout to seed and serve")
+    parser.add_argument("--before", type=Path, help="another checkout measured the same way, interleaved")
+    parser.add_argument("--before-label", default="", help="what --before is (e.g. a commit), for the JSON")
+    parser.add_argument("--db", type=Path, help="seed this database file (default: a temporary folder)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     code = args.code.resolve()
     sys.path.insert(0, str(code))
     folder = Path(tempfile.mkdtemp(prefix="taser-dashboard-bench-"))
-    url = f"sqlite:///{folder / 'bench.db'}"
-    os.environ["TASER_DATABASE_URL"] = url
-    os.environ["TASER_ARTIFACT_ROOT"] = str(folder / "artifacts")
-    start = time.perf_counter()
-    seeded = seed(url, args.runs, args.points)
-    seed_s = time.perf_counter() - start
-    times = render_times(code / "app" / "dashboard" / "main.py", args.repeats, seeded["first_run"])
-    rows = [{"page": page, **spread(values)} for page, values in times.items()]
+    load_before = os.getloadavg()[0]
+    url, seeded, seed_s = seed_database(args.db or folder / "bench.db", args.runs, args.points)
     print(f"seeded {seeded['runs']} runs and {seeded['metric_points']} metric points in {seed_s:.1f} s")
-    result = {"seed": seeded, "seed_wall_s": seed_s, "repeats": args.repeats, "pages": rows}
+    times = render_times(code / "app" / "dashboard" / "main.py", args.repeats, seeded["first_run"])
+    result = {"seed": seeded, "seed_wall_s": seed_s, "repeats": args.repeats,
+              "pages": [{"page": page, **spread(values)} for page, values in times.items()]}
+    before = None
+    if args.before:
+        (folder / "before").mkdir()
+        before = {"label": args.before_label or args.before.name, **measure_before(args.before.resolve(),
+                                                                                 folder / "before", args)}
     if not args.no_browser:
-        first, ttc = browser_times(code, url, folder / "artifacts", args.port, args.repeats, seeded["first_run"])
-        result["time_to_content"] = [{"page": page, **spread(values), "first_s": first[page]}
-                                     for page, values in ttc.items()]
-    print(f"{'page':<15}{'script median':>14}{'min–max':>14}" + ("" if args.no_browser else
-          f"{'content median':>16}{'min–max':>14}{'first':>8}"))
-    for index, row in enumerate(rows):
-        line = f"{row['page']:<15}{row['median_s']:>14.3f}{row['min_s']:>7.2f}–{row['max_s']:<6.2f}"
-        if not args.no_browser:
-            ttc_row = result["time_to_content"][index]
-            line += f"{ttc_row['median_s']:>16.3f}{ttc_row['min_s']:>7.2f}–{ttc_row['max_s']:<6.2f}{ttc_row['first_s']:>8.2f}"
-        print(line)
-    measured = result.get("time_to_content", rows)
-    worst = max(measured, key=lambda row: row["max_s"])
-    print(f"slowest: {worst['page']} ({worst['max_s']:.2f} s); target: every page under 2 s")
+        targets = {"after": (code, url, seeded)}
+        if before:
+            targets["before"] = (args.before.resolve(), f"sqlite:///{folder / 'before' / 'bench.db'}", before["seed"])
+        firsts = {label: {page: [] for page in PAGES} for label in targets}
+        loads = {label: {page: [] for page in PAGES} for label in targets}
+        for index in range(args.passes):  # ABBA: drift in the machine's load falls on both alike
+            for label in (list(targets) if index % 2 == 0 else list(targets)[::-1]):
+                target_code, target_url, target_seed = targets[label]
+                first, ttc = browser_times(target_code, target_url, Path(target_url[len("sqlite:///"):]).parent / "artifacts",
+                                           args.port, args.repeats, target_seed["first_run"])
+                for page in PAGES:
+                    firsts[label][page].append(first[page])
+                    loads[label][page] += ttc[page]
+        for label, mine in (("after", result), ("before", before)):
+            if label in targets:
+                mine["time_to_content"] = [{"page": page, **spread(loads[label][page]),
+                                            "first_s": statistics.median(firsts[label][page]),
+                                            "samples": len(loads[label][page])} for page in PAGES]
+    result["load_average"] = {"start": load_before, "end": os.getloadavg()[0], "cpus": os.cpu_count()}
+    if before:
+        result["before"] = before
+    report(result)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2))
     return 0
+
+
+def report(result: dict) -> None:
+    before = result.get("before") or {}
+    columns = [("script", result["pages"]), ("content", result.get("time_to_content")),
+               ("script before", before.get("pages")), ("content before", before.get("time_to_content"))]
+    columns = [(name, {row["page"]: row for row in rows}) for name, rows in columns if rows]
+    print(f"{'page':<14}" + "".join(f"{name + ' s, median (min–max)':>34}" for name, _ in columns))
+    for page in PAGES:
+        cells = (f"{row['median_s']:.2f} ({row['min_s']:.2f}–{row['max_s']:.2f})"
+                 for row in (by_page[page] for _, by_page in columns))
+        print(f"{page:<14}" + "".join(f"{cell:>34}" for cell in cells))
+    measured = result.get("time_to_content", result["pages"])
+    worst = max(measured, key=lambda row: row["median_s"])
+    print(f"slowest median: {worst['page']} ({worst['median_s']:.2f} s); target: every page under 2 s; "
+          f"load average {result['load_average']['start']:.1f} -> {result['load_average']['end']:.1f} "
+          f"on {result['load_average']['cpus']} CPUs")
 
 
 if __name__ == "__main__":
