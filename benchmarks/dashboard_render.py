@@ -271,11 +271,12 @@ def report(result: dict) -> None:
     columns = [("script", result["pages"]), ("content", result.get("time_to_content")),
                ("script before", before.get("pages")), ("content before", before.get("time_to_content"))]
     columns = [(name, {row["page"]: row for row in rows}) for name, rows in columns if rows]
-    print(f"{'page':<14}" + "".join(f"{name + ' s, median (min–max)':>34}" for name, _ in columns))
+    print("seconds per page: median (min–max)")
+    print(f"{'page':<14}" + "".join(f"{name:>24}" for name, _ in columns))
     for page in PAGES:
         cells = (f"{row['median_s']:.2f} ({row['min_s']:.2f}–{row['max_s']:.2f})"
                  for row in (by_page[page] for _, by_page in columns))
-        print(f"{page:<14}" + "".join(f"{cell:>34}" for cell in cells))
+        print(f"{page:<14}" + "".join(f"{cell:>24}" for cell in cells))
     measured = result.get("time_to_content", result["pages"])
     worst = max(measured, key=lambda row: row["median_s"])
     print(f"slowest median: {worst['page']} ({worst['median_s']:.2f} s); target: every page under 2 s; "
