@@ -5,7 +5,8 @@ points, then measures each page two ways, several times, and reports median, min
 - script time: the page run once with Streamlit's AppTest (what the server spends);
 - time to content: in headless Chromium against `taser dashboard --no-worker` on that database,
   from navigation start until the main content has drawn (the h1 present, the script run over,
-  Streamlit's status widget gone, every Plotly chart drawn): what a user waits for. The first
+  Streamlit's status widget gone, no element still loading, every Plotly chart drawn): what a
+  user waits for. The first
   visit of each page is reported apart (`first_s`): it pays the server's one-off imports.
 The target is under 2 s per page. Timings are reported, not asserted.
 
@@ -120,11 +121,14 @@ def render_times(main_script: Path, repeats: int, run_id: int) -> dict[str, list
 
 
 # Drawn: the page's title is there, its script run is over (Streamlit marks the app root), the
-# "running" status widget has gone and every Plotly chart has its SVG layer. Returns the time
-# since navigation start (performance.now()), so the clock is the browser's own.
+# "running" status widget has gone, no element is still a skeleton (Streamlit loads the code of
+# some elements, Plotly charts among them, only when a page first shows one) and every Plotly
+# chart has its SVG layer. Returns the time since navigation start (performance.now()), so the
+# clock is the browser's own.
 CONTENT_DRAWN = """() => {
   const app = document.querySelector('[data-testid="stApp"]');
   const done = app && app.getAttribute('data-test-script-state') === 'notRunning'
+    && !document.querySelector('[data-testid="stSkeleton"]')
     && document.querySelector('[data-testid="stMain"] h1')
     && !document.querySelector('[data-testid="stStatusWidget"]')
     && [...document.querySelectorAll('[data-testid="stPlotlyChart"]')].every(c => c.querySelector('.main-svg'));
