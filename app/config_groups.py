@@ -4,7 +4,8 @@
 finds it: job configs share field names (`epochs`, `batch_size`, `dataset` mean the same in every
 kind), so one table per field name serves every kind, with per-kind exceptions where a shared name
 means something else (an evaluation's `batch_size` is a resource, not an optimisation setting).
-A field in no group lands in "other", so a field added to a config is shown, never lost.
+Within a group, fields come in the table's order. A field in no group lands in "other", so a
+field added to a config is shown, never lost.
 """
 
 from __future__ import annotations
@@ -83,6 +84,13 @@ _GROUP_OF = {name: group for group, names in FIELD_GROUPS.items() for name in na
 def group_of(name: str, kind: str = "") -> str:
     """The form group of field `name` in job kind `kind` ("other" when the table does not place it)."""
     return KIND_GROUPS.get(kind, {}).get(name) or _GROUP_OF.get(name, "other")
+
+
+def place_in_group(name: str, group: str) -> int:
+    """Where `name` comes within its group: the table's order, fields it does not list last (in
+    declaration order, as sorting is stable)."""
+    names = FIELD_GROUPS.get(group, ())
+    return names.index(name) if name in names else len(names)
 
 
 def label_of(name: str) -> str:

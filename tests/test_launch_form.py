@@ -24,6 +24,9 @@ def test_train_fields_are_grouped_labelled_and_keep_their_flag():
                                                         "resources")
     assert specs["lr"].label == "learning rate" and "flag `--lr`" in specs["lr"].where
     assert specs["score_model_run"].widget == "run" and specs["kind"].widget == "fixed"
+    # a choice that may be None is still a choice: a drop-down with "default (None)" first
+    assert (specs["arch"].widget, specs["arch"].inner, specs["augment"].inner) == ("optional", "select", "checkbox")
+    assert specs["penalty"].flag == ""  # a nested model has no flag; its fields have one each
     nested = {child.name: child for child in specs["penalty"].children}
     assert nested["num_probes"].flag == "--num-probes"  # the flag the penalty field names (as `taser train`)
     # a field the table does not place is still shown, under "other"
@@ -99,6 +102,7 @@ def test_a_cloned_run_is_queued_with_one_field_changed(launch_page):
     assert at.text_input(key=f"{prefix}.name").value == "count-b (copy)"
     assert at.text_input(key=f"{prefix}.tags").value == "b, lr"
     at.number_input(key=f"{prefix}.steps").set_value(7)
+    assert at.number_input(key=f"{prefix}.x0").value == 2.0
     queue(at)
     assert any("Queued job" in item.value for item in at.success)
     new, old = store.list_runs(limit=1)[0], store.runs_by_id([source])[0]

@@ -2,8 +2,8 @@
 
 `field_specs` reads the class through `app.config_fields` (as the CLI's flags do): one `FieldSpec`
 per field with its widget type.
-`render_form` draws the widgets (numbers, checkboxes, Literal and registry names -> selectbox, lists ->
-comma text, optional values -> text where empty means None, run references -> a picker of runs,
+`render_form` draws the widgets (numbers, checkboxes, Literal and registry names -> selectbox, lists of
+them -> multiselect, other lists -> comma text, optional values -> text where empty means None, run references -> a picker of runs,
 nested models -> their own block) in the groups of `app.config_groups`, and returns the raw values
 plus one placeholder per field, where validation errors are shown next to it.
 """
@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from app.commands._flags import flag_name
 from app.config_fields import ConfigField, config_fields
-from app.config_groups import GROUP_TITLES, GROUPS, group_of, label_of
+from app.config_groups import GROUP_TITLES, GROUPS, group_of, label_of, place_in_group
 from app.jobs import RUN_REFERENCE_FIELDS
 
 # "run": a run id picked from a list; "fixed": a field with one allowed value (a config's `kind`
@@ -65,13 +65,15 @@ def _spec(item: ConfigField, kind: str = "", parent: str = "") -> FieldSpec:
         inner = inner if inner in ("int", "float", "select") else "text"
     if item.optional and widget != "model":
         # an optional list is edited as a list ("10, 100"; empty = none), not as JSON
-        inner, widget = (widget if widget in ("int", "float", "text", "select", "list") else "json"), "optional"
+        edited_as = ("int", "float", "text", "select", "list", "checkbox")
+        inner, widget = (widget if widget in edited_as else "json"), "optional"
     if item.name in RUN_REFERENCE_FIELDS and not parent:
         widget = "run"
     elif item.kind == "choice" and len(item.choices) == 1 and not item.optional:
         widget = "fixed"
+    # as `app.commands._flags.ConfigFlags` names them: a nested model has no flag of its own, its fields do
     flag = (item.extra.get("flag") or flag_name(f"{parent}_{item.name}" if parent else item.name)
-            if item.on_command_line else "")
+            if item.on_command_line and item.kind != "model" else "")
     return FieldSpec(name=item.name, widget=widget, default=item.default, required=item.required,
                      help=item.described_with_choices, options=options, inner=inner,
                      children=[_spec(child, kind, item.name) for child in item.children],
@@ -148,7 +150,8 @@ def render_form(specs: list[FieldSpec], values: dict[str, Any], key_prefix: str,
     raw: dict[str, Any] = {}
     placeholders: dict[str, Any] = {}
     for group in GROUPS:
-        members = [spec for spec in specs if spec.group == group]
+        members = sorted((spec for spec in specs if spec.group == group),
+                         key=lambda spec: place_in_group(spec.name, group))
         if not members:
             continue
         title = GROUP_TITLES[group]
@@ -204,9 +207,19 @@ def _widget(spec: FieldSpec, value, key: str, run_choices: dict[int, str] | None
         return st.number_input(label, value=int(value), step=1, key=key, help=described())
     if spec.widget == "float" and value is not None:
         return st.number_input(label, value=float(value), format="%g", key=key, help=described())
+    if spec.widget == "list" and spec.inner == "select":
+        # a value the choices lack (a plug-in since removed) stays, for validation to name it
+        chosen = list(value or [])
+        options = spec.options + [item for item in chosen if item not in spec.options]
+        return st.multiselect(label, options, default=chosen, key=key, help=described())
     if spec.widget == "list":
         return text_to_list(st.text_input(label, value=list_to_text(value), key=key,
                                           help=described("(comma-separated)")))
+    if spec.widget == "optional" and spec.inner in ("select", "checkbox"):
+        # None is a choice like the others: what it means ("the dataset's default") is in the help
+        options = [None, *(spec.options if spec.inner == "select" else [True, False])]
+        return st.selectbox(label, options, index=options.index(value) if value in options else 0, key=key,
+                            help=described(), format_func=_choice_text)
     if spec.widget == "optional" and spec.inner == "list":
         text = st.text_input(label, value="" if value is None else list_to_text(value), key=key,
                              help=described("(comma-separated; empty = none)"))
@@ -219,6 +232,14 @@ def _widget(spec: FieldSpec, value, key: str, run_choices: dict[int, str] | None
         return text_to_optional(text)
     text = st.text_input(label, value="" if value is None else str(value), key=key, help=described())
     return text if text != "" or not spec.required else None
+
+
+def _choice_text(value) -> str:
+    if value is None:
+        return "default (None)"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
 
 
 def _run_picker(spec: FieldSpec, value, key: str, label: str, choices: dict[int, str], help_text: str):
