@@ -22,7 +22,7 @@ FIELD_GROUPS: dict[str, tuple[str, ...]] = {
     "data": ("dataset", "data_root", "download", "max_train_samples", "max_test_samples", "augment",
              "random_flip", "distribution", "target", "n_train", "n_test", "n"),
     "model": ("arch", "activation", "width", "depth", "models", "activations", "batchnorm", "freeze_batchnorm",
-              "block_out_channels", "layers_per_block", "prediction_type", "source"),
+              "block_out_channels", "layers_per_block", "prediction_type"),
     "method": ("method", "epsilon", "step_size", "num_steps", "beta", "trades_forwards", "lambda_mart",
                "awp_gamma", "awp_warmup", "method_params", "adversarial_lite_steps", "alpha", "methods",
                "regularisers", "lambdas", "stein_centering", "laplacians", "num_probes", "fractions", "scores"),
@@ -39,6 +39,10 @@ FIELD_GROUPS: dict[str, tuple[str, ...]] = {
     "resources": ("device", "devices", "gpus", "amp", "cpu_threads", "checkpoint_every_steps", "checkpoint_every",
                   "log_every_steps", "cooperative", "fail_at_step"),
 }
+
+# Fields a config validator fills in from a run reference (a fine-tune's `source` folder from its
+# `source_run`): not drawn, passed on as the preset or the cloned config has them.
+FILLED_IN = ("source",)
 
 # kind -> {field: group} where a shared name means something else in that kind
 KIND_GROUPS: dict[str, dict[str, str]] = {
@@ -57,7 +61,7 @@ LABELS = {
     "max_train_samples": "training samples (at most)", "max_test_samples": "test samples (at most)",
     "augment": "augmentation", "n_train": "training samples", "n_test": "test samples", "n": "images",
     "arch": "architecture", "freeze_batchnorm": "freeze BatchNorm", "batchnorm": "BatchNorm",
-    "block_out_channels": "UNet widths", "source": "source folder (from the run to fine-tune)",
+    "block_out_channels": "UNet widths",
     "epsilon": "ε (L∞ budget)", "num_steps": "attack steps", "beta": "TRADES β",
     "trades_forwards": "TRADES forwards", "lambda_mart": "MART λ", "awp_gamma": "AWP γ",
     "awp_warmup": "AWP from epoch", "method_params": "method parameters (JSON)",

@@ -27,6 +27,8 @@ def test_train_fields_are_grouped_labelled_and_keep_their_flag():
     # a choice that may be None is still a choice: a drop-down with "default (None)" first
     assert (specs["arch"].widget, specs["arch"].inner, specs["augment"].inner) == ("optional", "select", "checkbox")
     assert specs["penalty"].flag == ""  # a nested model has no flag; its fields have one each
+    finetune = {spec.name: spec for spec in field_specs(get_kind("finetune").config_class, "finetune")}
+    assert finetune["source"].widget == "filled" and finetune["source_run"].group == "inputs"
     nested = {child.name: child for child in specs["penalty"].children}
     assert nested["num_probes"].flag == "--num-probes"  # the flag the penalty field names (as `taser train`)
     # a field the table does not place is still shown, under "other"

@@ -18,12 +18,14 @@ from pydantic import BaseModel
 
 from app.commands._flags import flag_name
 from app.config_fields import ConfigField, config_fields
-from app.config_groups import GROUP_TITLES, GROUPS, group_of, label_of, place_in_group
+from app.config_groups import FILLED_IN, GROUP_TITLES, GROUPS, group_of, label_of, place_in_group
 from app.jobs import RUN_REFERENCE_FIELDS
 
 # "run": a run id picked from a list; "fixed": a field with one allowed value (a config's `kind`
-# discriminator), sent as is and not drawn
-WIDGETS = ("checkbox", "select", "int", "float", "text", "list", "optional", "json", "model", "run", "fixed")
+# discriminator), sent as is and not drawn; "filled": filled in from another field (FILLED_IN), not drawn
+WIDGETS = ("checkbox", "select", "int", "float", "text", "list", "optional", "json", "model", "run", "fixed",
+           "filled")
+UNDRAWN = ("fixed", "filled")
 
 
 @dataclass
@@ -71,6 +73,8 @@ def _spec(item: ConfigField, kind: str = "", parent: str = "") -> FieldSpec:
         widget = "run"
     elif item.kind == "choice" and len(item.choices) == 1 and not item.optional:
         widget = "fixed"
+    elif item.name in FILLED_IN and not parent:
+        widget = "filled"
     # as `app.commands._flags.ConfigFlags` names them: a nested model has no flag of its own, its fields do
     flag = (item.extra.get("flag") or flag_name(f"{parent}_{item.name}" if parent else item.name)
             if item.on_command_line and item.kind != "model" else "")
@@ -155,7 +159,7 @@ def render_form(specs: list[FieldSpec], values: dict[str, Any], key_prefix: str,
         if not members:
             continue
         title = GROUP_TITLES[group]
-        drawn = [spec for spec in members if spec.widget != "fixed"]
+        drawn = [spec for spec in members if spec.widget not in UNDRAWN]
         with st.container(border=bool(title and drawn)):
             if title and drawn:
                 st.markdown(f"**{title}**")
@@ -166,10 +170,12 @@ def render_form(specs: list[FieldSpec], values: dict[str, Any], key_prefix: str,
 def _draw_fields(specs, values, key_prefix, run_choices, columns, raw, placeholders) -> None:
     import streamlit as st
 
-    plain = [spec for spec in specs if spec.widget not in ("model", "fixed")]
+    plain = [spec for spec in specs if spec.widget not in ("model", *UNDRAWN)]
     for spec in specs:
         if spec.widget == "fixed":
             raw[spec.name] = spec.options[0]
+        elif spec.widget == "filled":
+            raw[spec.name] = values.get(spec.name, spec.default)
     grid = st.columns(columns) if plain else []
     for index, spec in enumerate(plain):
         with grid[index % columns]:
