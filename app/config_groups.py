@@ -40,9 +40,9 @@ FIELD_GROUPS: dict[str, tuple[str, ...]] = {
                   "log_every_steps", "cooperative", "fail_at_step"),
 }
 
-# Fields a config validator fills in from a run reference (a fine-tune's `source` folder from its
-# `source_run`): not drawn, passed on as the preset or the cloned config has them.
-FILLED_IN = ("source",)
+# kind -> fields its config validator fills in from a run reference (a fine-tune's `source` folder
+# from its `source_run`): not drawn, passed on as the preset or the cloned config has them.
+FILLED_IN: dict[str, tuple[str, ...]] = {"finetune": ("source",)}
 
 # kind -> {field: group} where a shared name means something else in that kind
 KIND_GROUPS: dict[str, dict[str, str]] = {

@@ -22,7 +22,8 @@ from app.config_groups import FILLED_IN, GROUP_TITLES, GROUPS, group_of, label_o
 from app.jobs import RUN_REFERENCE_FIELDS
 
 # "run": a run id picked from a list; "fixed": a field with one allowed value (a config's `kind`
-# discriminator), sent as is and not drawn; "filled": filled in from another field (FILLED_IN), not drawn
+# discriminator), sent as is and not drawn; "filled": filled in from another field
+# (config_groups.FILLED_IN), not drawn
 WIDGETS = ("checkbox", "select", "int", "float", "text", "list", "optional", "json", "model", "run", "fixed",
            "filled")
 UNDRAWN = ("fixed", "filled")
@@ -73,7 +74,7 @@ def _spec(item: ConfigField, kind: str = "", parent: str = "") -> FieldSpec:
         widget = "run"
     elif item.kind == "choice" and len(item.choices) == 1 and not item.optional:
         widget = "fixed"
-    elif item.name in FILLED_IN and not parent:
+    elif item.name in FILLED_IN.get(kind, ()) and not parent:
         widget = "filled"
     # as `app.commands._flags.ConfigFlags` names them: a nested model has no flag of its own, its fields do
     flag = (item.extra.get("flag") or flag_name(f"{parent}_{item.name}" if parent else item.name)
