@@ -9,6 +9,14 @@ from pathlib import Path
 from app.cli import UserError
 from app.commands._args import float_in
 
+# Measured, not hoped for (issue 18): the quick plan took 27 min on a quiet 2-core machine, and on
+# one shared with other test runs (load 10-17) its 11 jobs took 2.5 (1D study), 2.4 (overhead),
+# 10.5 (score model), 0.6-0.7 per training and ~24 min per evaluation: AutoAttack (standard) and
+# SPSA on 100 digits dominate. The full plan (every method, 10 epochs, 300 digits evaluated) was
+# not timed; by the same rates it takes hours.
+QUICK_TAKES = "about half an hour on 2 CPU cores, longer on a busy machine; mostly its AutoAttack evaluations"
+FULL_TAKES = "hours on 2 CPU cores"
+
 # `--wait` starts no worker (a worker is its own process: `taser worker`, or the one `taser
 # dashboard` starts); after this long with the demo's jobs still queued and no worker heartbeating,
 # say so once instead of waiting in silence.
@@ -19,7 +27,8 @@ NO_WORKER_MESSAGE = ("no worker is running, so the demo's jobs wait in the queue
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("demo", help="queue the demo runs on the bundled data (then open the dashboard)")
-    p.add_argument("--quick", action="store_true", help="the quick preset (minutes on a CPU) instead of the full one")
+    p.add_argument("--quick", action="store_true",
+                   help=f"the quick preset (2 methods: {QUICK_TAKES}) instead of the full one ({FULL_TAKES})")
     p.add_argument("--wait", action="store_true", help="return when every queued demo job has finished (it starts "
                    "no worker: run `taser worker` or `taser dashboard` alongside; it says so when none is running)")
     p.add_argument("--timeout", type=float_in(0.0, 30 * 86_400.0), default=3600.0, metavar="S", help="give up waiting after S seconds")
