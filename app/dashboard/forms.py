@@ -2,10 +2,11 @@
 
 `field_specs` reads the class through `app.config_fields` (as the CLI's flags do): one `FieldSpec`
 per field with its widget type.
-`render_form` draws the widgets (numbers, checkboxes, Literal and registry names -> selectbox, lists of
-them -> multiselect, other lists -> comma text, optional values -> text where empty means None, run references -> a picker of runs,
-nested models -> their own block) in the groups of `app.config_groups`, and returns the raw values
-plus one placeholder per field, where validation errors are shown next to it.
+`render_form` draws the widgets (numbers, checkboxes, Literal and registry names -> selectbox, lists
+of them -> multiselect, other lists -> comma text, optional values -> text where empty means None or
+a selectbox with None first, run references -> a picker of runs, nested models -> their own block)
+in the groups of `app.config_groups`, and returns the raw values plus one placeholder per field,
+where validation errors are shown next to it.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ class FieldSpec:
     required: bool
     help: str = ""
     options: list[Any] = field(default_factory=list)  # select choices
-    inner: str = ""  # list / optional: the element widget ("int", "float", "text", "select")
+    inner: str = ""  # list / optional: the element widget ("int", "float", "text", "select", ...)
     children: list["FieldSpec"] = field(default_factory=list)  # nested model
     label: str = ""  # what the form calls it; the field name and flag stay in the help
     flag: str = ""  # its command-line flag ("" when it has none)
