@@ -13,6 +13,8 @@ import re
 
 from db.entities import RUN_NAME_LENGTH
 
+# A link that clones run N: st.page_link(LAUNCH_PAGE, query_params={CLONE_PARAM: str(N)})
+LAUNCH_PAGE, CLONE_PARAM = "screens/launch.py", "clone"
 CLONE_NOTE = "cloned from run #{run_id}"
 _CLONE_LINE = re.compile(r"^cloned from run #(\d+)$", re.MULTILINE)
 COPY_SUFFIX = " (copy)"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.clones import clone_note, copy_name
+from app.clones import CLONE_PARAM, clone_note, copy_name
 from app.dashboard.forms import error_messages, field_named_in, field_specs, render_form
 from app.dashboard.presets import apply_preset, presets_for
 from app.dashboard.study_form import study_form
@@ -85,7 +85,7 @@ def cloned_run():
     from app.jobs import kind_names
     from db import store
 
-    requested = st.query_params.get("clone")
+    requested = st.query_params.get(CLONE_PARAM)
     if requested is None:
         return None
     runs = store.runs_by_id([int(requested)]) if requested.isdigit() and int(requested) < 2**31 else []
