@@ -113,9 +113,11 @@ def test_a_cloned_run_is_queued_with_one_field_changed(launch_page):
     assert (new["name"], new["tags"]) == ("count-b (copy)", ["b", "lr"])
     assert cloned_from(new["notes"]) == source and new["parent_run_id"] is None  # it waits for nothing
 
-    # without ?clone the kind selector comes back, without the test kinds; run fields are pickers
-    del at.query_params["clone"]
+    # a clone of no run says so and falls back to the kind selector (without the test kinds); run
+    # fields are pickers
+    at.query_params["clone"] = "not-a-run"
     at.run()
+    assert not at.exception and any("no run #not-a-run to clone" in item.value for item in at.warning)
     assert not set(TEST_KINDS) & set(at.selectbox(key="launch.kind").options)
     at.selectbox(key="launch.kind").set_value("evaluate").run()
     picker = at.selectbox(key=f"launch.evaluate.{DEFAULTS}.model_run")
