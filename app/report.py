@@ -61,7 +61,9 @@ def _overview(run: Mapping) -> dict:
 
 
 def _figure(fig) -> str:
-    return fig.to_html(include_plotlyjs=False, full_html=False, config={"displaylogo": False})
+    from app.figures.export import figure_html
+
+    return figure_html(fig, include_plotlyjs=False, full_html=False, config={"displaylogo": False})
 
 
 def _kind_sections(runs: Sequence[Mapping]) -> list[str]:

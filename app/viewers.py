@@ -80,9 +80,15 @@ def overhead_blocks(result) -> list[Block]:
 
 @register_viewer("bench-train-step")
 def train_step_blocks(result) -> list[Block]:
+    from app.figures.overhead import LAPLACIAN_NAMES, train_step_figure
     from app.results import train_step_table
 
-    return [TableBlock(train_step_table(result.rows))] if result.rows else []
+    if not result.rows:
+        return []
+    laplacians = sorted({row["laplacian"] for row in result.rows if row["laplacian"]})
+    return [*(FigureBlock(train_step_figure(result.rows, laplacian), LAPLACIAN_NAMES.get(laplacian, laplacian))
+              for laplacian in laplacians),
+            TableBlock(train_step_table(result.rows))]
 
 
 @register_viewer("alignment")

@@ -135,6 +135,7 @@ class RunRecord(Record):
     attempts: int | None
     worker_id: str | None
     cancel_requested: bool
+    archived_at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,21 @@ class EvaluationRecord(Record):
     per_sample: dict[str, Any] | None
     extra: dict[str, Any] | None
     created_at: str | None
+
+
+@dataclass(frozen=True)
+class HeadlineRecord(Record):
+    """What a run's results table row needs: the evaluation that speaks for the run (its own for
+    an `evaluate` run, the newest finished one of it for a training) with its per-attack rows
+    (no per-sample lists), and the training's step times (the run's own, or its model run's)."""
+
+    run_id: int
+    evaluation_run_id: int | None
+    evaluations: list[EvaluationRecord]
+    train_clean_acc: float | None
+    ms_per_sample: float | None
+    ms_per_sample_without_penalty: float | None
+    penalty_ms_per_sample: float | None
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,13 @@
 evaluations, artifacts, studies.
 
 A run is one piece of work and its results (a training, an evaluation, a benchmark): kind,
-config, name, tags, notes, summary. Its job is the queue entry that gets it executed, one job per
-run, and the only place its status and times are kept (a run recorded without being queued gets
-a succeeded job), so the two can never disagree. A job may wait for other runs to succeed (its
-dependencies). Metrics are append-only points unique on (run, key, step), so a resumed job that
-reports a step again overwrites instead of duplicating. Times are naive UTC. Artifact paths are
-relative to the artifact root, so a database and its artifact folder can move together.
+config, name, tags, notes, summary, and when it was archived (hidden, not deleted). Its job is
+the queue entry that gets it executed, one job per run, and the only place its status and times
+are kept (a run recorded without being queued gets a succeeded job), so the two can never
+disagree. A job may wait for other runs to succeed (its dependencies). Metrics are append-only
+points unique on (run, key, step), so a resumed job that reports a step again overwrites instead
+of duplicating. Times are naive UTC. Artifact paths are relative to the artifact root, so a
+database and its artifact folder can move together.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ class Run(Base):
     # queued once even when two processes resume the same study at the same moment.
     study_id: Mapped[int | None] = mapped_column(ForeignKey("studies.id", ondelete="SET NULL"), index=True)
     study_key: Mapped[str | None] = mapped_column(String(STUDY_KEY_LENGTH))
+    # Set: hidden from tables, pickers and result pages (kept, and shown again on restore).
+    archived_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     __table_args__ = (Index("uq_runs_study_key", "study_id", "study_key", unique=True),)
 

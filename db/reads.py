@@ -11,16 +11,17 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import defer
 
 from db.entities import (
-    ArtifactRecord, DependencyRecord, EvaluationRecord, JobRecord, RunDetail, RunRecord, WorkerRecord, iso,
-    progress_fraction,
+    ArtifactRecord, DependencyRecord, EvaluationRecord, HeadlineRecord, JobRecord, RunDetail, RunRecord,
+    WorkerRecord, iso, progress_fraction,
 )
 from db.models import Artifact, Evaluation, Job, JobDependency, Metric, Run, utcnow
 from db.session import database_url, read_session
 
 # Light rows (big tables) leave out a run's config and summary, which can be long JSON.
-LIGHT_RUN_COLUMNS = (Run.id, Run.kind, Run.name, Run.parent_run_id, Run.tags, Run.notes)
+LIGHT_RUN_COLUMNS = (Run.id, Run.kind, Run.name, Run.parent_run_id, Run.tags, Run.notes, Run.archived_at)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -87,17 +88,23 @@ def status_counts(*, url: str | None = None) -> dict[str, int]:
 
 def list_runs(kind: str | Sequence[str] | None = None, status: str | Sequence[str] | None = None,
               tag: str | None = None, parent_run_id: int | None = None, name_contains: str | None = None,
-              limit: int = 500, *, light: bool = False, url: str | None = None) -> list[RunRecord]:
+              limit: int = 500, *, model_run: int | None = None, light: bool = False,
+              include_archived: bool = False, url: str | None = None) -> list[RunRecord]:
     """Runs, newest first, each with its job's state; `light=True` leaves out config and summary
-    (cheap for tables of hundreds of rows)."""
+    (cheap for tables of hundreds of rows). Archived runs are left out unless `include_archived`;
+    `model_run`: only runs whose config reads that run as `model_run` (its evaluations)."""
     run_part = LIGHT_RUN_COLUMNS if light else (Run,)
     query = select(*run_part, Job).join(Job, Job.run_id == Run.id).order_by(Run.id.desc())
+    if not include_archived:
+        query = query.where(Run.archived_at.is_(None))
     if kind:
         query = query.where(Run.kind.in_(_as_list(kind)))
     if status:
         query = query.where(Job.status.in_(_as_list(status)))
     if parent_run_id is not None:
         query = query.where(Run.parent_run_id == parent_run_id)
+    if model_run is not None:
+        query = query.where(Run.config["model_run"].as_integer() == model_run)
     if name_contains:
         query = query.where(Run.name.contains(name_contains))
     with read_session(url) as session:
@@ -108,9 +115,11 @@ def list_runs(kind: str | Sequence[str] | None = None, status: str | Sequence[st
     return runs
 
 
-def finished_results(kind: str, limit: int = 50, *, url: str | None = None) -> list[RunRecord]:
-    """Succeeded runs of `kind`, newest first, with config and summary (the result pages' input)."""
-    return list_runs(kind=kind, status="succeeded", limit=limit, url=url)
+def finished_results(kind: str, limit: int = 50, *, include_archived: bool = False,
+                     url: str | None = None) -> list[RunRecord]:
+    """Succeeded runs of `kind`, newest first, with config and summary (the result pages' input);
+    archived ones left out unless `include_archived`."""
+    return list_runs(kind=kind, status="succeeded", limit=limit, include_archived=include_archived, url=url)
 
 
 def runs_by_id(run_ids: Sequence[int], *, url: str | None = None) -> list[RunRecord]:
@@ -141,7 +150,7 @@ def get_run(run_id: int, *, url: str | None = None) -> RunDetail | None:
 
 
 def run_record(run: Run, job: Job) -> RunRecord:
-    return _record(run.id, run.kind, run.name, run.parent_run_id, run.tags, run.notes, job,
+    return _record(run.id, run.kind, run.name, run.parent_run_id, run.tags, run.notes, run.archived_at, job,
                    config=run.config, summary=run.summary)
 
 
@@ -149,14 +158,15 @@ def _light_record(row) -> RunRecord:
     return _record(*row[:-1], row[-1], config=None, summary=None)
 
 
-def _record(run_id, kind, name, parent_run_id, tags, notes, job: Job, *, config, summary) -> RunRecord:
+def _record(run_id, kind, name, parent_run_id, tags, notes, archived_at, job: Job, *, config, summary) -> RunRecord:
     return RunRecord(
         id=run_id, kind=kind, name=name, status=job.status, parent_run_id=parent_run_id,
         tags=list(tags or []), notes=notes or "", config=config, summary=summary,
         created_at=iso(job.created_at), started_at=iso(job.started_at), finished_at=iso(job.finished_at),
         job_id=job.id, progress=progress_fraction(job.status, job.progress_step, job.progress_total),
         progress_message=job.progress_message or "", eta_s=job.eta_s, error=job.error,
-        attempts=job.attempts, worker_id=job.worker_id, cancel_requested=bool(job.cancel_requested))
+        attempts=job.attempts, worker_id=job.worker_id, cancel_requested=bool(job.cancel_requested),
+        archived_at=iso(archived_at))
 
 
 def all_tags(*, url: str | None = None) -> list[str]:
@@ -234,23 +244,121 @@ def latest_metrics(run_ids: Sequence[int], *, url: str | None = None) -> dict[in
     return result
 
 
+def metric_stats(run_ids: Sequence[int], *, url: str | None = None) -> dict[int, dict[str, dict[str, float]]]:
+    """Over every stored point (not a thinned series): {run_id: {key: {"last", "min", "max"}}}."""
+    if not run_ids:
+        return {}
+    query = (select(Metric.run_id, Metric.key, func.min(Metric.value), func.max(Metric.value))
+             .where(Metric.run_id.in_(list(run_ids))).group_by(Metric.run_id, Metric.key))
+    latest = latest_metrics(run_ids, url=url)
+    result: dict[int, dict[str, dict[str, float]]] = {}
+    with read_session(url) as session:
+        for run_id, key, low, high in session.execute(query):
+            result.setdefault(run_id, {})[key] = {"last": latest.get(run_id, {}).get(key), "min": low, "max": high}
+    return result
+
+
+def metric_step_times(run_ids: Sequence[int], *, url: str | None = None) -> dict[int, list[tuple[int, float]]]:
+    """{run_id: [(step, seconds since the run's first stored point)]} in step order: when each
+    step's points were stored (a wall-time axis for the curves). The worker copies points into
+    the database every 0.25 s, so a stored time is within that of the measurement, except for
+    points held back through a database outage."""
+    if not run_ids:
+        return {}
+    query = (select(Metric.run_id, Metric.step, func.min(Metric.time)).where(Metric.run_id.in_(list(run_ids)))
+             .group_by(Metric.run_id, Metric.step).order_by(Metric.run_id, Metric.step))
+    stamps: dict[int, list] = {}
+    with read_session(url) as session:
+        for run_id, step, time in session.execute(query):
+            stamps.setdefault(run_id, []).append((step, time))
+    result = {}
+    for run_id, points in stamps.items():
+        start = min(time for _, time in points)
+        result[run_id] = [(step, (time - start).total_seconds()) for step, time in points]
+    return result
+
+
 # ----------------------------------------------------------------------------------------------
 # evaluations and artifacts
 
 
 def list_evaluations(run_ids: Sequence[int] | None = None, *, with_per_sample: bool = True,
-                     url: str | None = None) -> list[EvaluationRecord]:
-    """Evaluations in id order, of the given runs or all; `with_per_sample=False` leaves the
-    per-sample outcomes (long lists) out."""
+                     include_archived: bool = False, url: str | None = None) -> list[EvaluationRecord]:
+    """Evaluations in id order, of the given runs or of all unarchived ones (`include_archived`:
+    all); `with_per_sample=False` leaves the per-sample outcomes (long lists) out."""
     query = select(Evaluation).order_by(Evaluation.id)
     if run_ids is not None:
         query = query.where(Evaluation.run_id.in_(list(run_ids)))
+    elif not include_archived:
+        query = query.where(Evaluation.run_id.in_(select(Run.id).where(Run.archived_at.is_(None))))
+    if not with_per_sample:
+        query = query.options(defer(Evaluation.per_sample))
     with read_session(url) as session:
-        return [EvaluationRecord(
-            id=row.id, run_id=row.run_id, attack=row.attack, norm=row.norm, eps=row.eps, n=row.n,
-            clean_accuracy=row.clean_accuracy, robust_accuracy=row.robust_accuracy,
-            per_sample=row.per_sample if with_per_sample else None, extra=row.extra,
-            created_at=iso(row.created_at)) for row in session.scalars(query)]
+        return [_evaluation_record(row, with_per_sample) for row in session.scalars(query)]
+
+
+def _evaluation_record(row: Evaluation, with_per_sample: bool) -> EvaluationRecord:
+    return EvaluationRecord(
+        id=row.id, run_id=row.run_id, attack=row.attack, norm=row.norm, eps=row.eps, n=row.n,
+        clean_accuracy=row.clean_accuracy, robust_accuracy=row.robust_accuracy,
+        per_sample=row.per_sample if with_per_sample else None, extra=row.extra,
+        created_at=iso(row.created_at))
+
+
+EVALUATE_KIND = "evaluate"
+STEP_TIME_FIELDS = ("ms_per_sample", "ms_per_sample_without_penalty", "penalty_ms_per_sample")
+
+
+def headline_results(run_ids: Sequence[int], *, url: str | None = None) -> dict[int, HeadlineRecord]:
+    """The numbers a runs table shows beside each of `run_ids`, in one read: for an `evaluate`
+    run its own evaluation rows; for any other run those of its newest succeeded, unarchived
+    evaluation (config `model_run` = the run) that stored rows. Step times come from the run's
+    summary, or for an evaluation from its model run's. Runs without either are absent."""
+    ids = list(run_ids)
+    if not ids:
+        return {}
+    model_run = Run.config["model_run"].as_integer()
+    with read_session(url) as session:
+        evaluations = session.execute(  # an archived evaluation shows its own numbers, not its model's
+            select(Run.id, model_run, Run.archived_at.is_not(None)).join(Job, Job.run_id == Run.id)
+            .where(Run.kind == EVALUATE_KIND, Job.status == "succeeded",
+                   Run.id.in_(ids) | (model_run.in_(ids) & Run.archived_at.is_(None)))
+            .order_by(Run.id.desc())).all()
+        rows: dict[int, list[EvaluationRecord]] = {}
+        evaluation_ids = [evaluation_id for evaluation_id, _, _ in evaluations]
+        for row in session.scalars(select(Evaluation).options(defer(Evaluation.per_sample))
+                                   .where(Evaluation.run_id.in_(evaluation_ids)).order_by(Evaluation.id)):
+            rows.setdefault(row.run_id, []).append(_evaluation_record(row, with_per_sample=False))
+        speaking: dict[int, int] = {}  # run -> the evaluation run whose rows it shows
+        trained: dict[int, int] = {}  # evaluation run -> its model run
+        wanted = set(ids)
+        archived = {evaluation_id for evaluation_id, _, is_archived in evaluations if is_archived}
+        for evaluation_id, model_id, _ in evaluations:  # newest first: the first that fits wins
+            if model_id is not None:
+                trained[evaluation_id] = model_id
+            if evaluation_id not in rows:
+                continue
+            if evaluation_id in wanted:
+                speaking.setdefault(evaluation_id, evaluation_id)
+            if model_id in wanted and evaluation_id not in archived:
+                speaking.setdefault(model_id, evaluation_id)
+        # an evaluation's own summary (long per-sample lists) is never parsed: its times are its model's
+        timed = {trained.get(run_id, run_id) for run_id in ids}
+        fields = [Run.summary[name].as_float() for name in ("clean_acc", *STEP_TIME_FIELDS)]
+        summaries = {run_id: values for run_id, *values in
+                     session.execute(select(Run.id, *fields).where(Run.id.in_(timed)))}
+    headlines = {}
+    for run_id in ids:
+        evaluation_id = speaking.get(run_id)
+        clean_acc = None if run_id in trained else summaries.get(run_id, [None])[0]
+        steps = summaries.get(trained.get(run_id, run_id), [None] * 4)[1:]  # an evaluation's: its model's
+        if evaluation_id is None and clean_acc is None and all(value is None for value in steps):
+            continue
+        headlines[run_id] = HeadlineRecord(
+            run_id=run_id, evaluation_run_id=evaluation_id, evaluations=rows.get(evaluation_id, []),
+            train_clean_acc=clean_acc, ms_per_sample=steps[0], ms_per_sample_without_penalty=steps[1],
+            penalty_ms_per_sample=steps[2])
+    return headlines
 
 
 def artifacts_of(run_id: int, *, url: str | None = None) -> list[ArtifactRecord]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from db.entities import (  # noqa: F401 - re-exported
     FINISHED_STATES, JOB_STATES, RUN_NAME_LENGTH, ArtifactRecord, DependencyRecord, EvaluationRecord, Heartbeat,
-    JobRecord, RunDetail, RunRecord, StudyMember, StudyRecord, WorkerRecord, progress_fraction,
+    HeadlineRecord, JobRecord, RunDetail, RunRecord, StudyMember, StudyRecord, WorkerRecord, progress_fraction,
 )
 from db.queue import (  # noqa: F401 - re-exported
     DEFAULT_MAX_ATTEMPTS, LOG_TAIL_CHARS, QueueError, append_log_tail, cancel, claim_next_job, complete, fail,
@@ -18,8 +18,8 @@ from db.queue import (  # noqa: F401 - re-exported
 )
 from db.reads import (  # noqa: F401 - re-exported
     active_workers, all_tags, artifacts_of, database_location, dependencies_of, finished_results, get_job, get_run,
-    latest_metrics, list_evaluations, list_jobs, list_runs, metric_keys, metric_series, run_kinds, run_metrics,
-    runs_by_id, status_counts, thin,
+    headline_results, latest_metrics, list_evaluations, list_jobs, list_runs, metric_keys, metric_series,
+    metric_stats, metric_step_times, run_kinds, run_metrics, runs_by_id, status_counts, thin,
 )
 from db.session import (  # noqa: F401 - re-exported
     DatabaseUnavailableError, database_url, describe, dispose_engines, first_line, get_engine, is_unavailable,
@@ -28,7 +28,8 @@ from db.studies import (  # noqa: F401 - re-exported
     create_study, finished_job_times, get_study, list_studies, set_study_cancelled, study_members,
 )
 from db.tracking import (  # noqa: F401 - re-exported
-    EVALUATION_FIELDS, add_artifact, add_evaluation, log_metric_points, log_metrics, set_run_notes, set_run_tags,
+    EVALUATION_FIELDS, add_artifact, add_evaluation, archive_run, delete_run, log_metric_points, log_metrics,
+    restore_run, set_run_notes, set_run_tags,
 )
 
 

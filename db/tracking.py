@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from db.models import Artifact, Evaluation, Metric, Run, utcnow
+from db.models import Artifact, Evaluation, Job, Metric, Run, utcnow
 from db.session import get_engine, write_session
 
 def log_metrics(run_id: int, step: int, metrics: Mapping[str, float], *,
@@ -100,6 +100,44 @@ def _evaluation(run_id: int, row: Mapping[str, Any]) -> Evaluation:
                       robust_accuracy=row.get("robust_accuracy"),
                       per_sample=dict(per_sample) if per_sample else None,
                       extra=dict(extra) if extra else None)
+
+
+def archive_run(run_id: int, *, url: str | None = None) -> bool:
+    """Hide a run from tables, pickers and result pages (nothing is deleted); False when there is
+    no such run. Archiving an archived run keeps its first time."""
+    with write_session(url) as session:
+        run = session.get(Run, run_id)
+        if run is None:
+            return False
+        run.archived_at = run.archived_at or utcnow()
+        return True
+
+
+def restore_run(run_id: int, *, url: str | None = None) -> bool:
+    """Show an archived run again; False when there is no such run."""
+    with write_session(url) as session:
+        run = session.get(Run, run_id)
+        if run is None:
+            return False
+        run.archived_at = None
+        return True
+
+
+def delete_run(run_id: int, *, url: str | None = None) -> bool:
+    """Delete an archived, finished run with its job, metrics, evaluation rows and artifact rows
+    (its files are the caller's to remove); runs that read it keep their own results. False when
+    there is no such run; ValueError when it is not archived or its job may still write to it."""
+    with write_session(url) as session:
+        run = session.get(Run, run_id)
+        if run is None:
+            return False
+        if run.archived_at is None:
+            raise ValueError(f"run #{run_id} is not archived: archive it first (only archived runs are deleted)")
+        job = session.scalars(select(Job).where(Job.run_id == run_id)).first()
+        if job is not None and job.status in ("queued", "running"):
+            raise ValueError(f"run #{run_id} is {job.status}: cancel it before deleting it")
+        session.delete(run)
+        return True
 
 
 def set_run_notes(run_id: int, notes: str, *, url: str | None = None) -> None:

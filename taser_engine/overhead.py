@@ -4,7 +4,7 @@ For each model × device × method × Laplacian it times, in one process, a plai
 (cross-entropy, backward, update) and the same step plus `λ·R_TASER` (BatchNorm in train mode, or
 frozen as when fine-tuning, where the penalty's forward also serves the loss), and measures how far each
 estimator's residual and parameter gradient are from the float64 double-backward reference
-(same Hutchinson probes). Timings are medians over repeats after warm-up.
+(same Hutchinson probes). Timings are medians over repeats after warm-up, with their min–max.
 """
 
 from __future__ import annotations
@@ -88,8 +88,8 @@ def _seconds(step, device: str) -> float:
     return time.perf_counter() - start
 
 
-def _time_pair(plain_step, taser_step, device: str, warmup: int, repeats: int) -> tuple[float, float]:
-    """Median seconds of the plain and the TASER step, interleaved so drift hits both alike."""
+def _time_pair(plain_step, taser_step, device: str, warmup: int, repeats: int) -> tuple[list[float], list[float]]:
+    """Seconds of the plain and the TASER step per repeat, interleaved so drift hits both alike."""
     for _ in range(warmup):
         plain_step()
         taser_step()
@@ -97,7 +97,20 @@ def _time_pair(plain_step, taser_step, device: str, warmup: int, repeats: int) -
     for _ in range(repeats):
         plain.append(_seconds(plain_step, device))
         taser.append(_seconds(taser_step, device))
-    return statistics.median(plain), statistics.median(taser)
+    return plain, taser
+
+
+def _timing_fields(plain: list[float], taser: list[float], batch_size: int) -> dict[str, float]:
+    """Medians over repeats and their min–max spread; each repeat's ratio pairs the two steps
+    timed next to each other, so the ratio's spread is not the ratio of the spreads."""
+    ms, plain_ms = [1000 * s / batch_size for s in taser], [1000 * s / batch_size for s in plain]
+    ratios = [t / p for t, p in zip(taser, plain)]
+    return {"ms_per_sample": statistics.median(ms), "ms_per_sample_min": min(ms), "ms_per_sample_max": max(ms),
+            "plain_ms_per_sample": statistics.median(plain_ms), "plain_ms_per_sample_min": min(plain_ms),
+            "plain_ms_per_sample_max": max(plain_ms),
+            # the ratio of medians, as before; the spread is over the per-repeat ratios
+            "ratio": statistics.median(taser) / statistics.median(plain),
+            "ratio_min": min(ratios), "ratio_max": max(ratios), "repeats": len(ratios)}
 
 
 def _training_step(model: nn.Module, opt: torch.optim.Optimizer, x, y, score, penalty: SteinPenaltyConfig | None,
@@ -187,7 +200,7 @@ def run_overhead(config: OverheadConfig, callbacks: Callbacks | None = None) -> 
                 cfg = SteinPenaltyConfig(method=method, laplacian=laplacian, num_probes=config.num_probes)
                 taser_step = _training_step(model, opt, x, y, score, cfg.model_copy(update={"fraction": fraction}),
                                             config.seed, batchnorm)
-                plain, seconds = _time_pair(plain_step, taser_step, device, config.warmup, config.repeats)
+                plain, taser = _time_pair(plain_step, taser_step, device, config.warmup, config.repeats)
                 if laplacian not in references:  # the reference does not depend on the method
                     references[laplacian] = _reference(snapshot, x[:n_ref], y[:n_ref], score[:n_ref], cfg, config.seed)
                 if (method, laplacian) not in errors:  # nor the estimator's error on the fraction used
@@ -199,9 +212,7 @@ def run_overhead(config: OverheadConfig, callbacks: Callbacks | None = None) -> 
                     "method": method, "laplacian": laplacian, "fraction": fraction,
                     "num_probes": config.num_probes if laplacian == "hutchinson" else 0,
                     "batch_size": config.batch_size,
-                    "ms_per_sample": 1000 * seconds / config.batch_size,
-                    "plain_ms_per_sample": 1000 * plain / config.batch_size,
-                    "ratio": seconds / plain,
+                    **_timing_fields(plain, taser, config.batch_size),
                     "rel_error": rel_error,
                     "grad_rel_error": grad_error,
                 }

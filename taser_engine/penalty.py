@@ -9,16 +9,30 @@ paper defines; `torch.func` raises on its in-place running-statistic update; and
 forward-mode gradients are silently wrong. In eval mode normalisation is an affine map per
 sample: r_i depends on x_i alone, running statistics are untouched, and every derivative order
 is correct. The task loss still sees the model in whatever mode the caller chose.
+
+`batchnorm="batch"` is the one explicit exception (`SteinPenaltyConfig.batchnorm`): the pass keeps
+the caller's mode, and training-mode BatchNorm normalises by the batch's statistics taken as
+constants for the tangent rows (`taser_engine.tangents`). Each r_i then depends on its own sample
+given those statistics, as in eval mode it depends on the running ones, and the pass's primal
+rows are the training forward itself, so a clean base loss can take its logits from them
+(one forward, one backward for both, without freezing BatchNorm). How far this is from the
+eval-mode definition on a trained model is measured in `benchmarks/batchnorm_statistics.py`.
+The residuals are exactly those with the batch's statistics as constants. Their gradient is too
+where the primal values do not enter r (ReLU network, `probe="logit"`); otherwise (the margin's
+softmax weights at the logits, σ'(a) of smooth activations) those primal values are the training
+forward's, so their part of the gradient also runs through the statistics, as the base loss's
+does (tests/test_batchnorm_statistics.py writes both references out).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, field
 from typing import Callable, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import Tensor, nn
 
 from taser_engine.modes import eval_mode
@@ -50,6 +64,17 @@ class SteinPenaltyConfig(BaseModel):
     fraction: float = Field(1.0, gt=0.0, le=1.0, description="share of the batch the penalty uses (0.5 halves its cost)")
     fd_step: float | None = Field(None, gt=0.0, le=1.0,  # a step in input space, where pixels are in [0, 1]
                                   description="finite-difference step (method fd); None = its default")
+    batchnorm: Literal["running", "batch"] = Field("running", description=(
+        "BatchNorm statistics of the penalty pass: 'running' (eval mode, the paper's per-sample "
+        "definition) or 'batch' (training mode, the batch's statistics as constants; with a clean "
+        "base loss and the whole batch, the penalty's forward is then also the training forward)"))
+
+    @model_validator(mode="after")
+    def _batch_statistics_need_tangent_batches(self) -> "SteinPenaltyConfig":
+        if self.batchnorm == "batch" and self.method != "jvp":
+            raise ValueError("batchnorm='batch' needs method='jvp' (tangent batches); the other methods "
+                             "would differentiate through the batch's statistics and couple the samples")
+        return self
 
 
 @dataclass
@@ -96,20 +121,36 @@ def penalty_terms(model: nn.Module, x: Tensor, y: Tensor, score: Tensor, config:
 
 
 def _penalty_pass(model: nn.Module, x: Tensor, y: Tensor, score: Tensor, config: SteinPenaltyConfig,
-                  generator: torch.Generator | None) -> tuple[SteinTerms, TangentOutputs | None]:
-    probe = LogitProbe(model, y, config.probe)
-    with per_sample_mode(model):
+                  generator: torch.Generator | None,
+                  training_forward: bool = False) -> tuple[SteinTerms, TangentOutputs | None]:
+    batch_statistics = config.batchnorm == "batch"
+    probe = LogitProbe(model, y, config.probe, batch_statistics=batch_statistics,
+                       update_running_stats=training_forward)
+    if batch_statistics and _has_training_batchnorm(model) and not probe.uses_tangent_batch:
+        raise ValueError("penalty batchnorm='batch' needs a model that runs tangent batches (the built-in "
+                         "architectures, without SyncBatchNorm or other training-mode layers)")
+    with contextlib.nullcontext() if batch_statistics else per_sample_mode(model):
         terms = stein_terms(probe, x, score, config.laplacian, config.num_probes, config.method,
                             generator, config.fd_step)
     return terms, probe.last_tangent_pass
 
 
+def _has_training_batchnorm(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training for m in model.modules())
+
+
 def taser_penalty(model: nn.Module, x: Tensor, y: Tensor, score: Tensor | Callable[[Tensor], Tensor],
-                  config: SteinPenaltyConfig, generator: torch.Generator | None = None) -> PenaltyResult:
-    """The TASER penalty of `model` on the clean batch `(x, y)` with score field `score`."""
+                  config: SteinPenaltyConfig, generator: torch.Generator | None = None, *,
+                  training_forward: bool = False) -> PenaltyResult:
+    """The TASER penalty of `model` on the clean batch `(x, y)` with score field `score`.
+
+    `training_forward`: with `batchnorm="batch"`, this pass is also the step's training forward
+    (its logits serve the base loss), so it updates BatchNorm's running statistics as that
+    forward would; otherwise the pass leaves them alone.
+    """
     s = score(x) if callable(score) else score
     x, y, s = _subset(x, y, s, config.fraction, generator)
-    terms, tangent_pass = _penalty_pass(model, x, y, s, config, generator)
+    terms, tangent_pass = _penalty_pass(model, x, y, s, config, generator, training_forward)
     center = config.center if config.centering == "global" else None
     if config.centering == "global" and center is None:
         raise ValueError("centering='global' needs a center; estimate it with estimate_center()")

@@ -93,13 +93,17 @@ class LogitProbe:
     """`x ↦ reduction(model(x), labels)`: a probe with known logit-space structure."""
 
     def __init__(self, model: nn.Module, labels: Tensor, kind: ProbeKind = "margin",
-                 piecewise_linear: bool | None = None):
+                 piecewise_linear: bool | None = None, *, batch_statistics: bool = False,
+                 update_running_stats: bool = False):
         if kind not in REDUCTIONS:
             raise ValueError(f"unknown probe kind {kind!r}; choose one of {PROBE_KINDS}")
         self.model = model
         self.labels = labels
         self.kind = kind
         self.piecewise_linear = is_piecewise_linear(model) if piecewise_linear is None else piecewise_linear
+        # training-mode BatchNorm in tangent batches (see taser_engine.tangents)
+        self.batch_statistics = batch_statistics
+        self.update_running_stats = update_running_stats
         self.last_tangent_pass: TangentOutputs | None = None
 
     def __call__(self, x: Tensor) -> Tensor:
@@ -114,7 +118,7 @@ class LogitProbe:
     @property
     def uses_tangent_batch(self) -> bool:
         """Whether `tangent_terms` applies: the model supports tangent batches in its current mode."""
-        return supports_tangent_batch(self.model)
+        return supports_tangent_batch(self.model, self.batch_statistics)
 
     def tangent_terms(self, x: Tensor, score: Tensor, directions: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
         """(sᵀ∇f, [vᵀ∇²f v for each direction v]) from one tangent batch (`taser_engine.tangents`).
@@ -124,10 +128,11 @@ class LogitProbe:
         logits' own curvature, ∇_z f · vᵀ∇²z v.
         """
         derivatives = _LOGIT_SPACE_DERIVATIVES[self.kind]
+        modes = {"batch_statistics": self.batch_statistics, "update_running_stats": self.update_running_stats}
         if self.piecewise_linear:
-            out = tangent_forward(self.model, x, [score, *directions])
+            out = tangent_forward(self.model, x, [score, *directions], **modes)
         else:
-            out = tangent_forward(self.model, x, [score], curved=directions)
+            out = tangent_forward(self.model, x, [score], curved=directions, **modes)
         self.last_tangent_pass = out  # its primal logits can serve a clean base loss (see penalty)
         directional, _ = derivatives(out.primal, self.labels, out.first[0])
         second = [derivatives(out.primal, self.labels, u)[1] for u in out.first[1:]]

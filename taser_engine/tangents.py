@@ -16,6 +16,14 @@ not linear goes through a hooked module. That is invisible from the module tree,
 with a `tangent_batch = True` attribute (`models.build_model` sets it, and the tests compare every
 architecture and activation with `torch.func.jvp`); `supports_tangent_batch` also checks that
 every leaf module is of a known kind and that normalisation layers are in eval mode.
+
+BatchNorm in training mode is allowed only when asked (`batch_statistics=True`): the primal rows
+are then normalised by the batch's own statistics, exactly as the training forward does (with
+the gradient through those statistics the base loss needs, and the running statistics updated
+once when `update_running_stats`), while the tangent rows see the affine map those statistics
+define, taken as constants. So each tangent row depends on its own sample given the batch's
+statistics, as in eval mode it depends on the running ones, and the forward that serves the
+penalty can also be the step's training forward (`training.steppers.SharedForwardStepper`).
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from taser_engine import activation_derivatives
@@ -52,18 +61,21 @@ def _smooth_derivatives(module: nn.Module) -> Callable[[Tensor], tuple[Tensor, T
     return None
 
 
-def supports_tangent_batch(model: nn.Module) -> bool:
-    """Whether `tangent_forward` is exact for `model` in its current mode (see module docstring)."""
+def supports_tangent_batch(model: nn.Module, batch_statistics: bool = False) -> bool:
+    """Whether `tangent_forward` is exact for `model` in its current mode (see module docstring);
+    `batch_statistics` admits training-mode BatchNorm with the batch's statistics as constants."""
     if not getattr(model, "tangent_batch", False):
         return False
-    return all(_leaf_supported(m) for m in model.modules() if not any(True for _ in m.children()))
+    return all(_leaf_supported(m, batch_statistics) for m in model.modules() if not any(True for _ in m.children()))
 
 
-def _leaf_supported(module: nn.Module) -> bool:
+def _leaf_supported(module: nn.Module, batch_statistics: bool = False) -> bool:
     if isinstance(module, (nn.ReLU, nn.SiLU)):
         return not module.inplace
     if isinstance(module, _BATCH_NORMS):
-        return not module.training and module.track_running_stats
+        if module.training:  # SyncBatchNorm's statistics span processes this pass cannot see
+            return batch_statistics and not isinstance(module, nn.SyncBatchNorm)
+        return module.track_running_stats
     if _smooth_derivatives(module) is not None:
         return True
     return isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Linear, Normalize, *_LINEAR_NO_OFFSET,
@@ -91,17 +103,21 @@ class _Layout:
     rows: int
     plain: int  # tangents with first-order rows only
     curved: int  # tangents with a second-order row as well (which come last)
+    update_running_stats: bool = False  # training-mode BatchNorm: this pass is the step's training forward
 
 
 def tangent_forward(model: nn.Module, x: Tensor, tangents: Sequence[Tensor],
-                    curved: Sequence[Tensor] = ()) -> TangentOutputs:
+                    curved: Sequence[Tensor] = (), *, batch_statistics: bool = False,
+                    update_running_stats: bool = False) -> TangentOutputs:
     """`model(x)`, its JVPs along `tangents` and `curved`, and second derivatives along `curved`.
 
-    One forward pass of the batch `[x; tangents; curved; 0 for each curved]`.
+    One forward pass of the batch `[x; tangents; curved; 0 for each curved]`. Training-mode
+    BatchNorm needs `batch_statistics` (module docstring); its running statistics change only
+    with `update_running_stats`, as one training forward of `x` would change them.
     """
-    if not supports_tangent_batch(model):
+    if not supports_tangent_batch(model, batch_statistics):
         raise ValueError("this model does not support tangent batches (see supports_tangent_batch)")
-    layout = _Layout(x.shape[0], len(tangents), len(curved))
+    layout = _Layout(x.shape[0], len(tangents), len(curved), update_running_stats)
     zeros = [torch.zeros_like(x)] * len(curved)
     with _tangent_hooks(model, layout):
         out = model(torch.cat([x, *tangents, *curved, *zeros]))
@@ -139,6 +155,8 @@ def _stacked_forward(module: nn.Module, layout: _Layout) -> Callable[[Tensor], T
     if isinstance(module, nn.ReLU):
         return _relu_forward(layout.rows)
     if isinstance(module, _BATCH_NORMS):
+        if module.training:
+            return _batch_statistics_forward(module, layout)
         return _batch_norm_forward(module, layout.rows)
     derivatives = _smooth_derivatives(module)
     return None if derivatives is None else _smooth_forward(layout, derivatives)
@@ -198,6 +216,33 @@ def _batch_norm_forward(module: nn.Module, rows: int):
         shape = (-1, *([1] * (chunks.dim() - 3)))
         return (chunks * scale.view(shape) + _primal_indicator(chunks) * offset.view(shape)).flatten(0, 1)
     return forward
+
+
+def _batch_statistics_forward(module: nn.Module, layout: _Layout):
+    # The primal chunk goes through native training-mode batch norm (the training forward, the
+    # gradient through its statistics included); the tangents through the affine map of the same
+    # statistics, detached: the penalty takes them as constants.
+    def forward(x: Tensor) -> Tensor:
+        chunks = x.unflatten(0, (-1, layout.rows))
+        primal = chunks[0]
+        with torch.no_grad():  # the statistics are constants, the affine weight is not
+            var, _ = torch.var_mean(primal, dim=[0, *range(2, primal.dim())], unbiased=False)
+            scale = torch.rsqrt(var + module.eps)
+        if module.weight is not None:
+            scale = scale * module.weight
+        update = layout.update_running_stats and module.track_running_stats
+        out = F.batch_norm(primal, module.running_mean if update else None,
+                           module.running_var if update else None, module.weight, module.bias,
+                           training=True, momentum=_momentum(module) if update else 0.0, eps=module.eps)
+        tangents = chunks[1:] * scale.view(-1, *([1] * (primal.dim() - 2)))
+        return torch.cat([out.unsqueeze(0), tangents]).flatten(0, 1)
+    return forward
+
+
+def _momentum(bn: nn.Module) -> float:
+    """nn.BatchNorm's own update rule: count the batch, then its momentum or the cumulative mean."""
+    bn.num_batches_tracked.add_(1)
+    return 1.0 / float(bn.num_batches_tracked) if bn.momentum is None else bn.momentum
 
 
 def _smooth_forward(layout: _Layout, derivatives: Callable[[Tensor], tuple[Tensor, Tensor, Tensor]]):

@@ -58,6 +58,9 @@ class TrainStepBenchConfig(BaseModel):
     scores: list[ScoreVariant] = Field(["none", "gaussian", "diffusion-live", "diffusion-cached"],
                                        description="score sources (none: the step without TASER)")
     laplacians: list[Literal["none", "hutchinson"]] = Field(["none", "hutchinson"], description="Laplacian terms")
+    batchnorms: list[Literal["running", "batch"]] = Field(["running"], description=(
+        "BatchNorm statistics of the penalty pass (penalty.batchnorm): 'batch' lets a standard "
+        "step share one forward without freezing BatchNorm"))
     devices: list[str] = Field(default_factory=present_devices,
                                description="devices (default: every one present)")
     batch_size: int = Field(128, ge=2, le=4096, description="ResNet-18 batch (the paper's C.5: 128)")
@@ -132,6 +135,7 @@ def _stepper_call(setup, seed: int):
     from taser_engine.training.steppers import build_stepper
 
     stepper = build_stepper(setup, total_steps=1000, generators=make_generators(setup.config, setup.device))
+    stepper.base_probe_every = 0  # the benchmark times whole steps, against the plain step beside them
     n = setup.data["train_x"].shape[0]
     batches = on_device(epoch_batches(n, setup.config.batch_size, seed, 0), setup.device)
     position = {"b": 0}
@@ -176,10 +180,11 @@ def run_train_step_bench(bench: TrainStepBenchConfig, callbacks: Callbacks | Non
                 if key not in shared_scores:  # the score source and cache are the same for every method
                     shared_scores[key] = build_train_setup(config, device=device, data=data).scores
                 setup = build_train_setup(config, device=device, data=data, scores=shared_scores[key])
-                for laplacian in (["none"] if score == "none" else bench.laplacians):
-                    penalty = config.penalty.model_copy(update={"laplacian": laplacian})
+                for laplacian, batchnorm in ([("none", "running")] if score == "none" else
+                                             [(lap, bn) for lap in bench.laplacians for bn in bench.batchnorms]):
+                    penalty = config.penalty.model_copy(update={"laplacian": laplacian, "batchnorm": batchnorm})
                     variant = dataclasses.replace(setup, config=config.model_copy(update={"penalty": penalty}))
-                    steps[score, laplacian] = _stepper_call(variant, bench.seed)
+                    steps[score, laplacian, batchnorm] = _stepper_call(variant, bench.seed)
             times = {key: [] for key in steps}
             for _ in range(bench.warmup):
                 for step in steps.values():
@@ -187,13 +192,14 @@ def run_train_step_bench(bench: TrainStepBenchConfig, callbacks: Callbacks | Non
             for _ in range(bench.repeats):
                 for key, step in steps.items():
                     times[key].append(_seconds(step, device))
-            plain = times["none", "none"]
-            for (score, laplacian), seconds in times.items():
+            plain = times["none", "none", "running"]
+            for (score, laplacian, batchnorm), seconds in times.items():
                 ratios = [s / p for s, p in zip(seconds, plain)]
                 ms = [1000 * s / batch_size for s in seconds]
                 rows.append({
                     "model": model, "device": device_name, "method": method, "score": score,
-                    "laplacian": laplacian if score != "none" else None, "batch_size": batch_size,
+                    "laplacian": laplacian if score != "none" else None,
+                    "batchnorm": batchnorm if score != "none" else None, "batch_size": batch_size,
                     "num_steps": bench.num_steps if method != "standard" else 0,
                     "ms_per_sample": statistics.median(ms), "ms_per_sample_min": min(ms), "ms_per_sample_max": max(ms),
                     "ratio": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios),

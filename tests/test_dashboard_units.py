@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.dashboard.forms import error_messages, field_specs, list_to_text, text_to_list, text_to_optional
 from app.dashboard.presets import DEFAULTS, apply_preset, presets_for
-from app.dashboard.views.compare import config_diff, side_by_side
+from app.dashboard.views.compare import config_diff
 from app.figures.alignment import alignment_histograms, score_field_figure
 from app.figures.curves import group_keys, metric_curves
 from app.figures.extrapolation import error_vs_lambda, predictions_figure, single_fit_figure
@@ -87,7 +87,7 @@ def test_overhead_figure_draws_plain_and_taser_bars():
     rows = [{"model": "small_cnn", "device": "cpu", "method": m, "laplacian": "none", "num_probes": 1,
              "ms_per_sample": t, "plain_ms_per_sample": 1.0, "ratio": t} for m, t in (("jvp", 1.8), ("fd", 1.5))]
     fig = overhead_figure(rows)
-    by_name = {trace.name: list(trace.y) for trace in fig.data}
+    by_name = {trace.name: list(trace.x) for trace in fig.data}
     assert by_name == {"without TASER": [1.0, 1.0], "with TASER": [1.8, 1.5], "ratio": [1.8, 1.5]}
 
 
@@ -185,13 +185,6 @@ def test_presets_apply_only_known_fields():
     assert "source" not in values  # required fields have no default to prefill
 
 
-def test_side_by_side_joins_last_metrics_and_summary_numbers():
-    rows = side_by_side({1: {"loss": 0.5}, 2: {"loss": 0.7, "lr": 0.1}},
-                        {1: {"clean_acc": 0.9, "note": "x", "flag": True}, 2: None}, [(1, "a"), (2, "b")])
-    assert rows == [{"metric": "loss", "a": 0.5, "b": 0.7}, {"metric": "lr", "a": None, "b": 0.1},
-                    {"metric": "result.clean_acc", "a": 0.9, "b": None}]
-
-
 def test_paper_vs_ours_pairs_every_reported_cell():
     from app.figures.paper import paper_vs_ours
 
@@ -236,7 +229,7 @@ def test_overhead_figure_keeps_fractions_and_activations_apart():
     fig = overhead_figure(rows)
     ratios = [trace for trace in fig.data if trace.name == "ratio"]
     assert len(ratios) == 3  # one panel per model, activation and BatchNorm regime
-    labels = sorted(label for trace in ratios for label in trace.x)
+    labels = sorted(label for trace in ratios for label in trace.y)
     assert labels == ["jvp · none"] * 3 + ["jvp · none · 0.5 of batch"]
     titles = " | ".join(annotation.text for annotation in fig.layout.annotations)
     assert "resnet18 (silu)" in titles and "resnet18 (frozen BN)" in titles

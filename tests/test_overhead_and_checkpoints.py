@@ -11,7 +11,8 @@ from taser_engine.checkpoints import CheckpointError, load_model, save_model
 from taser_engine.models import ModelSpec, build_model
 
 REQUIRED_ROW_KEYS = {"model", "device", "method", "laplacian", "num_probes", "ms_per_sample",
-                     "plain_ms_per_sample", "ratio", "rel_error"}
+                     "plain_ms_per_sample", "ratio", "rel_error", "ms_per_sample_min", "ms_per_sample_max",
+                     "plain_ms_per_sample_min", "plain_ms_per_sample_max", "ratio_min", "ratio_max", "repeats"}
 
 
 def test_bench_overhead_cli_writes_the_contract(tmp_path):
@@ -27,6 +28,9 @@ def test_bench_overhead_cli_writes_the_contract(tmp_path):
     for row in rows:
         assert REQUIRED_ROW_KEYS <= set(row)
         assert row["ms_per_sample"] > 0 and math.isfinite(row["ratio"])
+        for field in ("ms_per_sample", "plain_ms_per_sample"):  # the spread over repeats brackets the median
+            assert row[f"{field}_min"] <= row[field] <= row[f"{field}_max"]
+        assert row["ratio_min"] <= row["ratio_max"] and row["repeats"] == 1
         # exact estimators agree with the float64 double-backward reference to float32 precision
         assert row["rel_error"] < 1e-4 and row["grad_rel_error"] < 1e-3
 

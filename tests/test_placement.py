@@ -68,7 +68,8 @@ def _one_step_on_meta(setup) -> list[str]:
     {"method": "mart-awp", "num_steps": 1, "awp_warmup": 0},
     {"method": "standard", "taser": False},
     {"method": "standard", "freeze_batchnorm": True, "arch": "resnet18", "width": 8},
-], ids=["standard", "trades", "mart-awp", "no-taser", "shared-forward"])
+    {"method": "standard", "penalty": {"batchnorm": "batch"}, "arch": "resnet18", "width": 8},
+], ids=["standard", "trades", "mart-awp", "no-taser", "shared-forward", "shared-forward-batch-statistics"])
 def test_a_gaussian_taser_step_runs_wholly_on_the_run_device(fields):
     setup = build_train_setup(_config(**fields), device=META)
     assert _one_step_on_meta(setup) == []

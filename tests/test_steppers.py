@@ -40,9 +40,13 @@ def _reference_step(setup, x, y, generators) -> dict[str, torch.Tensor]:
     return model.state_dict()
 
 
-@pytest.mark.parametrize("frozen, regime", [(False, SeparatePenaltyStepper), (True, SharedForwardStepper)])
-def test_each_regime_takes_the_reference_step(frozen, regime):
-    setup = build_train_setup(_config(freeze_batchnorm=frozen))
+@pytest.mark.parametrize("frozen, batchnorm, regime", [(False, "running", SeparatePenaltyStepper),
+                                                       (True, "running", SharedForwardStepper),
+                                                       (False, "batch", SharedForwardStepper)])
+def test_each_regime_takes_the_reference_step(frozen, batchnorm, regime):
+    # batch statistics: the reference's CE forward updates the running statistics once, its penalty
+    # leaves them alone; the shared step's one forward must end in the same weights AND buffers
+    setup = build_train_setup(_config(freeze_batchnorm=frozen, penalty={"batchnorm": batchnorm}))
     reference_generators = make_generators(setup.config, setup.device)
     stepper = build_stepper(setup, 4, make_generators(setup.config, setup.device))
     assert type(stepper) is regime
@@ -67,3 +71,25 @@ def test_without_taser_the_step_is_the_base_loss_alone():
     timing: dict[str, float] = {}
     stepper.timer.flush(timing)
     assert timing["penalty_s"] == 0
+
+
+def test_the_shared_step_times_its_base_step_apart_without_changing_the_run():
+    # the base-step probe runs a training-mode forward: BatchNorm's statistics must come back
+    def three_steps(probe_every: int):
+        setup = build_train_setup(_config(penalty={"batchnorm": "batch"}))
+        stepper = build_stepper(setup, 4, make_generators(setup.config, setup.device))
+        assert type(stepper) is SharedForwardStepper
+        stepper.base_probe_every = probe_every
+        for step in range(3):
+            x, y, score = stepper.batch(on_device([torch.arange(16) + step], setup.device)[0])
+            stepper(x, y, 0, step, score)
+        timing: dict[str, float] = {}
+        stepper.flush_timing(timing)
+        return setup.model.state_dict(), timing
+
+    probed, timing = three_steps(1)  # every step probed
+    plain, plain_timing = three_steps(0)
+    for key, value in probed.items():
+        assert torch.equal(value, plain[key]), key
+    assert timing["probe_samples"] == 3 * 16 and timing["probe_base_s"] > 0
+    assert "probe_samples" not in plain_timing and timing["samples"] == plain_timing["samples"]

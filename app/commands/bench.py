@@ -57,14 +57,18 @@ class _PrintProgress(Callbacks):
 
 
 def format_rows(rows: list[dict]) -> str:
-    from app.figures.overhead import model_label
+    from app.figures.overhead import model_label, row_label
+    from app.results import timing_warnings
 
-    header = f"{'model':<26} {'device':<6} {'method':<8} {'laplacian':<10} {'frac':>4} {'ms/sample':>10} {'plain':>8} {'ratio':>6} {'rel_err':>9} {'grad_err':>9}"
+    header = (f"{'model':<26} {'device':<6} {'method':<8} {'laplacian':<10} {'frac':>4} {'ms/sample':>10} {'plain':>8} "
+              f"{'ratio':>6} {'min–max':>12} {'rel_err':>9} {'grad_err':>9}")
     lines = [header, "-" * len(header)]
     for r in rows:
         lines.append(f"{model_label(r):<26} {r['device']:<6} {r['method']:<8} {r['laplacian']:<10} {r['fraction']:>4g} "
                      f"{r['ms_per_sample']:>10.3f} {r['plain_ms_per_sample']:>8.3f} {r['ratio']:>6.2f} "
-                     f"{r['rel_error']:>9.2e} {r['grad_rel_error']:>9.2e}")
+                     f"{r['ratio_min']:>5.2f}–{r['ratio_max']:<6.2f} {r['rel_error']:>9.2e} {r['grad_rel_error']:>9.2e}")
+    lines += [f"warning: {model_label(r)} {row_label(r)}: {warning}"
+              for r, warning in zip(rows, timing_warnings(rows)) if warning]
     return "\n".join(lines)
 
 

@@ -81,12 +81,10 @@ def run_metadata(run_dir: Path) -> dict:
 
 
 def _in_run_overhead(results: list[dict]) -> float | None:
-    """TASER's whole step over its base part, both timed inside the same steps of one run (the
-    honest overhead on a shared machine; a ratio of two runs also divides their machines' load)."""
-    with_penalty, base = _first(results, "ms_per_sample"), _first(results, "ms_per_sample_without_penalty")
-    if not with_penalty or not base or not _first(results, "penalty_ms_per_sample"):
-        return None
-    return with_penalty / base
+    from app.results import in_run_overhead
+
+    return in_run_overhead(_first(results, "ms_per_sample"), _first(results, "ms_per_sample_without_penalty"),
+                           _first(results, "penalty_ms_per_sample"))
 
 
 def run(args) -> int:

@@ -16,7 +16,12 @@ import streamlit as st
 
 log = logging.getLogger("taser.dashboard")
 
-STATUS_ICONS = {"queued": "⏳", "running": "▶️", "succeeded": "✅", "failed": "❌", "cancelled": "⏹️"}
+# Streamlit's Material icons, drawn from its own font: emoji come out as empty boxes where the
+# system has no emoji font. They render in markdown (headers, captions, progress text, labels);
+# dataframe cells do not render markdown, so tables show the status word alone.
+STATUS_ICONS = {"queued": ":material/schedule:", "running": ":material/play_circle:",
+                "succeeded": ":material/check_circle:", "failed": ":material/error:",
+                "cancelled": ":material/cancel:"}
 
 
 class NotAvailable(Exception):
@@ -127,6 +132,7 @@ def show_blocks(blocks, key: str) -> None:
 
 
 def exports(stem: str, table: list[dict], figure) -> None:
+    from app.figures.export import figure_html
     from taser_engine import text_tables
 
     st.subheader("Export")
@@ -135,13 +141,12 @@ def exports(stem: str, table: list[dict], figure) -> None:
     columns[1].download_button("Markdown", text_tables.to_markdown(table), file_name=f"{stem}.md", key=f"{stem}.md")
     columns[2].download_button("LaTeX", text_tables.to_latex(table, caption=stem), file_name=f"{stem}.tex",
                                key=f"{stem}.tex")
-    columns[3].download_button("Figure (HTML)", figure.to_html(include_plotlyjs=True, full_html=True),
-                               file_name=f"{stem}.html", key=f"{stem}.html")
+    columns[3].download_button("Figure (HTML)", figure_html(figure), file_name=f"{stem}.html", key=f"{stem}.html")
     if columns[4].button("Figure (PNG)", key=f"{stem}.png_make"):
         try:
             from app.figures.export import png_bytes
 
-            png = png_bytes(figure, width=1100, height=500)
+            png = png_bytes(figure, width=1100)
         except Exception as exc:  # noqa: BLE001 - kaleido missing or broken: say so, keep the page
             st.warning(f"PNG export needs kaleido: {exc}")
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 
 import plotly.graph_objects as go
@@ -22,39 +23,75 @@ def model_label(row: Mapping) -> str:
     return row["model"] + (f" ({', '.join(notes)})" if notes else "")
 
 
+def _spread(rows: Sequence[Mapping], field: str) -> dict | None:
+    """Min–max whiskers around each row's median `field`, for rows that stored the spread."""
+    if not all(f"{field}_min" in row and f"{field}_max" in row for row in rows):
+        return None  # measured before per-repeat spreads were stored
+    return {"type": "data", "symmetric": False, "array": [row[f"{field}_max"] - row[field] for row in rows],
+            "arrayminus": [row[field] - row[f"{field}_min"] for row in rows]}
+
+
 def overhead_figure(rows: Sequence[Mapping]) -> go.Figure:
-    """Per model/device: bars of ms/sample (plain step vs step with TASER) and the ratio."""
+    """Per model/device: bars of ms/sample (plain step vs step with TASER) and the ratio, medians
+    over repeats with min–max whiskers. Bars are horizontal so the long case labels read in full;
+    a case whose timing cannot be right (`app.results.timing_warnings`) is labelled so, its ratio
+    bar hatched."""
+    from app.results import timing_warnings
+
     groups = sorted({(model_label(row), row["device"]) for row in rows})
     if not groups:
         from app.figures.curves import empty_figure
 
         return empty_figure("no overhead rows")
-    fig = make_subplots(rows=len(groups), cols=2, horizontal_spacing=0.12,
+    warnings = dict(zip(map(id, rows), timing_warnings(rows)))
+    heights = [len([row for row in rows if (model_label(row), row["device"]) == group]) for group in groups]
+    fig = make_subplots(rows=len(groups), cols=2, horizontal_spacing=0.06, shared_yaxes=True,
+                        vertical_spacing=min(0.3 / len(groups), 0.12), row_heights=heights,
                         subplot_titles=[title for model, device in groups
                                         for title in (f"{model} on {device}: ms / sample",
                                                       f"{model} on {device}: ratio to plain step")])
     for index, (model, device) in enumerate(groups, start=1):
         mine = [row for row in rows if model_label(row) == model and row["device"] == device]
-        labels = [row_label(row) for row in mine]
-        fig.add_trace(go.Bar(x=labels, y=[row["plain_ms_per_sample"] for row in mine], name="without TASER",
+        flagged = [bool(warnings[id(row)]) for row in mine]
+        labels = [row_label(row) + (" (implausible)" if flag else "") for row, flag in zip(mine, flagged)]
+        ratio_spread = _spread(mine, "ratio")
+        fig.add_trace(go.Bar(y=labels, x=[row["plain_ms_per_sample"] for row in mine], name="without TASER",
+                             orientation="h", error_x=_spread(mine, "plain_ms_per_sample"),
                              marker_color="#7f7f7f", legendgroup="plain", showlegend=index == 1), row=index, col=1)
-        fig.add_trace(go.Bar(x=labels, y=[row["ms_per_sample"] for row in mine], name="with TASER",
+        fig.add_trace(go.Bar(y=labels, x=[row["ms_per_sample"] for row in mine], name="with TASER",
+                             orientation="h", error_x=_spread(mine, "ms_per_sample"),
                              marker_color="#1f77b4", legendgroup="taser", showlegend=index == 1), row=index, col=1)
-        fig.add_trace(go.Bar(x=labels, y=[row["ratio"] for row in mine], name="ratio", marker_color="#ff7f0e",
-                             legendgroup="ratio", showlegend=index == 1,
-                             text=[f"×{row['ratio']:.2f}" for row in mine], textposition="outside"),
+        fig.add_trace(go.Bar(y=labels, x=[row["ratio"] for row in mine], name="ratio", marker_color="#ff7f0e",
+                             orientation="h", error_x=ratio_spread, legendgroup="ratio", showlegend=index == 1,
+                             marker_pattern_shape=["x" if flag else "" for flag in flagged],
+                             # values beside the bars only where no whisker runs through them
+                             text=None if ratio_spread else [f"×{row['ratio']:.2f}" for row in mine],
+                             textposition="outside", cliponaxis=False,
+                             hovertext=[warnings[id(row)] or None for row in mine]),
                       row=index, col=2)
-        fig.add_hline(y=1.0, line_dash="dot", line_color="black", row=index, col=2)
-    fig.update_layout(barmode="group", height=380 * len(groups), title="TASER overhead per training step")
+        fig.add_vline(x=1.0, line_dash="dot", line_color="black", row=index, col=2)
+        # ratios span ×1 to ×100 (the exact Laplacian) and noisy repeats stretch their whiskers further
+        fig.update_xaxes(type="log", row=index, col=2)
+        fig.update_yaxes(autorange="reversed", row=index, col=1)  # the rows in the table's order
+    fig.update_layout(barmode="group", height=160 + sum(70 + 34 * n for n in heights),
+                      title="TASER overhead per training step (median over repeats, whiskers min–max)",
+                      legend={"orientation": "h", "yref": "container", "y": 1, "yanchor": "top", "x": 1,
+                              "xanchor": "right"},
+                      margin={"l": 10, "t": 110})
     return fig
 
 
+LAPLACIAN_NAMES = {"none": "first-order", "hutchinson": "Hutchinson K=1", "exact": "exact Laplacian"}
 SCORE_COLOURS = {"gaussian": "#1f77b4", "diffusion-live": "#d62728", "diffusion-cached": "#2ca02c"}
 
 
 def train_step_figure(rows: Sequence[Mapping], laplacian: str = "none") -> go.Figure:
     """Per model/device: the whole step's ratio to the same method without TASER, one bar per score
-    source (whiskers: min–max over repeats), the paper's Table 3 ratio as a black marker."""
+    source (whiskers: min–max over repeats, hatched where the timing cannot be right), the paper's
+    Table 3 ratio as a black marker."""
+    from app.results import WHOLE_STEP_CASE, timing_warnings
+
+    warnings = dict(zip(map(id, rows), timing_warnings(rows, WHOLE_STEP_CASE)))
     mine = [row for row in rows if row["score"] != "none" and row["laplacian"] == laplacian]
     groups = sorted({(row["model"], row["device"]) for row in mine})
     if not groups:
@@ -65,13 +102,18 @@ def train_step_figure(rows: Sequence[Mapping], laplacian: str = "none") -> go.Fi
     for col, (model, device) in enumerate(groups, start=1):
         here = [row for row in mine if row["model"] == model and row["device"] == device]
         methods = list(dict.fromkeys(row["method"] for row in here))
-        for score, colour in SCORE_COLOURS.items():
-            bars = {row["method"]: row for row in here if row["score"] == score}
+        for (score, colour), batchnorm in itertools.product(SCORE_COLOURS.items(), ("running", "batch")):
+            bars = {row["method"]: row for row in here
+                    if row["score"] == score and (row.get("batchnorm") or "running") == batchnorm}
             if not bars:
                 continue
+            name = score if batchnorm == "running" else f"{score}, penalty on batch BN statistics"
             ys = [bars[m]["ratio"] if m in bars else None for m in methods]
             fig.add_trace(go.Bar(
-                x=methods, y=ys, name=score, marker_color=colour, legendgroup=score, showlegend=col == 1,
+                x=methods, y=ys, name=name, marker_color=colour, legendgroup=name, showlegend=col == 1,
+                marker_opacity=1.0 if batchnorm == "running" else 0.55,
+                marker_pattern_shape=["x" if m in bars and warnings[id(bars[m])] else "" for m in methods],
+                hovertext=[warnings[id(bars[m])] or None if m in bars else None for m in methods],
                 error_y={"type": "data", "symmetric": False,
                          "array": [bars[m]["ratio_max"] - bars[m]["ratio"] if m in bars else 0 for m in methods],
                          "arrayminus": [bars[m]["ratio"] - bars[m]["ratio_min"] if m in bars else 0 for m in methods]}),

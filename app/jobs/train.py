@@ -41,7 +41,10 @@ class Result(JobResult):
     train_acc: Fraction | None = None
     ms_per_sample: float | None = Field(None, ge=0)
     ms_per_sample_without_penalty: float | None = Field(None, ge=0)
-    penalty_ms_per_sample: float | None = Field(None, ge=0)
+    # whole step minus base step; with a shared forward the base step is timed apart (so noise
+    # can, in principle, make this difference slightly negative)
+    penalty_ms_per_sample: float | None = None
+    base_step_timing: str | None = None  # how the base step's time was measured
     wall_s: float | None = Field(None, ge=0)
     device: str | None = None
     processes: int | None = Field(None, ge=1)

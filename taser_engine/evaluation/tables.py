@@ -115,13 +115,36 @@ def _seed_label(run: RunEval) -> str:
     return "" if run.seed is None else f" seed {run.seed}"
 
 
+def table_slot(run: RunEval) -> tuple[str, bool, int | None]:
+    """The table cell a run fills: its method, with or without TASER, and its seed."""
+    return run.method, run.taser, run.seed
+
+
+def slot_title(run: RunEval) -> str:
+    return f"{method_title(run.method)} {'with' if run.taser else 'without'} TASER{_seed_label(run)}"
+
+
+def newest_per_slot(runs: list[RunEval]) -> tuple[list[RunEval], list[tuple[RunEval, RunEval]]]:
+    """(the first run of each table slot, (left-out run, the run kept in its slot) for the rest):
+    with runs newest first, the newest evaluation of each cell fills it, so one more evaluation
+    replaces a cell's value instead of making the table unbuildable."""
+    kept: dict[tuple, RunEval] = {}
+    left_out = []
+    for run in runs:
+        slot = table_slot(run)
+        if slot in kept:
+            left_out.append((run, kept[slot]))
+        else:
+            kept[slot] = run
+    return list(kept.values()), left_out
+
+
 def pair_runs(runs: list[RunEval], order: list[str]) -> list[MethodPair]:
     slots: dict[tuple[str, bool, int | None], RunEval] = {}
     for run in runs:
-        slot = (run.method, run.taser, run.seed)
+        slot = table_slot(run)
         if slot in slots:
-            raise TableError(f"two runs for {method_title(run.method)} {'with' if run.taser else 'without'} "
-                             f"TASER{_seed_label(run)}: {slots[slot].source} and {run.source}")
+            raise TableError(f"two runs for {slot_title(run)}: {slots[slot].source} and {run.source}")
         slots[slot] = run
     pairs: dict[str, MethodPair] = {}
     for (method, taser, _), run in sorted(slots.items(), key=lambda item: (item[0][0], item[0][1],

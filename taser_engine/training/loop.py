@@ -46,7 +46,7 @@ from taser_engine.training.distributed import Ranks
 from taser_engine.training.scores import RunScores, build_run_scores, fit_gaussian_score  # noqa: F401
 from taser_engine.training.state import (TrainingState, has_checkpoint, read_checkpoint,
                                          restore_checkpoint, save_checkpoint)
-from taser_engine.training.steppers import NonFiniteLossError, Stepper, build_stepper
+from taser_engine.training.steppers import NonFiniteLossError, SharedForwardStepper, Stepper, build_stepper
 
 CONFIG_FILE = "config.json"
 RESULT_FILE = "result.json"
@@ -244,7 +244,7 @@ def _fit_loop(setup: _Setup, callbacks: Callbacks | None, run_dir: Path, resume:
         stepper.check_finite(state.step, state.epoch)
         if not all(torch.isfinite(p).all() for p in setup.model.parameters()):
             raise NonFiniteLossError(f"weights became non-finite by step {state.step}")
-        stepper.timer.flush(state.timing)
+        stepper.flush_timing(state.timing)
         state.epoch_sums = _as_floats(state.epoch_sums)
         saved_at["step"] = state.step
         states = generators if ranks is None else distributed.gather_states(generators, ranks)
@@ -258,7 +258,7 @@ def _fit_loop(setup: _Setup, callbacks: Callbacks | None, run_dir: Path, resume:
         kept = (f"last good checkpoint (step {saved_at['step']}) kept in {run_dir}"
                 if saved_at["step"] is not None else "no checkpoint had been written yet")
         raise NonFiniteLossError(f"{exc}; {kept}") from None
-    return _result(setup, run_dir, state, stopped, total_steps)
+    return _result(setup, run_dir, state, stopped, total_steps, stepper)
 
 
 def _epochs(setup: _Setup, cfg, state: TrainingState, stepper: Stepper, callbacks: Callbacks,
@@ -281,7 +281,7 @@ def _epochs(setup: _Setup, cfg, state: TrainingState, stepper: Stepper, callback
             callbacks.on_progress(state.step, total_steps, f"epoch {epoch + 1}/{cfg.epochs}")
             if state.step % cfg.log_every_steps == 0 or b == len(batches) - 1:
                 stepper.check_finite(state.step, epoch)  # the one host read of these steps
-                stepper.timer.flush(state.timing)
+                stepper.flush_timing(state.timing)
                 callbacks.on_metrics(state.step, _as_floats(metrics), "step")
             if cfg.checkpoint_every_steps and state.step % cfg.checkpoint_every_steps == 0:
                 checkpoint()
@@ -302,11 +302,20 @@ def on_device(batches: list[Tensor], device: torch.device) -> list[Tensor]:
     return list(torch.cat(batches).to(device).split([b.numel() for b in batches]))
 
 
-def _result(setup: _Setup, run_dir: Path, state: TrainingState, stopped: bool, total_steps: int) -> dict:
+def _result(setup: _Setup, run_dir: Path, state: TrainingState, stopped: bool, total_steps: int,
+            stepper: Stepper) -> dict:
     cfg, timing = setup.config, state.timing
     samples = max(1.0, timing.get("samples", 0.0))
     base_ms = 1000 * timing.get("base_s", 0.0) / samples
     penalty_ms = 1000 * timing.get("penalty_s", 0.0) / samples
+    base_step = "timed within each step"
+    if timing.get("probe_samples"):  # a shared forward: the base step was timed on its own beside it
+        whole_ms = base_ms + penalty_ms
+        # its forward and backward timed apart, plus the update the shared step timed (the same work)
+        base_ms = 1000 * (timing["probe_base_s"] / timing["probe_samples"] + timing.get("finish_s", 0.0) / samples)
+        penalty_ms = whole_ms - base_ms
+        base_step = (f"forward and backward timed alone every {SharedForwardStepper.BASE_PROBE_EVERY} steps, "
+                     "plus the step's own update")
     last = state.history[-1] if state.history else {}
     result = {
         "kind": cfg.kind, "dataset": cfg.dataset, "method": cfg.method,
@@ -315,7 +324,7 @@ def _result(setup: _Setup, run_dir: Path, state: TrainingState, stopped: bool, t
         "epochs": state.epoch, "epochs_planned": cfg.epochs, "steps": state.step, "steps_planned": total_steps,
         "clean_acc": last.get("clean_acc"), "train_acc": last.get("train_acc"),
         "ms_per_sample": base_ms + penalty_ms, "ms_per_sample_without_penalty": base_ms,
-        "penalty_ms_per_sample": penalty_ms, "wall_s": timing.get("wall_s", 0.0),
+        "penalty_ms_per_sample": penalty_ms, "base_step_timing": base_step, "wall_s": timing.get("wall_s", 0.0),
         "device": str(setup.device), "processes": setup.ranks.world_size if setup.ranks else 1,
         "stopped": stopped, "run_dir": str(run_dir), "history": state.history,
     }

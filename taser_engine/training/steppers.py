@@ -3,7 +3,8 @@
 - `SeparatePenaltyStepper`: base loss and its backward, then the penalty and its backward into
   the same gradients (the general case, and the one without TASER).
 - `SharedForwardStepper`: the penalty's tangent batch also gives the clean base loss its logits;
-  one forward, one backward (BatchNorm frozen, whole-batch penalty, non-adversarial objective).
+  one forward, one backward (BatchNorm frozen or the penalty on the batch's statistics,
+  whole-batch penalty, non-adversarial objective).
 - `DataParallelStepper`: this process's shard, base loss through the DDP wrapper, penalty on the
   bare module, one backward of their sum.
 
@@ -68,6 +69,8 @@ def autocast(setup: _Setup):
 class Stepper:
     """The shared bookkeeping of a step; subclasses write its three phases."""
 
+    base_probe_every = 0  # steps between timings of the base step alone (SharedForwardStepper)
+
     def __init__(self, setup: _Setup, total_steps: int, generators: dict[str, torch.Generator]):
         self.setup = setup
         self.total_steps = total_steps
@@ -111,7 +114,12 @@ class Stepper:
         timer.mark()
         self.finish(work)
         timer.end(self.samples(work), self.penalty_seconds(work))
+        self.after_step(work)
         return work.metrics
+
+    def flush_timing(self, timing: dict[str, float]) -> None:
+        """Add the timed steps to the run's timing dict (see `training.timing`)."""
+        self.timer.flush(timing)
 
     # -- what a regime writes -------------------------------------------------------------------
 
@@ -126,6 +134,9 @@ class Stepper:
         self._update(work.loss)
         work.metrics["loss/total"] = work.loss.detach()
 
+    def after_step(self, work: StepWork) -> None:
+        """Outside the timed step: nothing, unless the regime measures something beside it."""
+
     def penalty_seconds(self, work: StepWork) -> PenaltyRule:
         """Which of the laps (first phase, second phase, finish) are the penalty's time."""
         return lap(1) if self.taser else no_penalty
@@ -135,7 +146,7 @@ class Stepper:
 
     # -- shared maths ---------------------------------------------------------------------------
 
-    def _penalty(self, work: StepWork) -> Tensor:
+    def _penalty(self, work: StepWork, training_forward: bool = False) -> Tensor:
         """λ(t), with R_TASER on the clean batch in `work.penalty` and its metrics recorded;
         under AWP at the perturbed weights like the base loss.
 
@@ -147,7 +158,8 @@ class Stepper:
         if score is None:
             with torch.no_grad():
                 score = self.setup.scores.source(work.x)
-        penalty = taser_penalty(self.setup.model, work.x, work.y, score, cfg.penalty, self.generators["noise"])
+        penalty = taser_penalty(self.setup.model, work.x, work.y, score, cfg.penalty, self.generators["noise"],
+                                training_forward=training_forward)
         work.penalty = penalty
         work.metrics.update({"loss/taser": penalty.value.detach(), "lambda": lam, **penalty.diagnostics})
         return lam
@@ -234,13 +246,31 @@ class SharedForwardStepper(Stepper):
 
     With BatchNorm frozen (and no other mode-dependent layer: tangent batches refuse those), the
     training-mode function is the per-sample one, so the primal rows of the penalty's forward are
-    exactly the base loss's forward. One forward, one backward. The time of that shared work is
+    exactly the base loss's forward. With `penalty.batchnorm="batch"` they are the training-mode
+    forward itself (batch statistics, running statistics updated once, by this pass) while the
+    tangent rows take the batch's statistics as constants. One forward, one backward. The time of that shared work is
     split between base and penalty by rows (the base's share is 1 of R chunks). If the penalty ran
     no tangent batch (another estimator), the base loss runs its own forward.
     """
 
+    # The step has no base part to time, so every BASE_PROBE_EVERY-th step is followed (outside
+    # its timing) by the base step's forward and backward alone, timed, the model's buffers
+    # restored; the update is the same work in both and the step times it. The run's overhead is
+    # its whole step over that measured base step, not an assumption that cost scales with rows.
+    # It costs ~1/BASE_PROBE_EVERY of a plain step; the first probe comes after a few steps, not
+    # on the first (allocations make that one slow).
+    BASE_PROBE_EVERY = 10
+    FIRST_PROBE = 5
+
+    def __init__(self, setup: _Setup, total_steps: int, generators: dict[str, torch.Generator]):
+        super().__init__(setup, total_steps, generators)
+        self.base_probe = StepTimer(setup.device, prefix="probe_")
+        self.base_probe_every = self.BASE_PROBE_EVERY  # 0: off (the step benchmark times steps alone)
+        self._steps_taken = 0
+
     def first_phase(self, work: StepWork) -> None:
-        lam = self._penalty(work)
+        self._set_lr_and_mode(work.step)  # the pass below is the training forward: training mode first
+        lam = self._penalty(work, training_forward=True)
         loss = self._base_loss(work, clean_logits=work.penalty.logits)
         work.loss = loss + lam * work.penalty.value
         self.setup.optimizer.zero_grad(set_to_none=True)
@@ -250,6 +280,30 @@ class SharedForwardStepper(Stepper):
         penalty = work.penalty
         share = (1 - 1 / penalty.chunks) if penalty.logits is not None else 0.0
         return lambda laps: laps[0] * share
+
+    def after_step(self, work: StepWork) -> None:
+        self._steps_taken += 1
+        first, every = min(self.FIRST_PROBE, self.base_probe_every), self.base_probe_every
+        if every and self._steps_taken >= first and (self._steps_taken - first) % every == 0:
+            self._time_base_step(work)
+
+    def flush_timing(self, timing: dict[str, float]) -> None:
+        super().flush_timing(timing)
+        self.base_probe.flush(timing)
+
+    def _time_base_step(self, work: StepWork) -> None:
+        setup, model = self.setup, self.setup.model
+        saved = [buffer.clone() for buffer in model.buffers()]  # BatchNorm's statistics, its count
+        self.base_probe.begin()
+        logits = model(work.x)
+        loss = setup.objective.loss_from_clean_logits(logits, work.y).value.float()
+        if setup.teacher is not None:
+            loss = loss + setup.config.alpha * self._teacher_kl(work.x, logits)
+        torch.autograd.grad(loss, [p for p in model.parameters() if p.requires_grad])
+        self.base_probe.end(work.x.shape[0], no_penalty)
+        with torch.no_grad():
+            for buffer, value in zip(model.buffers(), saved):
+                buffer.copy_(value)
 
 
 class DataParallelStepper(Stepper):
@@ -289,7 +343,8 @@ def can_share_forward(setup: _Setup) -> bool:
     """Whether the penalty's forward may also give the base loss its logits (see the config)."""
     cfg = setup.config
     # Adversarial objectives need their own forwards (and AWP perturbs the weights first).
-    return (setup.scores.source is not None and cfg.freeze_batchnorm and cfg.penalty.fraction >= 1.0
+    per_sample_training = cfg.freeze_batchnorm or cfg.penalty.batchnorm == "batch"
+    return (setup.scores.source is not None and per_sample_training and cfg.penalty.fraction >= 1.0
             and not setup.objective.adversarial)
 
 

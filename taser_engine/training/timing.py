@@ -8,7 +8,7 @@ does when it fetches metrics anyway (every `log_every_steps`) and before checkpo
 
 A step's record is its boundary marks and a rule that turns the laps between them into
 `(step seconds, penalty seconds)`; flushed records accumulate into the run's timing dict
-(`base_s`, `penalty_s`, `samples`), which checkpoints store and `result.json` reports.
+(`base_s`, `penalty_s`, `samples`, `finish_s`), which checkpoints store and `result.json` reports.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ PenaltyRule = Callable[[list[float]], float]
 
 
 class StepTimer:
-    def __init__(self, device: torch.device):
+    def __init__(self, device: torch.device, prefix: str = ""):
         self.cuda = device.type == "cuda"
+        self.prefix = prefix  # of the timing keys it adds to (a second timer keeps its own)
         self._marks: list = []
         self._pending: list[tuple[list, PenaltyRule, float]] = []
 
@@ -50,9 +51,10 @@ class StepTimer:
             laps = [self._seconds(a, b) for a, b in zip(marks, marks[1:])]
             step_s = sum(laps)
             penalty_s = penalty(laps)
-            timing["base_s"] = timing.get("base_s", 0.0) + step_s - penalty_s
-            timing["penalty_s"] = timing.get("penalty_s", 0.0) + penalty_s
-            timing["samples"] = timing.get("samples", 0.0) + samples
+            # finish_s: the last phase alone (the optimiser update, in every stepper)
+            for key, value in (("base_s", step_s - penalty_s), ("penalty_s", penalty_s), ("samples", samples),
+                               ("finish_s", laps[-1])):
+                timing[self.prefix + key] = timing.get(self.prefix + key, 0.0) + value
         self._pending.clear()
 
     def _now(self):

@@ -27,7 +27,7 @@ def _whole_step_results() -> dict[str, dict]:
 
 def render_whole_step() -> None:
     from app.dashboard.common import exports
-    from app.figures.overhead import train_step_figure
+    from app.figures.overhead import LAPLACIAN_NAMES, train_step_figure
     from app.results import train_step_table
 
     st.header("Whole training step, method by method")
@@ -44,10 +44,11 @@ def render_whole_step() -> None:
     rows = results[chosen]["rows"]
     laplacians = sorted({row["laplacian"] for row in rows if row["laplacian"]})
     laplacian = st.radio("Laplacian", laplacians, horizontal=True, key="overhead.train_step.laplacian",
-                         format_func={"none": "first-order", "hutchinson": "Hutchinson K=1"}.get)
+                         format_func=LAPLACIAN_NAMES.get)
     figure = train_step_figure(rows, laplacian)
     st.plotly_chart(figure, width="stretch", key="overhead.train_step.fig")
     table = train_step_table(rows)
+    implausible_note(table)
     st.dataframe(table, hide_index=True, width="stretch")
     settings = results[chosen].get("settings", {})
     st.caption(f"Batch {settings.get('batch_size')} (ResNet-18) / {settings.get('digits_batch_size')} (digits), "
@@ -64,7 +65,9 @@ def render() -> None:
     render_whole_step()
     st.header("The penalty alone, per estimator")
     st.caption("Wall time per sample of one training step (cross-entropy + SGD) with and without "
-               "λ·R_TASER, per estimator; errors are relative to the float64 double-backward reference.")
+               "λ·R_TASER, per estimator; bars: median over repeats, whiskers min–max (benchmarks run "
+               "before spreads were stored have none); errors are relative to the float64 double-backward "
+               "reference.")
     runs = finished_with_results("bench-overhead", lambda result: bool(result.rows), limit=50)
     if not runs:
         st.info("No finished `bench-overhead` run yet: launch one (Launch page) or queue the demo (Home).")
@@ -76,7 +79,25 @@ def render() -> None:
     figure = overhead_figure(rows)
     st.plotly_chart(figure, width="stretch", key="overhead.fig")
     table = overhead_table(rows)
+    implausible_note(table)
     st.dataframe(table, hide_index=True, width="stretch")
     with st.expander("Benchmark settings"):
         st.json(result.settings or {}, expanded=False)
     exports("overhead", table, figure)
+
+
+CASE_COLUMNS = ("model", "activation", "BatchNorm", "device", "method", "score", "laplacian", "share of batch")
+NAMED_AT_MOST = 5
+
+
+def implausible_note(table: list[dict]) -> None:
+    """Name above a benchmark table the rows whose timing cannot be right (their "warning" cell says why)."""
+    flagged = [row for row in table if row.get("warning")]
+    if not flagged:
+        return
+    named = [" · ".join(str(row[column]) for column in CASE_COLUMNS if column in row) + f": {row['warning']}"
+             for row in flagged[:NAMED_AT_MOST]]
+    more = [f"and {len(flagged) - NAMED_AT_MOST} more (see the **warning** column)"] if len(flagged) > NAMED_AT_MOST else []
+    st.warning(f"{len(flagged)} of {len(table)} rows look implausible (hatched in the chart): a step timed cheaper "
+               "than one doing strictly less work is timing noise, so rerun with more repeats on an idle machine "
+               "before reading these ratios.\n\n" + "\n".join(f"- {line}" for line in named + more))

@@ -49,17 +49,32 @@ def _same_as_paper(config: dict) -> bool:
 
 
 def tables23() -> None:
-    from app.dashboard.common import evaluation_results
+    from app.dashboard.common import evaluation_results, run_label
+    from app.dashboard.selection import url_run_multiselect
+    from app.dashboard.views.robustness import table_runs
 
     from taser_engine.evaluation import tables
 
     st.subheader("Tables 2 and 3 — robustness")
-    runs = []
+    candidates = {}  # evaluations that say their method and TASER side, newest first
     for run, result in evaluation_results():
         try:
-            runs.append(result.run_eval(source=f"#{run['id']}"))
+            candidates[run["id"]] = (run, result, result.run_eval(source=f"#{run['id']}"))
         except Exception:  # noqa: BLE001 - evaluations without method/TASER labels cannot be paired
             continue
+    labels = {run_id: f"{run_label(run)} ({tables.slot_title(evaluation)})"
+              for run_id, (run, _, evaluation) in candidates.items()}
+    by_source = {evaluation.source: run_id for run_id, (_, _, evaluation) in candidates.items()}
+    newest, _ = tables.newest_per_slot([evaluation for _, _, evaluation in candidates.values()])
+    chosen = url_run_multiselect("Evaluations in our Tables 2–3", labels,
+                                 [by_source[evaluation.source] for evaluation in newest], key="paper.runs",
+                                 help="By default the newest evaluation of each method with and without TASER; "
+                                      "of two chosen for the same cell, the newer is used.")
+    runs, notes = table_runs([(f"#{run_id}", candidates[run_id][1]) for run_id in candidates if run_id in chosen])
+    if runs:
+        st.caption("ours from: " + ", ".join(f"{run.source} ({tables.slot_title(run)})" for run in runs))
+    for note in notes:
+        st.caption(note)
     for layout in ("table2", "table3"):
         left, right = st.columns(2)
         with left:

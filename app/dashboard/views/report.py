@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app.dashboard.common import run_label
+from app.dashboard.selection import url_run_multiselect
 
 
 def render() -> None:
@@ -19,8 +20,7 @@ def render() -> None:
         return
     labels = {run["id"]: f"{run_label(run)} ({run['kind']}, {run['status']})" for run in runs}
     default = [run["id"] for run in runs if run["status"] == "succeeded"][:5]
-    chosen = st.multiselect("Runs in the report", list(labels), default=default, format_func=labels.get,
-                            key="report.runs")
+    chosen = url_run_multiselect("Runs in the report", labels, default, key="report.runs")
     title = st.text_input("Title", value="TASER Studio report", key="report.title")
     if not chosen:
         st.info("Pick at least one run.")

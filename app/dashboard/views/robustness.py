@@ -9,6 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app.dashboard.common import evaluation_results, exports, run_label
+from app.dashboard.selection import url_run_multiselect
 
 
 def render() -> None:
@@ -25,8 +26,7 @@ def render() -> None:
                 "accuracy, bootstrap confidence intervals and gradient-masking checks.")
         return
     labels = {run["id"]: run_label(run) for run, _ in evaluated}
-    chosen = st.multiselect("Evaluations", list(labels), default=list(labels)[:12], format_func=labels.get,
-                            key="robust.runs")
+    chosen = url_run_multiselect("Evaluations", labels, list(labels)[:12], key="robust.runs")
     picked = [(run, result) for run, result in evaluated if run["id"] in chosen]
     if not picked:
         return
@@ -48,19 +48,32 @@ def render() -> None:
     exports("robustness", table, figure)
 
 
-def paper_layouts(picked: list[tuple[str, object]]) -> None:
-    from taser_engine.evaluation import tables
+def table_runs(picked: list[tuple[str, object]]) -> tuple[list, list[str]]:
+    """(the paper tables' runs, notes saying which evaluations were left out and why) from
+    (label, Result) pairs newest first: the newest evaluation of each table cell is used."""
+    from taser_engine.evaluation.tables import newest_per_slot, slot_title
 
-    runs, problems = [], []
+    runs, notes = [], []
     for label, result in picked:
         try:
             runs.append(result.run_eval(source=label))
         except Exception as exc:  # noqa: BLE001 - one unusable evaluation must not hide the others
-            problems.append(str(exc))
-    for problem in problems:
-        st.caption(f"left out of the paper tables: {problem}")
+            notes.append(f"left out of the paper tables: {exc}")
+    runs, replaced = newest_per_slot(runs)
+    notes += [f"left out of the paper tables: {old.source}, as {new.source} is a newer evaluation of "
+              f"{slot_title(new)}" for old, new in replaced]
+    return runs, notes
+
+
+def paper_layouts(picked: list[tuple[str, object]]) -> None:
+    from taser_engine.evaluation import tables
+
+    runs, notes = table_runs(picked)
+    for note in notes:
+        st.caption(note)
     if not runs:
         return
+    st.caption("the paper layouts use: " + ", ".join(f"{run.source} ({tables.slot_title(run)})" for run in runs))
     for layout, title in (("table2", "Table 2 layout"), ("table3", "Table 3 layout")):
         st.subheader(title)
         try:

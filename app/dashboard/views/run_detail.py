@@ -1,6 +1,7 @@
-"""A run's page: status, live metric curves (loss parts, λ(t), LR, Stein statistics), config,
-summary (shown through the kind's result viewer, as in the HTML report), stored evaluation rows,
-log tail and artifacts to download."""
+"""A run's page: status, archive / restore and "clone with edits", an evaluation's numbers up
+front or a training's evaluations as links, live metric curves (loss parts, λ(t), LR, Stein
+statistics), config, summary (shown through the kind's result viewer, as in the HTML report),
+stored evaluation rows, log tail and artifacts to download."""
 
 from __future__ import annotations
 
@@ -11,24 +12,36 @@ import streamlit as st
 from app.dashboard.common import STATUS_ICONS, format_eta, run_dir, run_label, show_blocks
 
 MAX_DOWNLOAD_BYTES = 200 * 1024 * 1024
+EVALUATE_KIND = "evaluate"
 
 
 def selected_run_id() -> int | None:
+    """The run the picker shows: the URL's `run` when it changed since the page last wrote it (a
+    link to another run, from this page too), else the picker's own choice, which the URL follows."""
     from db import store
 
     requested = st.query_params.get("run")
+    requested_id = int(requested) if requested and requested.isdigit() else None
     runs = store.list_runs(light=True, limit=500)
+    if requested_id is not None and requested_id not in {run["id"] for run in runs}:
+        runs = store.runs_by_id([requested_id]) + runs  # an archived run, opened by its link
     if not runs:
         st.info("No runs yet.")
         return None
     ids = [run["id"] for run in runs]
-    labels = {run["id"]: f"#{run['id']} {run['name'] or run['kind']} ({run['status']})" for run in runs}
-    default = int(requested) if requested and requested.isdigit() and int(requested) in labels else ids[0]
-    if requested and requested.isdigit() and int(requested) not in labels:
+    labels = {run["id"]: f"#{run['id']} {run['name'] or run['kind']} ({run['status']}"
+                         + (", archived)" if run["archived_at"] else ")") for run in runs}
+    if requested is not None and requested_id not in labels:
         st.warning(f"There is no run #{requested}; showing the newest one.")
-    chosen = st.selectbox("Run", ids, index=ids.index(default), format_func=labels.get, key="run.select")
-    if str(chosen) != requested:
-        st.query_params["run"] = str(chosen)
+    if requested_id in labels and requested != st.session_state.get("run.written"):
+        st.session_state["run.select"] = requested_id
+    elif st.session_state.get("run.select") not in labels:
+        st.session_state["run.select"] = ids[0]
+    chosen = st.selectbox("Run", ids, format_func=labels.get, key="run.select")
+    # written even when unchanged: a page link to this page reruns it with the new query string
+    # but leaves the browser's address as it was
+    st.query_params["run"] = str(chosen)
+    st.session_state["run.written"] = str(chosen)
     return chosen
 
 
@@ -38,7 +51,63 @@ def render() -> None:
     if run_id is None:
         return
     live_part(run_id)
+    lifecycle_part(run_id)
     static_part(run_id)
+
+
+def lifecycle_part(run_id: int) -> None:
+    """Archive state, Clone with edits, and how the run relates to its evaluations."""
+    from db import store
+
+    run = store.runs_by_id([run_id])[0]
+    columns = st.columns([1, 1, 2, 4], vertical_alignment="center")
+    if run["archived_at"]:
+        columns[0].badge("archived", icon=":material/archive:", color="gray")
+        columns[1].button("Restore", key="run.restore", on_click=_set_archived, args=(run_id, False),
+                          help=f"archived {run['archived_at']}; restoring shows it in tables and results again")
+    else:
+        columns[0].button("Archive", key="run.archive", on_click=_set_archived, args=(run_id, True),
+                          help="hide it from tables, pickers and result pages (nothing is deleted)")
+    columns[2].page_link("screens/launch.py", label="Clone with edits", icon=":material/content_copy:",
+                         query_params={"clone": str(run_id)})
+    if run["kind"] == EVALUATE_KIND:
+        evaluation_numbers(store.get_run(run_id))
+    else:
+        evaluation_links(run_id)
+
+
+def _set_archived(run_id: int, archived: bool) -> None:
+    from db import store
+
+    (store.archive_run if archived else store.restore_run)(run_id)
+
+
+def evaluation_numbers(run: dict) -> None:
+    """An evaluation's clean and per-attack robust accuracy, with bootstrap intervals, up front."""
+    from app.jobs import parse_result
+    from app.results import accuracies_from_rows, robustness_rows
+
+    measured = accuracies_from_rows(run["evaluations"]).get(run["id"])
+    result = parse_result(run["kind"], run["summary"])
+    if measured is None and not getattr(result, "is_evaluation", False):
+        return
+    flags = getattr(result, "flags", [])
+    table, _ = robustness_rows([(run_label(run), {**(measured or result.stored()), "flags": flags})])
+    st.subheader("Results")
+    st.dataframe(table, hide_index=True, width="stretch")
+
+
+def evaluation_links(run_id: int) -> None:
+    """A training's evaluations (runs whose `model_run` is it), newest first, as links."""
+    from db import store
+
+    evaluations = store.list_runs(kind=EVALUATE_KIND, model_run=run_id, light=True, limit=50)
+    if not evaluations:
+        return
+    st.markdown(f"**Evaluations of this run** ({len(evaluations)})")
+    for evaluation in evaluations:
+        st.page_link("screens/run.py", label=f"{STATUS_ICONS.get(evaluation['status'], '')} "
+                     f"{run_label(evaluation)} ({evaluation['status']})", query_params={"run": str(evaluation["id"])})
 
 
 def live_part(run_id: int) -> None:
@@ -50,9 +119,9 @@ def live_part(run_id: int) -> None:
     @st.fragment(run_every=every)
     def header_and_curves() -> None:
         from db import store
-        from db import store
 
-        from app.figures.curves import group_keys, metric_curves
+        from app.dashboard.charts import curve_controls, series_on_axis
+        from app.figures.curves import BENCH_X_TITLE, group_keys, is_benchmark, metric_curves
 
         run = store.get_run(run_id)
         job = run["job"] or {}
@@ -68,13 +137,24 @@ def live_part(run_id: int) -> None:
             st.error(f"Failed: {run['error']}")
         series = store.metric_series([run_id]).get(run_id, {})
         if not series:
-            st.caption("No metrics recorded.")
+            if not run["evaluations"]:  # an evaluation records no curves; its numbers follow the header
+                st.caption("No metrics recorded.")
             return
         groups = group_keys(list(series))
-        log_y = st.toggle("log scale", key="run.log_y")
+        bench = is_benchmark(run["kind"])  # one point per measured configuration: bars, not a curve
+        settings = curve_controls("run", list(series), benchmark=bench)
+        x_title = BENCH_X_TITLE if bench else settings.x_title
+        if not bench and settings.axis != "step":
+            drawn, _ = series_on_axis({run_id: series}, settings.axis)
+            if run_id in drawn:
+                series = drawn[run_id]
+            else:
+                st.caption(f"Nothing recorded to place this run on the {settings.axis} axis; showing steps.")
+                x_title = "step"
         for tab, (group, keys) in zip(st.tabs(list(groups)), groups.items()):
             with tab:
-                st.plotly_chart(metric_curves({run_label(run): series}, keys, log_y=log_y),
+                st.plotly_chart(metric_curves({run_label(run): series}, keys, log_y=settings.log_y,
+                                              smoothing=settings.smoothing, x_title=x_title, bars=bench),
                                 width="stretch", key=f"run.curves.{group}")
 
     header_and_curves()
@@ -111,7 +191,8 @@ def static_part(run_id: int) -> None:
             st.dataframe([{key: value for key, value in row.items() if key != "per_sample"}
                           for row in run["evaluations"]], hide_index=True)
         else:
-            st.caption("No evaluations stored for this run.")
+            st.caption("No evaluation rows stored on this run: an `evaluate` run stores its own, and a "
+                       "training's evaluations are linked under its header.")
     with log_tab:
         st.code(run["log_tail"] or "(empty)", language=None)
     with files_tab:

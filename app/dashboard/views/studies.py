@@ -10,7 +10,7 @@ import json
 
 import streamlit as st
 
-from app.dashboard.common import STATUS_ICONS, NotAvailable
+from app.dashboard.common import NotAvailable
 
 REFRESH_S = 3.0
 
@@ -28,7 +28,7 @@ def render() -> None:
 
 def list_rows(records, states) -> list[dict]:
     """Rows for st.dataframe (pure)."""
-    return [{"id": r.id, "name": r.name, "preset": r.preset or "", "status": f"{STATUS_ICONS.get(s.status, '')} {s.status}",
+    return [{"id": r.id, "name": r.name, "preset": r.preset or "", "status": s.status,
              "jobs": len(s.cells), "progress": s.progress, "created": r.created_at.isoformat(timespec="seconds"),
              "open": f"studies?study={r.id}"} for r, s in zip(records, states)]
 
