@@ -9,12 +9,12 @@ from pathlib import Path
 from app.cli import UserError
 from app.commands._args import float_in
 
-# Measured, not hoped for (issue 18): the quick plan took 27 min on a quiet 2-core machine, and on
-# one shared with other test runs (load 10-17) its 11 jobs took 2.5 (1D study), 2.4 (overhead),
-# 10.5 (score model), 0.6-0.7 per training and ~24 min per evaluation: AutoAttack (standard) and
-# SPSA on 100 digits dominate. The full plan (every method, 10 epochs, 300 digits evaluated) was
-# not timed; by the same rates it takes hours.
-QUICK_TAKES = "about half an hour on 2 CPU cores, longer on a busy machine; mostly its AutoAttack evaluations"
+# Measured, not hoped for (issue 18): the quick plan took 27 min on a 2-core machine, and 53 min
+# on one shared with other test runs (load 5-17): 1D study 2.5, overhead 2.4, score model 10.5,
+# trainings 0.1-0.7 min each, and its four evaluations (AutoAttack standard + SPSA on 100 digits)
+# 24, 8, 2.7 and 0.6 min as that load fell. The full plan (every method, 10 epochs, 300 digits
+# evaluated) was not timed; by the same rates it takes hours.
+QUICK_TAKES = "about half an hour on 2 CPU cores, up to an hour on a busy machine; mostly its evaluations"
 FULL_TAKES = "hours on 2 CPU cores"
 
 # `--wait` starts no worker (a worker is its own process: `taser worker`, or the one `taser
