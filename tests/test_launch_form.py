@@ -112,6 +112,12 @@ def test_a_cloned_run_is_queued_with_one_field_changed(launch_page):
     assert new["config"] == {**old["config"], "steps": 7}
     assert (new["name"], new["tags"]) == ("count-b (copy)", ["b", "lr"])
     assert cloned_from(new["notes"]) == source and new["parent_run_id"] is None  # it waits for nothing
+    # the new run's page links back to the run it was cloned from
+    at.query_params.update({"run": str(new["id"])})
+    at.switch_page("screens/run.py").run()
+    links = [(link.proto.label, link.proto.query_string) for link in at.get("page_link")]
+    assert (f"cloned from #{source}", f"run={source}") in links
+    at.switch_page("screens/launch.py")
 
     # a clone of no run says so and falls back to the kind selector (without the test kinds); run
     # fields are pickers
