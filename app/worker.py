@@ -9,6 +9,9 @@ PostgreSQL) or several (PostgreSQL). Per job the worker
 - on a cancel request asks the child to stop at its next step, then terminates it after
   `grace_s`; records `cancelled`;
 - keeps a tail of the job's log in the database and registers the full log as an artifact;
+- samples what the job's process tree uses (CPU %, memory; the job adds its GPU memory) every
+  `SYSTEM_SAMPLE_INTERVAL_S` and as it ends, stored as the run's `system/...` metrics
+  (app/system_metrics.py);
 - records every failure with a readable reason, including a child that died without a word
   (one killed by SIGKILL, usually out of memory, is retried while it has attempts left) and a
   job whose artifact folder cannot be written (the job fails; the worker goes on).
@@ -44,6 +47,7 @@ from app.dblink import DatabaseLink
 from app.jobs.runner import METRICS_JOURNAL, JobSpec, child_main
 from app.jsonlines import JsonLinesTail
 from app.paths import artifact_root, run_dir_for
+from app.system_metrics import TreeSampler
 
 LOG_FILE = "job.log"
 METRICS_WRITE_INTERVAL_S = 0.25
@@ -51,6 +55,8 @@ PROGRESS_WRITE_INTERVAL_S = 0.5
 LOG_FLUSH_INTERVAL_S = 1.0
 CANCEL_POLL_S = 0.5  # how often a running job's cancel flag is read (a cheap SELECT)
 METRIC_RECORDS_PER_WRITE = 2000  # journal lines per transaction when catching up
+SYSTEM_SAMPLE_INTERVAL_S = 10.0
+SYSTEM_FIRST_SAMPLE_S = 1.0  # soon after the start, so that a short job has a point too
 DEFAULT_DB_OUTAGE_S = 300.0
 
 
@@ -174,6 +180,11 @@ class JobExecution:
         self._checkpoint_pending: str | None = None
         self._last_write: dict[str, float] = {}
         self._eta_origin: tuple[float, int] | None = None
+        self._sampler: TreeSampler | None = None
+        self._next_sample = 0.0
+        self._system_pending: dict[int, dict[str, float]] = {}
+        self._gpu: dict[str, float] = {}  # the job's latest report of its own GPU use
+        self._clock_origin = time.monotonic() - _seconds_since_first_start(job)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -192,6 +203,8 @@ class JobExecution:
             name=f"taser-job-{self.job.id}", daemon=True)
         process.start()
         child_conn.close()  # keep only the child's copy, so its exit reads as EOF here
+        self._sampler = TreeSampler(process.pid)
+        self._next_sample = time.monotonic() + SYSTEM_FIRST_SAMPLE_S
         beat = threading.Thread(target=self._heartbeat_loop, daemon=True)
         beat.start()
         try:
@@ -245,6 +258,8 @@ class JobExecution:
             else:
                 if not process.is_alive() and not _has_data(conn):
                     return stopped_by
+            if time.monotonic() >= self._next_sample:
+                self._sample_system()
             self._write_due()
 
     def _stop_reason(self) -> str | None:
@@ -289,8 +304,18 @@ class JobExecution:
             self._progress_pending = message[1:]
         elif tag == "checkpoint":
             self._checkpoint_pending = self._relative(message[1])
+        elif tag == "system":
+            self._gpu = dict(message[1])
         elif tag in ("succeeded", "stopped", "failed"):
+            self._sample_system()  # the last look at the job's processes, while they are there
             self.result = message
+
+    def _sample_system(self) -> None:
+        self._next_sample = time.monotonic() + SYSTEM_SAMPLE_INTERVAL_S
+        sample = self._sampler.sample() if self._sampler else {}
+        if sample or self._gpu:
+            step = int(time.monotonic() - self._clock_origin)
+            self._system_pending[step] = {**self._system_pending.get(step, {}), **sample, **self._gpu}
 
     # -- writing to the database ------------------------------------------------------------
 
@@ -311,6 +336,7 @@ class JobExecution:
                 ("progress", PROGRESS_WRITE_INTERVAL_S, lambda: self._progress_pending is not None,
                  self._write_progress),
                 ("checkpoint", 0.0, lambda: self._checkpoint_pending is not None, self._write_checkpoint),
+                ("system", 0.0, lambda: bool(self._system_pending), self._write_system),
                 ("log", LOG_FLUSH_INTERVAL_S, self._log_has_more, self._write_log))
 
     def _write_due(self) -> None:
@@ -339,6 +365,10 @@ class JobExecution:
             self.journal.advance(end)
             if len(records) < METRIC_RECORDS_PER_WRITE:
                 return
+
+    def _write_system(self) -> None:
+        store.log_metric_points(self.job.run_id, sorted(self._system_pending.items()), url=self.url)
+        self._system_pending = {}
 
     def _write_progress(self) -> None:
         if self._progress_pending is None:
@@ -455,6 +485,19 @@ class JobExecution:
             return self._must(store.retry_or_fail, job_id, me, _death_reason(exitcode), url=url) or "lost"
         self._must(store.fail, job_id, me, _death_reason(exitcode), url=url)
         return "failed"
+
+
+def _seconds_since_first_start(job: store.JobRecord) -> float:
+    """How long ago the job's first attempt started, by the database's clock (both times are
+    its own, so a worker's clock that is off does not matter); 0 where they are not known."""
+    from datetime import datetime
+
+    try:
+        started = datetime.fromisoformat(job.started_at.rstrip("Z"))
+        claimed = datetime.fromisoformat(job.heartbeat_at.rstrip("Z"))
+    except (AttributeError, TypeError, ValueError):
+        return 0.0
+    return max(0.0, (claimed - started).total_seconds())
 
 
 def _death_reason(exitcode: int | None) -> str:

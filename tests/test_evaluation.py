@@ -171,9 +171,12 @@ def test_progress_is_reported_per_attack_and_per_batch_and_stop_is_honoured(unde
     evaluate_model(undefended, EvaluationConfig(attacks=["apgd_ce", "spsa"], **{**QUICK, "batch_size": 16}),
                    callbacks=recorder)
     messages = [m for _, _, m in recorder.progress]
-    assert any(m.startswith("attack 1/2") for m in messages) and any(m.startswith("attack 2/2") for m in messages)
-    assert [(d, t) for d, t, m in recorder.progress if m == "spsa: batch"] == [(1, 3), (2, 3), (3, 3)]
-    assert any(m == "apgd_ce: apgd-ce" for m in messages)  # AutoAttack's own per-batch lines
+    assert [m for m in messages if m.startswith("SPSA")] == ["SPSA batch 1/3", "SPSA batch 2/3", "SPSA batch 3/3"]
+    assert "APGD-CE batch 1/3" in messages  # from AutoAttack's own per-batch log lines
+    assert messages[0] == "clean accuracy" and messages[-1] == "evaluation done"
+    done = [d for d, _, _ in recorder.progress]
+    assert done == sorted(done) and done[-1] == recorder.progress[-1][1]  # one count, to its total
+    assert len({t for _, t, _ in recorder.progress}) == 1
     assert {"robust_acc/apgd_ce", "robust_acc/spsa"} <= {k for m in recorder.metrics for k in m}
     for attack in ("spsa", "apgd_ce"):  # our own loop, and AutoAttack's (stopped from its log lines)
         stopper = Recorder(stop_after=2)

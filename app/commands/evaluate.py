@@ -47,7 +47,9 @@ def register(subparsers) -> None:
 
 class _StderrProgress(Callbacks):
     def on_progress(self, done: int, total: int, message: str = "") -> None:
-        print(f"  [{done}/{total}] {message}", file=sys.stderr, flush=True)
+        # the count is cost-weighted units over every attack and batch: a share reads better
+        share = f"{done / total:4.0%}" if total > 0 else "   ?"
+        print(f"  [{share}] {message}", file=sys.stderr, flush=True)
 
 
 def _read_json(path: Path) -> dict:

@@ -21,6 +21,7 @@ METRIC_GROUPS: dict[str, tuple[str, ...]] = {
     "schedule": ("lambda", "lr"),
     "stein": ("stein_",),
     "accuracy": ("acc", "accuracy"),
+    "system": ("system/",),
 }
 # Series this short are drawn with markers: a line through one point draws nothing.
 MARKERS_UP_TO = 30

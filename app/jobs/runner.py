@@ -3,7 +3,9 @@
 The worker starts `child_main` in a freshly spawned process per job. This module imports only
 light modules (no SQL, no torch): the job kind's module decides what else gets loaded. The child
 talks to its worker over a pipe; the worker writes to the database. The child's stdout and
-stderr (file descriptors 1 and 2, so native libraries' output too) go to the job's log file.
+stderr (file descriptors 1 and 2, so native libraries' and subprocesses' output too) go to the
+job's log file, line-buffered so the worker can show it while the job runs; so do every logger's
+INFO-and-above records and Python warnings, and a progress line now and then.
 
 Metric points do not travel over the pipe: the child appends them to `RUN_DIR/metrics.jsonl`
 before the job goes on (so before any checkpoint that follows them), and the worker copies that
@@ -11,7 +13,8 @@ journal into the database as the database allows. A worker that dies, or a datab
 away, therefore loses no point: the next attempt's worker copies the whole journal again
 (points are keyed by run, key and step, so copying twice changes nothing).
 
-Messages child -> worker: ("progress", step, total, message), ("checkpoint", path, step), then
+Messages child -> worker: ("progress", step, total, message), ("checkpoint", path, step),
+("system", {metric: value}) (this process's GPU use, now and then, while it uses CUDA), then
 exactly one of ("succeeded", summary, evaluations), ("stopped", summary, evaluations),
 ("failed", reason). A summary has been validated against the kind's Result
 (`app.jobs.validate_result`): it is `Result.stored()`, and `evaluations` its
@@ -22,10 +25,12 @@ Worker -> child: "stop" (cooperative cancel).
 from __future__ import annotations
 
 import errno
+import logging
 import math
 import os
 import signal
 import sys
+import time
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -39,6 +44,11 @@ from taser_engine.callbacks import Callbacks
 METRICS_JOURNAL = "metrics.jsonl"
 # Phrases of allocation failures that do not say "out of memory" themselves.
 ALLOCATION_FAILURES = ("defaultcpuallocator: can't allocate", "cannot allocate memory")
+# A job may report progress every few milliseconds: the log gets a line when the phase changes
+# (the message, numbers aside) or this long after the last one.
+PROGRESS_LOG_INTERVAL_S = 10.0
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+GPU_REPORT_INTERVAL_S = 10.0  # as often as the worker samples the rest
 
 
 @dataclass(frozen=True)
@@ -66,9 +76,32 @@ class WorkerContext(Callbacks):
         self.stop_seen = False
         self._conn = conn
         self._journal = JsonLinesWriter(self.run_dir / METRICS_JOURNAL)
+        self._progress_logged: tuple[float, str] | None = None
+        self._gpu_reported = float("-inf")
 
     def on_progress(self, step: int, total: int, message: str = "") -> None:
         self._conn.send(("progress", int(step), int(total), str(message)))
+        self._log_progress(int(step), int(total), str(message))
+        self.report_gpu()
+
+    def report_gpu(self, now: bool = False) -> None:
+        """This process's GPU use to the worker (only the job's process can read it), at most
+        every GPU_REPORT_INTERVAL_S unless `now`; nothing while CUDA is not in use."""
+        if not now and time.monotonic() - self._gpu_reported < GPU_REPORT_INTERVAL_S:
+            return
+        from app.system_metrics import gpu_usage
+
+        self._gpu_reported = time.monotonic()
+        usage = gpu_usage()
+        if usage:
+            self._conn.send(("system", usage))
+
+    def _log_progress(self, step: int, total: int, message: str) -> None:
+        now, phase = time.monotonic(), "".join(c for c in message if not c.isdigit())
+        last = self._progress_logged
+        if last is None or last[1] != phase or now - last[0] >= PROGRESS_LOG_INTERVAL_S or step >= total:
+            print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} progress {step}/{total}: {message}", flush=True)
+            self._progress_logged = (now, phase)
 
     def on_metrics(self, step: int, metrics: Mapping[str, float], scope: str = "step") -> None:
         # Epoch summaries share their step with the last batch's metrics: keep their keys apart.
@@ -80,6 +113,7 @@ class WorkerContext(Callbacks):
         if len(finite) < len(values):  # databases and plots choke on NaN/inf: keep them out
             bad = sorted(set(values) - set(finite))
             print(f"step {step}: non-finite metric values not stored: {bad}", flush=True)
+        self.report_gpu()
 
     def on_checkpoint(self, path, step: int) -> None:
         self._conn.send(("checkpoint", str(path), int(step)))
@@ -95,12 +129,11 @@ def child_main(spec: JobSpec, conn) -> None:
     """Entry point of the spawned job process."""
     die_with_parent(signal.SIGKILL, spec.worker_pid)  # no orphan keeps writing checkpoints
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the worker's to handle, not ours
-    from app.cli import show_engine_log
     from taser_engine.callbacks import StopRequested
 
-    show_engine_log()
     try:
         _redirect_output(spec.log_path)  # inside: a full disk here is the job's failure too
+        _capture_logging()
         print(f"--- job {spec.job_id} ({spec.kind}) attempt {spec.attempt}, pid {os.getpid()} ---",
               flush=True)
         ctx = WorkerContext(spec, conn)
@@ -111,6 +144,7 @@ def child_main(spec: JobSpec, conn) -> None:
         kind = get_kind(spec.kind)
         config = validate_config(spec.kind, spec.config)
         result = validate_result(spec.kind, kind.run(config, ctx))
+        ctx.report_gpu(now=True)  # its peak, before the worker's last sample
         outcome = "stopped" if ctx.stop_seen else "succeeded"
         if result is None:
             conn.send((outcome, None, []))
@@ -192,3 +226,33 @@ def _redirect_output(log_path: str) -> None:
     os.close(fd)
     sys.stdout = open(1, "w", buffering=1, closefd=False)
     sys.stderr = open(2, "w", buffering=1, closefd=False)
+    _line_buffer_c_stdout()
+
+
+def _line_buffer_c_stdout() -> None:
+    """C code's printf to a file is block-buffered: its lines would reach the log only at exit."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        stdout = ctypes.c_void_p.in_dll(libc, "stdout")
+        libc.setvbuf(stdout, None, 1, 0)  # _IOLBF
+    except (OSError, ValueError, AttributeError):  # not glibc-like: such output comes at exit
+        pass
+
+
+def _capture_logging() -> None:
+    """Every logger's records (the engine's, libraries'), and warnings, into the job's log.
+
+    One handler on the root logger, so records of loggers outside `taser` (`taser_engine.*`, a
+    plug-in's) are kept too, each once. It writes to the current sys.stderr: the log file.
+    """
+    from app.cli import _CurrentStderr
+
+    root = logging.getLogger()
+    if not any(isinstance(handler, _CurrentStderr) for handler in root.handlers):
+        handler = _CurrentStderr()
+        handler.setFormatter(logging.Formatter(LOG_FORMAT, "%Y-%m-%d %H:%M:%S"))
+        root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    logging.captureWarnings(True)

@@ -30,8 +30,12 @@ PAPER_EPS_LINF = 8 / 255  # paper C.6, CIFAR-10
 PAPER_EPS_L2 = 128 / 255  # paper C.6, the additional L2 diagnostic
 AUTOATTACK_LOGGER = "auto-attack"
 
-# progress(done, total, message); raising EvaluationCancelled from it stops the attack.
+# progress(done, total, stage): `done` of `total` batches of the attack's stage (one of its
+# `stages()`; "" for a single-stage attack) are done; total 0 says the stage has just begun.
+# Raising EvaluationCancelled from it stops the attack.
 Progress = Callable[[int, int, str], None]
+# A forward pass costs about a third of a forward and backward one (the unit of `stages`).
+FORWARD_COST = 1 / 3
 
 
 class EvaluationCancelled(Exception):
@@ -56,6 +60,17 @@ class Attack(ABC):
     @property
     @abstractmethod
     def label(self) -> str: ...
+
+    @property
+    def short_label(self) -> str:
+        """The attack in a progress message ("AutoAttack", "SPSA")."""
+        return self.name
+
+    def stages(self) -> list[tuple[str, float]]:
+        """(stage, expected cost of one batch) in the order the attack runs them; the cost in
+        forward-and-backward passes, so that progress over attacks × batches moves at the pace
+        of the work. An attack that does not say is one stage of cost 1."""
+        return [("", 1.0)]
 
     def params(self) -> dict:
         return asdict(self)
@@ -82,9 +97,9 @@ class _AutoAttackLog(logging.Handler):
     batch, WARNING lines for its checks), so this is the one place to listen to it.
     """
 
-    def __init__(self, progress: Progress, title: str):
+    def __init__(self, progress: Progress):
         super().__init__(level=logging.DEBUG)
-        self.progress, self.title = progress, title
+        self.progress = progress
         self.warnings: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -94,15 +109,28 @@ class _AutoAttackLog(logging.Handler):
             return
         batch = _BATCH_LINE.match(message)
         if batch:
-            self.progress(int(batch["done"]), int(batch["total"]), f"{self.title}: {batch['attack']}")
+            self.progress(int(batch["done"]), int(batch["total"]), batch["attack"])
         elif message.startswith("running "):
-            self.progress(0, 1, f"{self.title}: {message}")
+            self.progress(0, 0, message.removeprefix("running ").strip())
 
 
-def _run_autoattack(adversary, x: Tensor, y: Tensor, batch_size: int, progress: Progress,
-                    title: str) -> AttackOutcome:
+def autoattack_stage_cost(stage: str, n_iter: int = 100, n_restarts: int = 1, n_queries: int = 5000,
+                          n_target_classes: int = 9) -> float:
+    """Expected passes per batch of one of AutoAttack's sub-attacks (targeted ones run once per
+    target class; Square's queries are forward passes)."""
+    if stage in ("apgd-t", "fab-t"):
+        return float(n_iter * n_target_classes)
+    if stage == "square":
+        return n_queries * FORWARD_COST
+    return float(n_iter * n_restarts)
+
+
+STANDARD_AUTOATTACK = ("apgd-ce", "apgd-t", "fab-t", "square")
+
+
+def _run_autoattack(adversary, x: Tensor, y: Tensor, batch_size: int, progress: Progress) -> AttackOutcome:
     logger = logging.getLogger(AUTOATTACK_LOGGER)
-    handler = _AutoAttackLog(progress, title)
+    handler = _AutoAttackLog(progress)
     saved = (logger.level, logger.propagate)
     logger.setLevel(logging.DEBUG)
     logger.propagate = False  # its DEBUG chatter stays here; the warnings are returned instead
@@ -148,6 +176,13 @@ class AutoAttackEval(Attack):
     def label(self) -> str:
         return f"AutoAttack (standard, {self.norm}, eps={self.eps:.4g})"
 
+    @property
+    def short_label(self) -> str:
+        return "AutoAttack" if self.norm == "Linf" else f"AutoAttack {self.norm}"
+
+    def stages(self) -> list[tuple[str, float]]:
+        return [(stage, autoattack_stage_cost(stage)) for stage in STANDARD_AUTOATTACK]
+
     def params(self) -> dict:
         return {**asdict(self), "version": "standard"}
 
@@ -159,7 +194,7 @@ class AutoAttackEval(Attack):
 
     def run(self, model, x, y, *, batch_size, progress) -> AttackOutcome:
         adversary = self.build(model, x.device)
-        return _run_autoattack(adversary, x, y, batch_size, progress, self.name)
+        return _run_autoattack(adversary, x, y, batch_size, progress)
 
 
 @dataclass
@@ -188,6 +223,14 @@ class AutoAttackSubset(AutoAttackEval):
     def label(self) -> str:
         return (f"{'+'.join(a.upper() for a in self.attacks)} ({self.norm}, eps={self.eps:.4g}, "
                 f"{self.n_iter} iterations) - custom subset, not AutoAttack")
+
+    @property
+    def short_label(self) -> str:
+        return "+".join(a.upper() for a in self.attacks)
+
+    def stages(self) -> list[tuple[str, float]]:
+        return [(stage, autoattack_stage_cost(stage, self.n_iter, self.n_restarts, self.n_queries))
+                for stage in self.attacks]
 
     def params(self) -> dict:
         return {**asdict(self), "attacks": list(self.attacks), "version": "custom"}
@@ -233,6 +276,13 @@ class SPSA(Attack):
     def label(self) -> str:
         return f"SPSA (Linf, eps={self.eps:.4g}, nb_iter={self.nb_iter}, nb_sample={self.nb_sample})"
 
+    @property
+    def short_label(self) -> str:
+        return "SPSA"
+
+    def stages(self) -> list[tuple[str, float]]:
+        return [("", self.nb_iter * 2 * self.nb_sample * FORWARD_COST)]  # forwards only
+
     def _gradient(self, model: nn.Module, x: Tensor, y: Tensor, generator: torch.Generator) -> Tensor:
         """SPSA estimate of ∇ₓ of the loss Adam minimises, -margin (advertorch's untargeted sign)."""
         grad = torch.zeros_like(x)
@@ -273,5 +323,5 @@ class SPSA(Attack):
                 clean_ok = model(xb).argmax(1) == yb
                 adv_ok = model(self.perturb(model, xb, yb, generator)).argmax(1) == yb
             correct.append(clean_ok & adv_ok)
-            progress(b + 1, n_batches, f"{self.name}: batch")
+            progress(b + 1, n_batches, "")
         return AttackOutcome(correct=torch.cat(correct))

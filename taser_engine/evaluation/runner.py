@@ -1,13 +1,17 @@
 """`evaluate_model`: clean accuracy, every requested attack, per-point results and masking flags.
 
 The model runs frozen in eval mode on a logits-only forward, and the caller's RNGs are restored
-afterwards (see `guards`). Progress goes through `Callbacks`: one report per attack (with the
-attack's label) and one per batch inside it; `should_stop` is honoured between batches.
+afterwards (see `guards`). Progress goes through `Callbacks` as one count over every attack ×
+stage × batch (the masking check's runs included), each batch weighted by its expected cost, so
+the count moves at the pace of the work and a driver's ETA holds from the first batch on;
+messages read "AutoAttack apgd-ce batch 3/10". `should_stop` is honoured between batches.
 """
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,7 +19,7 @@ from torch import Tensor, nn
 
 from taser_engine.callbacks import Callbacks, or_default
 from taser_engine.evaluation import masking
-from taser_engine.evaluation.attacks import Attack, EvaluationCancelled, predict
+from taser_engine.evaluation.attacks import Attack, AttackOutcome, EvaluationCancelled, predict
 from taser_engine.evaluation.config import EvaluationConfig
 from taser_engine.evaluation.guards import frozen_eval, model_device, preserved_rng
 from taser_engine.evaluation.robust_average import robust_average
@@ -81,28 +85,69 @@ class EvaluationResult:
         }
 
 
-def _progress(callbacks: Callbacks):
-    def report(done: int, total: int, message: str) -> None:
-        callbacks.on_progress(done, total, message)
-        if callbacks.should_stop():
-            raise EvaluationCancelled(f"stopped during {message}")
-    return report
+class EvaluationProgress:
+    """The evaluation's one progress count: every planned (title, attack) gets a span of units,
+    its stages' costs × the number of batches, and an attack's own reports (batch `done` of
+    `total` of a stage) move the count through its stage's share. The count never goes back, and
+    an attack that ends early (AutoAttack skips what no point survives for) jumps to its end."""
+
+    def __init__(self, callbacks: Callbacks, plan: list[tuple[str, Attack]], n_batches: int) -> None:
+        self.callbacks, self.n_batches = callbacks, n_batches
+        self.spans = [self._span(attack) for _, attack in plan]
+        self.total = sum(sum(span.values()) for span in self.spans)
+        self.done, self.next = 0, 0
+
+    def _span(self, attack: Attack) -> dict[str, int]:
+        return {stage: max(1, math.ceil(cost * self.n_batches)) for stage, cost in attack.stages()}
+
+    def report(self, message: str) -> None:
+        self.callbacks.on_progress(self.done, self.total, message)
+
+    def run(self, title: str, attack: Attack, work: Callable[[Callable], AttackOutcome]) -> AttackOutcome:
+        """`work(progress)` for the next planned attack, its progress counted under `title`."""
+        span, base = self.spans[self.next], self.done
+        self.next += 1
+        starts, offset = {}, base
+        for stage, units in span.items():
+            starts[stage] = offset
+            offset += units
+        end, several = offset, len(span) > 1
+
+        def progress(done: int, total: int, stage: str) -> None:
+            begin = starts.get(stage, base)
+            width = span.get(stage, end - base)
+            reached = begin + (width * min(done, total) // total if total > 0 else 0)
+            self.done = max(self.done, min(reached, end))
+            where = f"{title} {stage}" if several and stage else title
+            self.report(f"{where} batch {done}/{total}" if total > 0 else f"{where} starting")
+            if self.callbacks.should_stop():
+                raise EvaluationCancelled(f"stopped during {where}")
+
+        outcome = work(progress)
+        self.done = end
+        return outcome
 
 
 def _run_attack(attack: Attack, model: nn.Module, x: Tensor, y: Tensor, batch_size: int,
-                callbacks: Callbacks) -> AttackRecord:
+                progress: EvaluationProgress, title: str | None = None) -> AttackRecord:
     start = time.perf_counter()
-    outcome = attack.run(model, x, y, batch_size=batch_size, progress=_progress(callbacks))
+    outcome = progress.run(title or attack.short_label, attack, lambda report: attack.run(
+        model, x, y, batch_size=batch_size, progress=report))
     return AttackRecord(attack.name, attack.label, attack.is_autoattack, attack.params(),
                         outcome.correct.cpu().numpy().astype(bool), time.perf_counter() - start,
                         outcome.warnings)
 
 
-def _iteration_check(config: EvaluationConfig, model, x, y, callbacks) -> tuple[dict[int, float], list[str]]:
+def _iteration_check_plan(config: EvaluationConfig) -> list[tuple[str, Attack]]:
+    return [(f"masking check, APGD-CE at {n_iter} iterations:", config.quick_apgd(n_iter))
+            for n_iter in config.iteration_check or ()]
+
+
+def _iteration_check(config: EvaluationConfig, model, x, y,
+                     progress: EvaluationProgress) -> tuple[dict[int, float], list[str]]:
     accuracy, found = {}, []
-    for i, n_iter in enumerate(config.iteration_check):
-        callbacks.on_progress(i, len(config.iteration_check), f"masking check: APGD-CE at {n_iter} iterations")
-        record = _run_attack(config.quick_apgd(n_iter), model, x, y, config.batch_size, callbacks)
+    for (title, attack), n_iter in zip(_iteration_check_plan(config), config.iteration_check):
+        record = _run_attack(attack, model, x, y, config.batch_size, progress, title)
         accuracy[n_iter] = record.accuracy
         found += record.warnings
     return accuracy, found
@@ -138,16 +183,18 @@ def evaluate_model(model: nn.Module, config: EvaluationConfig, *, subset: EvalSu
     with preserved_rng(), frozen_eval(model) as logits_model:
         device = model_device(model)
         x, y = subset.x.to(device), subset.y.to(device)
+        plan = [(attack.short_label, attack) for attack in attacks] + _iteration_check_plan(config)
+        progress = EvaluationProgress(callbacks, plan, n_batches=math.ceil(len(x) / config.batch_size))
+        progress.report("clean accuracy")
         clean = (predict(logits_model, x, config.batch_size) == y).cpu().numpy()
         callbacks.on_metrics(0, {"clean_acc": float(clean.mean())})
         records: dict[str, AttackRecord] = {}
         for i, attack in enumerate(attacks):
-            callbacks.on_progress(i, len(attacks), f"attack {i + 1}/{len(attacks)}: {attack.label}")
-            records[attack.name] = _run_attack(attack, logits_model, x, y, config.batch_size, callbacks)
+            records[attack.name] = _run_attack(attack, logits_model, x, y, config.batch_size, progress)
             callbacks.on_metrics(i + 1, {f"robust_acc/{attack.name}": records[attack.name].accuracy})
         by_iterations, iteration_warnings = (
-            _iteration_check(config, logits_model, x, y, callbacks) if config.iteration_check else (None, []))
-        callbacks.on_progress(len(attacks), len(attacks), "evaluation done")
+            _iteration_check(config, logits_model, x, y, progress) if config.iteration_check else (None, []))
+        progress.report("evaluation done")
     flags = _flags(config, attacks, records, by_iterations, iteration_warnings)
     return EvaluationResult(subset, clean, records, flags, time.perf_counter() - start,
                             config.model_dump(mode="json"))

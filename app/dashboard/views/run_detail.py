@@ -200,9 +200,27 @@ def static_part(run_id: int) -> None:
             st.caption("No evaluation rows stored on this run: an `evaluate` run stores its own, and a "
                        "training's evaluations are linked under its header.")
     with log_tab:
-        st.code(run["log_tail"] or "(empty)", language=None)
+        log_tail(job.get("id"), run["log_tail"], active=run["status"] in ("queued", "running"))
     with files_tab:
         artifact_downloads(run)
+
+
+def log_tail(job_id: int | None, text: str, active: bool) -> None:
+    """The job's log tail from the database (so a dashboard on another machine sees it too),
+    re-read every 2 s while the job may still write to it (only the job's row: the run's
+    evaluations and artifacts need not be read again)."""
+
+    @st.fragment(run_every=2.0 if active and job_id is not None else None)
+    def tail() -> None:
+        from db import store
+
+        job = store.get_job(job_id) if active and job_id is not None else None
+        current, running = (job.log_tail, job.status in ("queued", "running")) if job else (text, False)
+        if running:
+            st.caption("live: refreshed every 2 s; the whole log is among the artifacts once the job ends")
+        st.code(current or "(empty)", language=None)
+
+    tail()
 
 
 def edit_notes(run: dict) -> None:
