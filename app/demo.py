@@ -1,8 +1,8 @@
 """The demo plan: which jobs `taser demo` (and the Home / Launch buttons) queue, as data.
 
 Each step names a job kind and a config (fields of that kind's pydantic config; the trainings start
-from the engine's `digits-cpu` preset) in a quick variant (target: under 5 minutes on a 2-core
-CPU) and a full one (under 30). A step may refer to
+from the engine's `digits-cpu` preset) in a quick variant and a full one (how long they take:
+app.commands.demo.QUICK_TAKES and FULL_TAKES). A step may refer to
 the runs of earlier steps through config fields (`refs`: field -> step key), e.g. an evaluation's
 `model_run` is the run id of its training, and a TASER training's `score_model_run` the demo's
 score model. Each job waits for the runs it refers to (the queue's dependencies), so any number

@@ -101,7 +101,7 @@ def submit(kind: str, config: Mapping[str, Any] | BaseModel | None,
         job_id = store.submit_job(kind, stored, name=options.name, parent_run_id=parent,
                                   depends_on=referenced_runs(stored), tags=options.tags,
                                   priority=options.priority, max_attempts=options.max_attempts, study=study,
-                                  url=url)
+                                  notes=options.notes, url=url)
     except store.StudyKeyTaken:
         raise
     except store.QueueError as exc:

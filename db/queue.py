@@ -49,7 +49,7 @@ def submit_job(kind: str, config: dict[str, Any], name: str | None = None,
                parent_run_id: int | None = None, tags: Sequence[str] | None = None, *,
                depends_on: Sequence[int] = (), priority: int = 0,
                max_attempts: int = DEFAULT_MAX_ATTEMPTS, study: tuple[int, str] | None = None,
-               url: str | None = None) -> int:
+               notes: str = "", url: str | None = None) -> int:
     """Queue a job of `kind` with an already validated `config`; returns the job id.
 
     `study`: (study id, plan key) when the job is part of a study; a key already queued raises
@@ -60,21 +60,23 @@ def submit_job(kind: str, config: dict[str, Any], name: str | None = None,
     """
     dependencies = sorted({*depends_on, *([parent_run_id] if parent_run_id is not None else [])})
     try:
-        return _insert_job(kind, config, name, parent_run_id, tags, dependencies, priority, max_attempts, study, url)
+        return _insert_job(kind, config, name, parent_run_id, tags, dependencies, priority, max_attempts, study,
+                           notes, url)
     except IntegrityError:
         if study is None:
             raise
         raise StudyKeyTaken(f"study {study[0]} already queued {study[1]}") from None
 
 
-def _insert_job(kind, config, name, parent_run_id, tags, dependencies, priority, max_attempts, study, url) -> int:
+def _insert_job(kind, config, name, parent_run_id, tags, dependencies, priority, max_attempts, study, notes,
+                url) -> int:
     with write_session(url) as session:
         if dependencies:
             missing = set(dependencies) - set(session.scalars(select(Run.id).where(Run.id.in_(dependencies))))
             if missing:
                 raise QueueError(f"no run with id {', '.join(map(str, sorted(missing)))} to depend on")
         run = Run(kind=kind, name=name, config=dict(config), parent_run_id=parent_run_id,
-                  tags=list(tags or []), notes="",
+                  tags=list(tags or []), notes=notes,
                   study_id=study[0] if study else None, study_key=study[1] if study else None)
         session.add(run)
         session.flush()

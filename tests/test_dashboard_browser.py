@@ -1,6 +1,6 @@
 """End to end in a real headless browser: `taser dashboard` (with its embedded worker) on a free
 port and a temporary database; submit a small job from the Launch form, see it finish on Runs,
-open every page, find no exception text, save screenshots.
+clone it with an edit, open every page, find no exception text, save screenshots.
 
 Needs Debian's chromium at /usr/bin/chromium (`make browser` installs it) and Playwright's Python
 package; no browser is downloaded. Screenshots go to a temporary folder, or to
@@ -127,6 +127,17 @@ def test_dashboard_in_a_real_browser(dashboard, tmp_path):
             settle(page)
             page.get_by_text(re.compile(r"#\d+ from-the-browser succeeded")).wait_for(timeout=60_000)
             page.screenshot(path=str(shots / "runs-finished.png"), full_page=True)
+            # clone it with one edit: the form comes filled in from the run, and the clone is queued
+            finished = page.get_by_text(re.compile(r"#\d+ from-the-browser succeeded")).first.inner_text()
+            source = re.search(r"#(\d+) from-the-browser", finished).group(1)
+            page.goto(f"{base}/launch?clone={source}")
+            settle(page)
+            page.get_by_text(f"cloned from #{source}").first.wait_for(timeout=30_000)
+            assert page.get_by_role("textbox", name="Run name").input_value() == "from-the-browser (copy)"
+            page.get_by_role("spinbutton", name="steps", exact=True).fill("3")
+            page.get_by_role("button", name="Queue this run").click()
+            page.get_by_text(re.compile(r"Queued job \d+")).wait_for(timeout=30_000)
+            page.screenshot(path=str(shots / "launch-cloned.png"), full_page=True)
             # a study from the CLI, cancelled at once: its page draws the grid of cancelled cells
             env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TASER_DATABASE_URL": f"sqlite:///{tmp_path / 'taser.db'}",
                    "TASER_ARTIFACT_ROOT": str(tmp_path / "artifacts")}
@@ -150,5 +161,5 @@ def test_dashboard_in_a_real_browser(dashboard, tmp_path):
                 page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
         finally:
             browser.close()
-    assert len(list(shots.glob("*.png"))) == len(PAGES) + 3
+    assert len(list(shots.glob("*.png"))) == len(PAGES) + 4
     assert "Traceback" not in log.read_text()

@@ -111,9 +111,10 @@ def test_launch_rejects_invalid_input_and_queues_valid(seeded):
     from db import store
 
     before = len(store.list_runs(light=True))
-    at = open_page("launch")
-    at.selectbox(key="launch.kind").set_value("count").run()
-    prefix = "launch.count.defaults (paper settings)"
+    from app.dashboard.presets import DEFAULTS
+
+    at = open_page("launch", {"kind": "count"})  # a test kind: off the selector, opened by URL
+    prefix = f"launch.count.{DEFAULTS}"
     # form widgets commit on submit, as in a browser: set the value, click, then run once
     at.number_input(key=f"{prefix}.steps").set_value(0)
     submit = next(button for button in at.button if button.label == "Queue this run")

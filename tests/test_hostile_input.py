@@ -293,7 +293,9 @@ def test_the_launch_form_shows_each_refusal_under_its_field_and_queues_nothing(t
     at = AppTest.from_file(str(MAIN), default_timeout=60).run()
     at.switch_page("screens/launch.py").run()
     at.selectbox(key="launch.kind").set_value("train").run()
-    prefix = "launch.train.defaults (paper settings)"
+    from app.dashboard.presets import DEFAULTS
+
+    prefix = f"launch.train.{DEFAULTS}"
     at.text_input(key=f"{prefix}.data_root").set_value(str(tmp_path / "secret"))
     at.text_input(key=f"{prefix}.width").set_value(str(10**9))
     at.number_input(key=f"{prefix}.eval_batch_size").set_value(10**9)

@@ -131,10 +131,11 @@ def test_the_launch_form_offers_the_toy_names_and_queues_them(plugins):
     assert "toy_scaled" in at.selectbox(key=f"{prefix}.method").options
     at.selectbox(key="launch.kind").set_value("evaluate").run()
     assert_clean(at)
-    assert "toy_noise" in at.text_input(key=f"launch.evaluate.{DEFAULTS}.attacks").help
+    assert "toy_noise" in at.multiselect(key=f"launch.evaluate.{DEFAULTS}.attacks").options
     model_run = submit("train", {"dataset": "toy_bars", "epochs": 1}, {}).run_id
-    at.text_input(key=f"launch.evaluate.{DEFAULTS}.model_run").set_value(str(model_run))
-    at.text_input(key=f"launch.evaluate.{DEFAULTS}.attacks").set_value("toy_noise")
+    at.run()  # the model-run picker lists it now
+    at.selectbox(key=f"launch.evaluate.{DEFAULTS}.model_run").set_value(model_run)  # queued: it waits for it
+    at.multiselect(key=f"launch.evaluate.{DEFAULTS}.attacks").set_value(["toy_noise"])
     at.text_input(key=f"launch.evaluate.{DEFAULTS}.attack_params").set_value('{"toy_noise": {"scale": 0.5}}')
     next(button for button in at.button if button.label == "Queue this run").click().run()
     assert_clean(at)

@@ -3,14 +3,15 @@
 Built-in presets for the kinds this app owns, plus the engine's training presets
 (`taser_engine.training.presets.PRESETS[preset][kind]`: the paper's CIFAR-10 protocol and the CPU
 digits demo), which are not repeated here. A preset only sets the fields it names; everything else
-keeps the config's (paper) defaults.
+keeps the config's defaults. Labels say what a preset is, not where it came from: the config
+defaults train on digits with some of the paper's hyper-parameters, which is not the paper's setting.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-DEFAULTS = "defaults (paper settings)"
+DEFAULTS = "config defaults"
 
 BUILTIN: dict[str, dict[str, dict[str, Any]]] = {
     "toy1d": {
@@ -19,12 +20,13 @@ BUILTIN: dict[str, dict[str, dict[str, Any]]] = {
     },
     "bench-overhead": {
         "quick: small CNN on CPU": {"models": ["small_cnn"], "devices": ["cpu"], "warmup": 1, "repeats": 3},
-        "paper: ResNet-18": {"models": ["resnet18"]},
+        "ResNet-18 only (the paper's model)": {"models": ["resnet18"]},
     },
     "count": {"fast (10 steps)": {"steps": 10, "step_s": 0.02}},
 }
 
-ENGINE_PRESET_LABELS = {"paper-cifar10": "paper CIFAR-10 protocol", "digits-cpu": "CPU demo on digits"}
+ENGINE_PRESET_LABELS = {"paper-cifar10": "paper hyper-parameters (CIFAR-10 scale: ResNet-18, 200 epochs)",
+                        "digits-cpu": "digits quick (small CNN on a CPU)"}
 
 
 def presets_for(kind: str) -> dict[str, dict[str, Any]]:

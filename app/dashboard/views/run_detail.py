@@ -9,6 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from app.clones import cloned_from
 from app.dashboard.common import STATUS_ICONS, format_eta, run_dir, run_label, show_blocks
 
 MAX_DOWNLOAD_BYTES = 200 * 1024 * 1024
@@ -56,7 +57,8 @@ def render() -> None:
 
 
 def lifecycle_part(run_id: int) -> None:
-    """Archive state, Clone with edits, and how the run relates to its evaluations."""
+    """Archive state, Clone with edits (and the run this one was cloned from), and how the run
+    relates to its evaluations."""
     from db import store
 
     run = store.runs_by_id([run_id])[0]
@@ -70,6 +72,10 @@ def lifecycle_part(run_id: int) -> None:
                           help="hide it from tables, pickers and result pages (nothing is deleted)")
     columns[2].page_link("screens/launch.py", label="Clone with edits", icon=":material/content_copy:",
                          query_params={"clone": str(run_id)})
+    origin = cloned_from(run["notes"])
+    if origin is not None:
+        columns[3].page_link("screens/run.py", label=f"cloned from #{origin}",
+                             icon=":material/subdirectory_arrow_right:", query_params={"run": str(origin)})
     if run["kind"] == EVALUATE_KIND:
         evaluation_numbers(store.get_run(run_id))
     else:
