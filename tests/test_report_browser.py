@@ -7,11 +7,10 @@ The runs are small real `count` trainings through the real worker; no dashboard 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
+from tests.browser_support import CHROMIUM, open_report, undrawn
+
 RUNS = 6
 
 pytestmark = [
@@ -49,16 +48,11 @@ def test_every_chart_of_a_six_run_report_draws(six_runs, tmp_path):
             page = browser.new_page(viewport={"width": 1440, "height": 900})
             page.on("console", lambda message: messages.append(message.text))
             page.on("pageerror", lambda error: messages.append(str(error)))
-            page.goto(page_file.as_uri(), wait_until="load")
-            page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length > 0")
-            charts = page.eval_on_selector_all(".js-plotly-plot", """plots => plots.map(plot => ({
-                svg: plot.querySelectorAll('.main-svg').length,
-                traces: plot.querySelectorAll('.main-svg .scatterlayer .trace path.js-line').length,
-                gl: plot.querySelectorAll('canvas').length}))""")
+            charts = open_report(page, page_file)
         finally:
             browser.close()
     assert len(charts) >= RUNS, charts  # one curve chart per run at least
-    blank = [index for index, chart in enumerate(charts) if not chart["svg"] or not chart["traces"]]
+    blank = undrawn(charts)
     assert not blank, f"charts {blank} of {len(charts)} drew no traces: {charts}"
     assert not any(chart["gl"] for chart in charts), "a report chart uses WebGL"
     assert not [text for text in messages if "webgl" in text.lower()], messages
