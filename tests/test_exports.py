@@ -55,12 +55,13 @@ def downloads(monkeypatch):
     offered: dict[str, object] = {}
     method, function = DeltaGenerator.download_button, streamlit.download_button
 
+    # a deferred download (data a callable, built on click) is recorded as what the click builds
     def recording_method(self, label, data, file_name=None, *args, **kwargs):
-        offered[file_name] = data
+        offered[file_name] = data() if callable(data) else data
         return method(self, label, data, file_name, *args, **kwargs)
 
     def recording_function(label, data, file_name=None, *args, **kwargs):
-        offered[file_name] = data
+        offered[file_name] = data() if callable(data) else data
         return function(label, data, file_name, *args, **kwargs)
 
     # columns' buttons go through the class, `st.download_button` is bound to the main container
