@@ -239,3 +239,4 @@ class StudyMember:
     summary: dict[str, Any] | None
     started_at: datetime | None
     finished_at: datetime | None
+    archived: bool = False  # its run is archived: it stays in the study's grid, not in its tables

@@ -68,7 +68,7 @@ def study_members(study_id: int, *, with_summaries: bool = True, url: str | None
                                            progress_fraction(job.status, job.progress_step, job.progress_total),
                                            job.error,
                                            run.summary if with_summaries else None, job.started_at,
-                                           job.finished_at)
+                                           job.finished_at, run.archived_at is not None)
                 for run, job in rows.all()}
 
 

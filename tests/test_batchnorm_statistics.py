@@ -152,3 +152,19 @@ def test_batch_statistics_are_explicit_and_refused_where_they_cannot_be_exact():
     x, score, y = _inputs("small_cnn")
     with pytest.raises(ValueError, match="tangent batches"):
         taser_penalty(sync, x, y, score, SteinPenaltyConfig(batchnorm="batch"))
+
+
+def test_the_demo_trains_standard_taser_on_batch_statistics_in_one_shared_forward():
+    from app.demo import demo_plan
+    from taser_engine.training.config import TrainConfig
+    from taser_engine.training.loop import build_train_setup, make_generators
+    from taser_engine.training.steppers import SeparatePenaltyStepper, SharedForwardStepper, build_stepper
+
+    plan = {step.key: step for step in demo_plan()}
+    regimes = {}
+    for key in ("train-standard-taser", "train-pgd-taser"):
+        config = TrainConfig(**{**plan[key].quick, "max_train_samples": 64, "max_test_samples": 16})
+        setup = build_train_setup(config)
+        regimes[key] = (config.penalty.batchnorm, type(build_stepper(setup, 4, make_generators(config, setup.device))))
+    assert regimes == {"train-standard-taser": ("batch", SharedForwardStepper),
+                       "train-pgd-taser": ("running", SeparatePenaltyStepper)}

@@ -346,6 +346,29 @@ def test_study_pages_show_the_grid_tables_and_the_launch_form(seeded):
     assert any("jobs" in i.value and "train" in i.value for i in launch.info)  # count and estimate before queueing
 
 
+def test_an_archived_study_evaluation_leaves_its_tables_not_its_grid(seeded):
+    from app.studies.service import study_state
+    from app.studies.tables import point_tables
+    from db import store
+
+    (study,) = store.list_studies()
+    state = study_state(study.id)
+    with_taser = next(c for c in state.cells if c.role == "evaluate" and c.cell["taser"])
+    (before,) = point_tables(state)
+    assert before.table.rows[0]["robust_avg_with"] is not None
+    store.archive_run(with_taser.run_id)
+    try:
+        state = study_state(study.id)
+        assert next(c for c in state.cells if c.key == with_taser.key).archived  # still a cell of the grid
+        (after,) = point_tables(state)
+        # the TASER side is gone from the table (or the table waits for it)
+        assert after.table is None or after.table.rows[0]["robust_avg_with"] is None
+    finally:
+        store.restore_run(with_taser.run_id)
+    (restored,) = point_tables(study_state(study.id))
+    assert restored.table.rows == before.table.rows
+
+
 def test_paper_check_judges_the_claims_on_a_study(seeded):
     at = open_page("paper_check")
     assert_clean(at)

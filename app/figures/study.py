@@ -26,7 +26,7 @@ def cell_grid(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
     def column_label(r):
         rest = ", ".join(f"{k}={v}" for k, v in r.items()
                          if k not in ("method", "taser", "seed", "status", "run_id", "clean", "autoattack",
-                                      "spsa", "robust_avg", "error"))
+                                      "spsa", "robust_avg", "error", "archived"))
         return f"seed {r['seed']}" + (f" · {rest}" if rest else "")
 
     y = list(dict.fromkeys(row_label(r) for r in rows))
@@ -38,7 +38,8 @@ def cell_grid(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
         z[i, j] = STATE_ORDER.index(r["status"]) if r["status"] in STATE_ORDER else np.nan
         accuracy = r.get("robust_avg")
         text[i][j] = f"{r['status']}" + (f"<br>robust avg. {100 * accuracy:.1f}%" if accuracy is not None else "") \
-            + (f"<br>run {r['run_id']}" if r.get("run_id") else "")
+            + (f"<br>run {r['run_id']}" if r.get("run_id") else "") \
+            + ("<br>archived: left out of the tables" if r.get("archived") else "")
     n = len(STATE_ORDER)
     # a discrete colour scale: state k fills [k/n, (k+1)/n]
     scale = [[edge, colour] for k, colour in enumerate(STATE_COLOURS.values()) for edge in (k / n, (k + 1) / n)]

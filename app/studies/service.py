@@ -112,6 +112,7 @@ class CellState:
     progress: float = 0.0
     error: str | None = None
     summary: dict[str, Any] | None = None
+    archived: bool = False  # shown in the grid, left out of the tables like every archived run
 
 
 @dataclass
@@ -170,6 +171,7 @@ def study_state(study_id: int, *, with_summaries: bool = True, url: str | None =
         if member is not None:
             cell.status, cell.run_id, cell.job_id = member.status, member.run_id, member.job_id
             cell.progress, cell.error, cell.summary = member.progress, member.error, member.summary
+            cell.archived = member.archived
         state.cells.append(cell)
     return state
 

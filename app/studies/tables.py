@@ -38,7 +38,7 @@ def cell_row(cell: CellState) -> dict[str, Any]:
     robust = summary.get("robust") or {}
     return {**cell.cell, "status": cell.status, "run_id": cell.run_id, "clean": summary.get("clean_acc"),
             "autoattack": robust.get("autoattack"), "spsa": robust.get("spsa"),
-            "robust_avg": summary.get("robust_avg"), "error": cell.error}
+            "robust_avg": summary.get("robust_avg"), "error": cell.error, "archived": cell.archived}
 
 
 def _run_eval(cell: CellState) -> RunEval:
@@ -65,7 +65,8 @@ def point_tables(state: StudyState, layout: str = "table2", **bootstrap) -> list
     if layout not in LAYOUTS:
         raise TableError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     cells = evaluation_cells(state)
-    done = [c for c in cells if c.status == "succeeded" and isinstance(c.summary, dict)]
+    # an archived evaluation leaves the tables (as it leaves every other table) but keeps its cell
+    done = [c for c in cells if c.status == "succeeded" and isinstance(c.summary, dict) and not c.archived]
     points: list[dict[str, Any]] = []
     for c in cells:
         if c.cell["taser"] and point_of(c.cell) not in points:
