@@ -156,6 +156,7 @@ def test_dashboard_in_a_real_browser(dashboard, tmp_path):
             settle(page)
             page.get_by_role("heading", name="Results").wait_for(timeout=30_000)
             assert "No evaluations stored" not in page.inner_text("body")
+            assert page.get_by_text("robust_acc/autoattack").count() == 0  # one point per attack: no curves
             page.screenshot(path=str(shots / "evaluation.png"), full_page=True)
             # compare the two seeds, grouped into mean ± sd
             page.goto(f"{base}/compare?runs={runs['seed0']},{runs['seed1']}")

@@ -142,6 +142,8 @@ def live_part(run_id: int) -> None:
         if run["error"]:
             st.error(f"Failed: {run['error']}")
         series = store.metric_series([run_id]).get(run_id, {})
+        if run["kind"] == EVALUATE_KIND:  # one point per attack: its Results table shows them, not curves
+            series = {key: points for key, points in series.items() if key.startswith("system/")}
         if not series:
             if not run["evaluations"]:  # an evaluation records no curves; its numbers follow the header
                 st.caption("No metrics recorded.")
