@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "worker",
     "submit",
     "jobs",
+    "runs",
     "toy1d",
     "score_model",
     "demo",

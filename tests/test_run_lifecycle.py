@@ -107,3 +107,25 @@ def test_migration_0005_keeps_existing_runs_unarchived(url):
     command.upgrade(alembic_config(url), "head")
     assert [(run["name"], run["archived_at"]) for run in store.list_runs(url=url)] == [("old", None)]
     assert store.archive_run(1, url=url) and store.list_runs(url=url) == []
+
+
+def test_taser_runs_archives_restores_and_deletes_with_the_runs_files(tmp_path, monkeypatch):
+    from app.cli import main
+    from app.paths import run_dir_for
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("TASER_DATABASE_URL", url)
+    monkeypatch.setenv("TASER_ARTIFACT_ROOT", str(tmp_path / "artifacts"))
+    first, second = training(url, "a"), training(url, "b")
+    folder = run_dir_for(first, (tmp_path / "artifacts").resolve())
+    folder.mkdir(parents=True)
+    (folder / "model.safetensors").write_bytes(b"weights")
+
+    assert main(["runs", "delete", str(first)]) == 2  # not archived: refused, nothing removed
+    assert folder.exists() and store.get_run(first, url=url) is not None
+    assert main(["runs", "archive", str(first), str(second)]) == 0
+    assert store.list_runs(url=url) == []
+    assert main(["runs", "restore", str(second)]) == 0
+    assert [run["id"] for run in store.list_runs(url=url)] == [second]
+    assert main(["runs", "delete", str(first), "9999"]) == 2  # the first is deleted, #9999 named
+    assert store.get_run(first, url=url) is None and not folder.exists()

@@ -259,21 +259,14 @@ def _requeue(run_id: int, job_id: int) -> None:
 
 
 def _delete(run_id: int) -> None:
-    import shutil
-
-    from db import store
-
     from app.dashboard.common import artifact_root
-    from app.paths import resolve_under_root, run_dir_for
+    from app.run_lifecycle import delete_run
 
     try:
-        deleted = store.delete_run(run_id)
+        deleted = delete_run(run_id, artifact_root())
     except ValueError as exc:
         st.session_state["runs.action_message"] = str(exc)
         return
-    root = artifact_root()
-    folder = resolve_under_root(run_dir_for(run_id, root).relative_to(root), root)
-    shutil.rmtree(folder, ignore_errors=True)  # the rows are gone; a file left behind is only space
     _forget_selection()
     st.session_state["runs.action_message"] = f"run #{run_id} deleted" if deleted else f"no run #{run_id}"
     st.session_state["runs.action_id"] = None
