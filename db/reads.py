@@ -76,10 +76,13 @@ def active_workers(within_s: float = 120.0, *, url: str | None = None) -> list[W
                 for worker, job_id, beat in session.execute(query)]
 
 
-def status_counts(*, url: str | None = None) -> dict[str, int]:
+def status_counts(*, include_archived: bool = False, url: str | None = None) -> dict[str, int]:
+    """Jobs per state; archived runs' jobs left out unless asked (they leave every table)."""
+    query = select(Job.status, func.count()).join(Run, Run.id == Job.run_id).group_by(Job.status)
+    if not include_archived:
+        query = query.where(Run.archived_at.is_(None))
     with read_session(url) as session:
-        return {status: count for status, count in
-                session.execute(select(Job.status, func.count()).group_by(Job.status))}
+        return {status: count for status, count in session.execute(query)}
 
 
 # ----------------------------------------------------------------------------------------------

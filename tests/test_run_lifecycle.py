@@ -37,6 +37,8 @@ def test_an_archived_run_leaves_lists_and_results_and_comes_back_on_restore(url)
     shown = store.list_runs(include_archived=True, url=url)
     assert [(run["id"], run["archived_at"] is not None) for run in shown] == [(junk, True), (kept, False)]
     assert store.get_run(junk, url=url)["archived_at"] is not None  # its own page still opens
+    assert store.status_counts(url=url) == {"succeeded": 1}  # Home's counts
+    assert store.status_counts(include_archived=True, url=url) == {"succeeded": 2}
     assert store.restore_run(junk, url=url)
     assert [run["id"] for run in store.finished_results("evaluate", url=url)] == [junk, kept]
     assert store.get_run(junk, url=url)["archived_at"] is None
