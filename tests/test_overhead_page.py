@@ -77,6 +77,7 @@ def test_the_page_warns_about_implausible_committed_rows(queue_db, monkeypatch):
     at = AppTest.from_file(str(MAIN), default_timeout=60)
     at.run()
     at.switch_page("screens/overhead.py").run()
+    at.selectbox(key="overhead.train_step").select("committed: train_step_quick_cpu.json").run()
     assert not at.exception and not at.error
     note = next(warning.value for warning in at.warning if "look implausible" in warning.value)
     assert "small_cnn · cpu · pgd · diffusion-live · hutchinson: Hutchinson step timed cheaper" in note
