@@ -14,15 +14,17 @@ COMMITTED_RESULTS = Path(__file__).resolve().parents[3] / "benchmarks" / "result
 
 
 def _whole_step_results() -> dict[str, dict]:
-    """label -> result: finished `bench-train-step` runs, then the measurements committed with the code."""
+    """label -> result: finished `bench-train-step` runs, then the measurements committed with the
+    code, the fullest (most rows: every method and score source) first."""
     found = {f"run {run_label(run)}": result.stored()
              for run, result in finished_with_results("bench-train-step", lambda result: bool(result.rows), limit=50)}
+    committed = {}
     for path in sorted(COMMITTED_RESULTS.glob("train_step_*.json")):
         try:
-            found[f"committed: {path.name}"] = json.loads(path.read_text())
+            committed[f"committed: {path.name}"] = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
-    return found
+    return found | dict(sorted(committed.items(), key=lambda item: -len(item[1].get("rows", []))))
 
 
 def render_whole_step() -> None:
