@@ -146,7 +146,7 @@ def test_a_failing_process_fails_the_job_with_its_reason(queue_db):
     from app.worker import Worker, WorkerOptions
     from db import store
 
-    missing = queue_db / "no-mnist-here"
+    missing = queue_db / "artifacts" / "no-mnist-here"  # under the artifact root: an allowed data root
     config = validate_config("train", {**SMALL, "dataset": "mnist", "data_root": str(missing), "arch": "mlp",
                                        "gpus": 2}).model_dump(mode="json")
     job_id = store.submit_job("train", config)
