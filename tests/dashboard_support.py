@@ -1,8 +1,12 @@
-"""Seeding a dashboard test database by running small real jobs through the real worker."""
+"""What the dashboard tests share: a temporary database for a module's pages, opening a page
+with AppTest, and seeding the database by running small real jobs through the real worker."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 MAIN = Path(__file__).resolve().parent.parent / "app" / "dashboard" / "main.py"
@@ -14,6 +18,51 @@ TINY_STUDY = {"name": "tiny study", "methods": ["standard"], "seeds": [0],
               "train": {"epochs": 1, "batch_size": 128, "max_train_samples": 256},
               "evaluate": {"n_eval": 20, "apgd_n_iter": 3, "square_n_queries": 10, "spsa_nb_iter": 2,
                            "spsa_nb_sample": 4, "iteration_check": None}}
+
+
+DATABASE_ENV = ("TASER_DATABASE_URL", "TASER_ARTIFACT_ROOT")
+
+
+@contextlib.contextmanager
+def temporary_database(root: Path) -> Iterator[str]:
+    """The store and the pages on a SQLite database and artifact root under `root` for the block;
+    yields the database URL. Set in the environment (AppTest's pages read it there; module-scoped
+    fixtures cannot use monkeypatch); the previous values and engines come back afterwards."""
+    from db.session import dispose_engines
+
+    url = f"sqlite:///{root / 'taser.db'}"
+    saved = {key: os.environ.get(key) for key in DATABASE_ENV}
+    os.environ.update({"TASER_DATABASE_URL": url, "TASER_ARTIFACT_ROOT": str(root / "artifacts")})
+    dispose_engines()
+    try:
+        yield url
+    finally:
+        dispose_engines()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def open_page(page: str, query: dict | None = None, timeout_s: float = 60):
+    """The app run with AppTest, switched to `page` (a screens/ name) with `query` in its URL."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(MAIN), default_timeout=timeout_s)
+    at.run()
+    if query:
+        at.query_params.update(query)
+    at.switch_page(f"screens/{page}.py").run()
+    return at
+
+
+def open_clean_page(page: str, query: dict | None = None):
+    """`open_page`, asserting that the page drew no exception and no error."""
+    at = open_page(page, query)
+    assert not at.exception, [item.value for item in at.exception]
+    assert not at.error, [item.value for item in at.error]
+    return at
 
 
 def engine_available(module: str) -> bool:

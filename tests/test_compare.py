@@ -4,7 +4,6 @@ AppTest on a small database written directly (no worker: a few finished runs wit
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -116,48 +115,31 @@ def test_curves_are_svg_with_markers_bands_and_a_clear_legend():
 # the page
 
 pytest.importorskip("streamlit.testing.v1")
-from streamlit.testing.v1 import AppTest  # noqa: E402
-
-from tests.dashboard_support import MAIN  # noqa: E402
+from tests.dashboard_support import open_clean_page, temporary_database  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def small_db(tmp_path_factory):
     """Three seeds of one setting, one other learning rate, a benchmark and (newest) an evaluation."""
     from db import store
-    from db.session import dispose_engines
 
-    root = tmp_path_factory.mktemp("compare")
-    saved = {key: os.environ.get(key) for key in ("TASER_DATABASE_URL", "TASER_ARTIFACT_ROOT")}
-    os.environ["TASER_DATABASE_URL"] = f"sqlite:///{root / 'taser.db'}"
-    os.environ["TASER_ARTIFACT_ROOT"] = str(root / "artifacts")
-    dispose_engines()
-    ids = {}
-    for name, lr, seed in (("s0", 0.1, 0), ("s1", 0.1, 1), ("s2", 0.1, 2), ("fast", 0.3, 0)):
-        ids[name] = store.record_finished_run("count", {"steps": 6, "lr": lr, "seed": seed}, {"final": lr}, name=name)
-        store.log_metric_points(ids[name], [(step, {"loss": 1.0 / (step + 1) + seed * 0.01 + lr}) for step in range(6)])
-    store.log_metrics(ids["s0"], 5, {"epoch/epoch": 1.0})
-    ids["bench"] = store.record_finished_run("bench-overhead", {"models": ["small_cnn"]}, {"rows": []}, name="bench")
-    store.log_metric_points(ids["bench"], [(1, {"ratio": 2.0}), (2, {"ratio": 2.5})])
-    ids["eval"] = store.record_finished_run("evaluate", {"imported": "x.json"}, SAMPLES["evaluate"], name="eval")
-    yield ids
-    dispose_engines()
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    with temporary_database(tmp_path_factory.mktemp("compare")):
+        ids = {}
+        for name, lr, seed in (("s0", 0.1, 0), ("s1", 0.1, 1), ("s2", 0.1, 2), ("fast", 0.3, 0)):
+            ids[name] = store.record_finished_run("count", {"steps": 6, "lr": lr, "seed": seed}, {"final": lr},
+                                                  name=name)
+            store.log_metric_points(ids[name], [(step, {"loss": 1.0 / (step + 1) + seed * 0.01 + lr})
+                                                for step in range(6)])
+        store.log_metrics(ids["s0"], 5, {"epoch/epoch": 1.0})
+        ids["bench"] = store.record_finished_run("bench-overhead", {"models": ["small_cnn"]}, {"rows": []},
+                                                 name="bench")
+        store.log_metric_points(ids["bench"], [(1, {"ratio": 2.0}), (2, {"ratio": 2.5})])
+        ids["eval"] = store.record_finished_run("evaluate", {"imported": "x.json"}, SAMPLES["evaluate"], name="eval")
+        yield ids
 
 
-def open_compare(query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(str(MAIN), default_timeout=60)
-    at.run()
-    if query:
-        at.query_params.update(query)
-    at.switch_page("screens/compare.py").run()
-    assert not at.exception, [item.value for item in at.exception]
-    assert not at.error, [item.value for item in at.error]
-    return at
+def open_compare(query: dict | None = None):
+    return open_clean_page("compare", query)
 
 
 def test_compare_defaults_to_two_runs_of_one_kind_and_writes_the_url(small_db):
@@ -210,10 +192,7 @@ def test_compare_epoch_axis_leaves_out_runs_without_epochs(small_db):
 
 
 def test_run_page_curves_take_the_axis_and_smoothing_and_bench_runs_draw_bars(small_db):
-    at = AppTest.from_file(str(MAIN), default_timeout=60)
-    at.run()
-    at.query_params.update({"run": str(small_db["s0"])})
-    at.switch_page("screens/run.py").run()
+    at = open_clean_page("run", {"run": str(small_db["s0"])})
     at.selectbox(key="run.axis").set_value("epoch").run()
     at.slider(key="run.smoothing").set_value(0.5).run()
     assert not at.exception and not at.error
@@ -228,9 +207,5 @@ def test_run_page_curves_take_the_axis_and_smoothing_and_bench_runs_draw_bars(sm
 
 
 def test_report_page_takes_its_runs_from_the_url(small_db):
-    at = AppTest.from_file(str(MAIN), default_timeout=60)
-    at.run()
-    at.query_params.update({"runs": f"{small_db['s1']},{small_db['bench']}"})
-    at.switch_page("screens/report.py").run()
-    assert not at.exception and not at.error
+    at = open_clean_page("report", {"runs": f"{small_db['s1']},{small_db['bench']}"})
     assert at.multiselect(key="report.runs").value == [small_db["s1"], small_db["bench"]]

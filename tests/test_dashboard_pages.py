@@ -7,12 +7,12 @@ SQLite database named by TASER_DATABASE_URL.
 
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
 
-from tests.dashboard_support import MAIN, PAGES, engine_available, seed
+from tests import dashboard_support
+from tests.dashboard_support import PAGES, engine_available, seed, temporary_database
 
 pytest.importorskip("streamlit.testing.v1")
 from streamlit.testing.v1 import AppTest  # noqa: E402
@@ -22,30 +22,13 @@ TIMEOUT_S = 60
 
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory):
-    from db.session import dispose_engines
-
     root = tmp_path_factory.mktemp("dashboard")
-    url = f"sqlite:///{root / 'taser.db'}"
-    saved = {key: os.environ.get(key) for key in ("TASER_DATABASE_URL", "TASER_ARTIFACT_ROOT")}
-    os.environ["TASER_DATABASE_URL"] = url
-    os.environ["TASER_ARTIFACT_ROOT"] = str(root / "artifacts")
-    runs = seed(url, root / "artifacts")
-    yield {"url": url, "runs": runs}
-    dispose_engines()
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    with temporary_database(root) as url:
+        yield {"url": url, "runs": seed(url, root / "artifacts")}
 
 
 def open_page(page: str, query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(str(MAIN), default_timeout=TIMEOUT_S)
-    at.run()
-    if query:
-        at.query_params.update(query)
-    at.switch_page(f"screens/{page}.py").run()
-    return at
+    return dashboard_support.open_page(page, query, TIMEOUT_S)
 
 
 def assert_clean(at: AppTest) -> None:

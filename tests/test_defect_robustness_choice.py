@@ -5,16 +5,13 @@ multiselect kept in the URL (`?runs=`)."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from taser_engine.evaluation.tables import RunEval, newest_per_slot
 
 pytest.importorskip("streamlit.testing.v1")
-from streamlit.testing.v1 import AppTest  # noqa: E402
-
-from tests.dashboard_support import MAIN  # noqa: E402
+from tests.dashboard_support import open_clean_page as open_page  # noqa: E402
+from tests.dashboard_support import temporary_database  # noqa: E402
 
 N = 10
 
@@ -45,36 +42,14 @@ def evaluations(tmp_path_factory):
     """Vanilla without TASER, with TASER, then with TASER once more (newest)."""
     from app.jobs import parse_result
     from db import store
-    from db.session import dispose_engines
 
-    root = tmp_path_factory.mktemp("defect2")
-    saved = {key: os.environ.get(key) for key in ("TASER_DATABASE_URL", "TASER_ARTIFACT_ROOT")}
-    os.environ["TASER_DATABASE_URL"] = f"sqlite:///{root / 'taser.db'}"
-    os.environ["TASER_ARTIFACT_ROOT"] = str(root / "artifacts")
-    dispose_engines()
-    ids = {}
-    for name, taser, right in (("without", False, 2), ("with-old", True, 4), ("with-new", True, 6)):
-        payload = evaluation(taser, right)
-        ids[name] = store.record_finished_run("evaluate", {"imported": f"{name}.json"}, payload, name=name,
-                                              evaluations=parse_result("evaluate", payload).evaluation_rows())
-    yield ids
-    dispose_engines()
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-
-
-def open_page(page: str, query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(str(MAIN), default_timeout=60)
-    at.run()
-    if query:
-        at.query_params.update(query)
-    at.switch_page(f"screens/{page}.py").run()
-    assert not at.exception, [item.value for item in at.exception]
-    assert not at.error, [item.value for item in at.error]
-    return at
+    with temporary_database(tmp_path_factory.mktemp("defect2")):
+        ids = {}
+        for name, taser, right in (("without", False, 2), ("with-old", True, 4), ("with-new", True, 6)):
+            payload = evaluation(taser, right)
+            ids[name] = store.record_finished_run("evaluate", {"imported": f"{name}.json"}, payload, name=name,
+                                                  evaluations=parse_result("evaluate", payload).evaluation_rows())
+        yield ids
 
 
 def _texts(elements) -> str:

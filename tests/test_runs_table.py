@@ -6,19 +6,17 @@ with their summaries and evaluation rows, one job claimed by a stand-in worker, 
 
 from __future__ import annotations
 
-import os
-
 import pandas as pd
 import pytest
 
 from app.dashboard.views import runs as runs_view
 from db.entities import EvaluationRecord, HeadlineRecord
-from tests.dashboard_support import MAIN
+from tests.dashboard_support import open_clean_page as open_page
+from tests.dashboard_support import temporary_database
 
 pytest.importorskip("streamlit.testing.v1")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-TIMEOUT_S = 60
 WORKER = "stand-in worker"
 
 
@@ -36,45 +34,24 @@ def evaluation_summary(clean: float, autoattack: float, spsa: float, taser: bool
 def seeded(tmp_path_factory):
     from app.jobs import normalized_config
     from db import store
-    from db.session import dispose_engines
 
-    root = tmp_path_factory.mktemp("runs_table")
-    saved = {key: os.environ.get(key) for key in ("TASER_DATABASE_URL", "TASER_ARTIFACT_ROOT")}
-    os.environ["TASER_DATABASE_URL"] = f"sqlite:///{root / 'taser.db'}"
-    os.environ["TASER_ARTIFACT_ROOT"] = str(root / "artifacts")
-    dispose_engines()
-    runs = {"plain": store.record_finished_run("train", {"method": "standard"}, {
-        "clean_acc": 0.8, "ms_per_sample": 1.0, "ms_per_sample_without_penalty": 1.0}, name="plain")}
-    runs["taser"] = store.record_finished_run("train", {"method": "standard", "taser": {"enabled": True}}, {
-        "clean_acc": 0.85, "ms_per_sample": 3.0, "ms_per_sample_without_penalty": 2.0,
-        "penalty_ms_per_sample": 1.0}, name="with taser")
-    for name, model, numbers, taser in (("eval plain", "plain", (0.9, 0.2, 0.3), False),
-                                        ("eval taser", "taser", (0.9, 0.5, 0.6), True)):
-        runs[name] = store.record_finished_run("evaluate", {"model_run": runs[model]},
-                                               evaluation_summary(*numbers, taser), name=name,
-                                               evaluations=attack_rows(*numbers))
-    store.submit_job("count", normalized_config("count", {"steps": 50}), name="busy")
-    runs["busy"] = store.claim_next_job(WORKER, lease_s=600).run_id
-    waiting = store.submit_job("count", normalized_config("count", {"steps": 3}), name="waiting")
-    runs["waiting"] = store.get_job(waiting).run_id
-    yield runs
-    dispose_engines()
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    with temporary_database(tmp_path_factory.mktemp("runs_table")):
+        runs = {"plain": store.record_finished_run("train", {"method": "standard"}, {
+            "clean_acc": 0.8, "ms_per_sample": 1.0, "ms_per_sample_without_penalty": 1.0}, name="plain")}
+        runs["taser"] = store.record_finished_run("train", {"method": "standard", "taser": {"enabled": True}}, {
+            "clean_acc": 0.85, "ms_per_sample": 3.0, "ms_per_sample_without_penalty": 2.0,
+            "penalty_ms_per_sample": 1.0}, name="with taser")
+        for name, model, numbers, taser in (("eval plain", "plain", (0.9, 0.2, 0.3), False),
+                                            ("eval taser", "taser", (0.9, 0.5, 0.6), True)):
+            runs[name] = store.record_finished_run("evaluate", {"model_run": runs[model]},
+                                                   evaluation_summary(*numbers, taser), name=name,
+                                                   evaluations=attack_rows(*numbers))
+        store.submit_job("count", normalized_config("count", {"steps": 50}), name="busy")
+        runs["busy"] = store.claim_next_job(WORKER, lease_s=600).run_id
+        waiting = store.submit_job("count", normalized_config("count", {"steps": 3}), name="waiting")
+        runs["waiting"] = store.get_job(waiting).run_id
+        yield runs
 
-
-def open_page(page: str, query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(str(MAIN), default_timeout=TIMEOUT_S)
-    at.run()
-    if query:
-        at.query_params.update(query)
-    at.switch_page(f"screens/{page}.py").run()
-    assert not at.exception, [item.value for item in at.exception]
-    assert not at.error, [item.value for item in at.error]
-    return at
 
 
 def row_of(frame, run_id: int):
