@@ -32,14 +32,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-CHROMIUM = "/usr/bin/chromium"
 sys.path.insert(0, str(REPO_ROOT / "tests"))
+from browser_support import CHROMIUM, wait_healthy  # noqa: E402
 from dashboard_support import PAGES  # noqa: E402 - every page the dashboard has
 METRIC_KEYS = ("loss/base", "loss/taser", "lambda", "lr")
 
@@ -153,9 +152,11 @@ def browser_times(code: Path, url: str, artifacts: Path, port: int, repeats: int
     first: dict[str, float] = {}
     times: dict[str, list[float]] = {page: [] for page in PAGES}
     try:
-        wait_healthy(base, server)
+        problem = wait_healthy(base, server, timeout_s=120)
+        if problem:
+            raise SystemExit(problem)
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1440, "height": 900})
             for round_index in range(repeats + 1):
                 for name in PAGES:
@@ -173,20 +174,6 @@ def browser_times(code: Path, url: str, artifacts: Path, port: int, repeats: int
         server.wait(30)
         log.close()
     return first, times
-
-
-def wait_healthy(base: str, server: subprocess.Popen, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"the dashboard exited with {server.returncode}")
-        try:
-            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise SystemExit(f"the dashboard was not healthy after {timeout_s} s")
 
 
 def spread(values: list[float]) -> dict[str, float]:

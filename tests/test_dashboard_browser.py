@@ -15,13 +15,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.browser_support import CHROMIUM, open_report, undrawn
+from tests.browser_support import CHROMIUM, open_report, undrawn, wait_healthy
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PAGES = {"home": "", "launch": "launch", "runs": "runs", "run": "run", "compare": "compare",
@@ -42,20 +40,6 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_healthy(base: str, server: subprocess.Popen, log: Path, timeout_s: float = 90) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"dashboard exited with {server.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    pytest.fail(f"dashboard not healthy after {timeout_s} s:\n{log.read_text()[-3000:]}")
-
-
 @pytest.fixture
 def dashboard(tmp_path):
     port = free_port()
@@ -70,7 +54,9 @@ def dashboard(tmp_path):
                                   start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_healthy(base, server, log)
+        problem = wait_healthy(base, server, timeout_s=90)
+        if problem:
+            pytest.fail(f"{problem}:\n{log.read_text()[-3000:]}")
         yield base, log
     finally:
         children = child_pids(server.pid)  # streamlit and the embedded worker
