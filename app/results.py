@@ -124,7 +124,7 @@ def overhead_table(rows: Sequence[Mapping]) -> list[dict]:
 def train_step_table(rows: Sequence[Mapping]) -> list[dict]:
     """Whole-step rows as the Overhead page and exports show them: ratios beside the paper's."""
     return [{"model": row["model"], "device": row["device"], "method": row["method"], "score": row["score"],
-             "laplacian": row["laplacian"] or "–", "penalty BN statistics": _penalty_batchnorm(row),
+             "laplacian": row["laplacian"] or "–", "penalty BN statistics": penalty_batchnorm(row) or "–",
              "warning": warning, "batch": row["batch_size"],
              "attack steps": row["num_steps"], "ms/sample": row["ms_per_sample"],
              "ms/sample min": row["ms_per_sample_min"], "ms/sample max": row["ms_per_sample_max"],
@@ -133,9 +133,10 @@ def train_step_table(rows: Sequence[Mapping]) -> list[dict]:
             for row, warning in zip(rows, timing_warnings(rows, WHOLE_STEP_CASE))]
 
 
-def _penalty_batchnorm(row: Mapping) -> str:
-    """How the penalty pass normalised (penalty.batchnorm); rows from before the option: running."""
-    return "–" if row["score"] == "none" else (row.get("batchnorm") or "running")
+def penalty_batchnorm(row: Mapping) -> str | None:
+    """How a whole-step row's penalty pass normalised (penalty.batchnorm): None for the step
+    without TASER; rows measured before the option had it: running."""
+    return None if row["score"] == "none" else (row.get("batchnorm") or "running")
 
 
 def _percent(value) -> str | None:

@@ -96,12 +96,14 @@ def run_overhead_command(args) -> int:
 
 
 def format_train_step_rows(rows: list[dict]) -> str:
+    from app.results import penalty_batchnorm
+
     header = (f"{'model':<10} {'device':<6} {'method':<11} {'score':<17} {'laplacian':<10} {'penalty BN':<10} "
               f"{'ms/sample':>10} {'ratio':>6} {'min–max':>12} {'paper':>6}")
     lines = [header, "-" * len(header)]
     for r in rows:
         paper = f"×{r['paper_ratio']:.2f}" if r["paper_ratio"] else ""
-        batchnorm = (r.get("batchnorm") or "running") if r["score"] != "none" else ""
+        batchnorm = penalty_batchnorm(r) or ""
         lines.append(f"{r['model']:<10} {r['device']:<6} {r['method']:<11} {r['score']:<17} {r['laplacian'] or '':<10} "
                      f"{batchnorm:<10} "
                      f"{r['ms_per_sample']:>10.3f} {r['ratio']:>6.2f} {r['ratio_min']:>5.2f}–{r['ratio_max']:<6.2f} {paper:>6}")

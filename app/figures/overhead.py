@@ -89,7 +89,7 @@ def train_step_figure(rows: Sequence[Mapping], laplacian: str = "none") -> go.Fi
     """Per model/device: the whole step's ratio to the same method without TASER, one bar per score
     source (whiskers: min–max over repeats, hatched where the timing cannot be right), the paper's
     Table 3 ratio as a black marker."""
-    from app.results import WHOLE_STEP_CASE, timing_warnings
+    from app.results import WHOLE_STEP_CASE, penalty_batchnorm, timing_warnings
 
     warnings = dict(zip(map(id, rows), timing_warnings(rows, WHOLE_STEP_CASE)))
     mine = [row for row in rows if row["score"] != "none" and row["laplacian"] == laplacian]
@@ -104,7 +104,7 @@ def train_step_figure(rows: Sequence[Mapping], laplacian: str = "none") -> go.Fi
         methods = list(dict.fromkeys(row["method"] for row in here))
         for (score, colour), batchnorm in itertools.product(SCORE_COLOURS.items(), ("running", "batch")):
             bars = {row["method"]: row for row in here
-                    if row["score"] == score and (row.get("batchnorm") or "running") == batchnorm}
+                    if row["score"] == score and penalty_batchnorm(row) == batchnorm}
             if not bars:
                 continue
             name = score if batchnorm == "running" else f"{score}, penalty on batch BN statistics"
