@@ -93,3 +93,14 @@ def test_the_shared_step_times_its_base_step_apart_without_changing_the_run():
         assert torch.equal(value, plain[key]), key
     assert timing["probe_samples"] == 3 * 16 and timing["probe_base_s"] > 0
     assert "probe_samples" not in plain_timing and timing["samples"] == plain_timing["samples"]
+
+
+def test_a_run_says_how_its_base_step_was_timed(tmp_path):
+    from taser_engine.training.loop import train
+
+    timed = train(_config(penalty={"batchnorm": "batch"}, max_train_samples=96), run_dir=tmp_path / "shared")
+    assert timed["base_step_timing"].startswith("forward and backward timed alone every 10 steps")
+    short = train(_config(penalty={"batchnorm": "batch"}), run_dir=tmp_path / "short")  # 2 steps: no probe yet
+    assert short["base_step_timing"].startswith("split from the shared step by rows")
+    separate = train(_config(), run_dir=tmp_path / "separate")
+    assert separate["base_step_timing"] == "timed within each step"

@@ -46,7 +46,7 @@ from taser_engine.training.distributed import Ranks
 from taser_engine.training.scores import RunScores, build_run_scores, fit_gaussian_score  # noqa: F401
 from taser_engine.training.state import (TrainingState, has_checkpoint, read_checkpoint,
                                          restore_checkpoint, save_checkpoint)
-from taser_engine.training.steppers import NonFiniteLossError, SharedForwardStepper, Stepper, build_stepper
+from taser_engine.training.steppers import NonFiniteLossError, Stepper, build_stepper
 
 CONFIG_FILE = "config.json"
 RESULT_FILE = "result.json"
@@ -308,13 +308,14 @@ def _result(setup: _Setup, run_dir: Path, state: TrainingState, stopped: bool, t
     samples = max(1.0, timing.get("samples", 0.0))
     base_ms = 1000 * timing.get("base_s", 0.0) / samples
     penalty_ms = 1000 * timing.get("penalty_s", 0.0) / samples
-    base_step = "timed within each step"
+    base_step = ("split from the shared step by rows (too few steps to time the base step apart)"
+                 if stepper.base_probe_every else "timed within each step")
     if timing.get("probe_samples"):  # a shared forward: the base step was timed on its own beside it
         whole_ms = base_ms + penalty_ms
         # its forward and backward timed apart, plus the update the shared step timed (the same work)
         base_ms = 1000 * (timing["probe_base_s"] / timing["probe_samples"] + timing.get("finish_s", 0.0) / samples)
         penalty_ms = whole_ms - base_ms
-        base_step = (f"forward and backward timed alone every {SharedForwardStepper.BASE_PROBE_EVERY} steps, "
+        base_step = (f"forward and backward timed alone every {stepper.base_probe_every} steps, "
                      "plus the step's own update")
     last = state.history[-1] if state.history else {}
     result = {

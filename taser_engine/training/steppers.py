@@ -248,24 +248,24 @@ class SharedForwardStepper(Stepper):
     training-mode function is the per-sample one, so the primal rows of the penalty's forward are
     exactly the base loss's forward. With `penalty.batchnorm="batch"` they are the training-mode
     forward itself (batch statistics, running statistics updated once, by this pass) while the
-    tangent rows take the batch's statistics as constants. One forward, one backward. The time of that shared work is
-    split between base and penalty by rows (the base's share is 1 of R chunks). If the penalty ran
-    no tangent batch (another estimator), the base loss runs its own forward.
+    tangent rows take the batch's statistics as constants. One forward, one backward. Each step's
+    time is split between base and penalty by rows (the base's share is 1 of R chunks); the run's
+    result uses the base step timed apart instead (below). If the penalty ran no tangent batch
+    (another estimator), the base loss runs its own forward.
     """
 
-    # The step has no base part to time, so every BASE_PROBE_EVERY-th step is followed (outside
+    # The step has no base part to time, so every `base_probe_every`-th step is followed (outside
     # its timing) by the base step's forward and backward alone, timed, the model's buffers
     # restored; the update is the same work in both and the step times it. The run's overhead is
     # its whole step over that measured base step, not an assumption that cost scales with rows.
-    # It costs ~1/BASE_PROBE_EVERY of a plain step; the first probe comes after a few steps, not
-    # on the first (allocations make that one slow).
-    BASE_PROBE_EVERY = 10
+    # It costs ~1/base_probe_every of a plain step; the first probe comes after a few steps, not
+    # on the first (allocations make that one slow). The step benchmark sets it to 0 (off).
+    base_probe_every = 10
     FIRST_PROBE = 5
 
     def __init__(self, setup: _Setup, total_steps: int, generators: dict[str, torch.Generator]):
         super().__init__(setup, total_steps, generators)
         self.base_probe = StepTimer(setup.device, prefix="probe_")
-        self.base_probe_every = self.BASE_PROBE_EVERY  # 0: off (the step benchmark times steps alone)
         self._steps_taken = 0
 
     def first_phase(self, work: StepWork) -> None:
